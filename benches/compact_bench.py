@@ -1,0 +1,101 @@
+"""Compaction benchmark: eventlake vs DuckDB's COPY ... (FORMAT parquet, PARTITION_BY ...).
+
+Both compact the same generated raw objects, in the same run, as whole commands. Prints wall
+times, the ratio, and each command's peak RSS (getrusage of the child). DuckDB does less work
+here: no dedup, no exactly-once bookkeeping, no error table; it is the speed bar, not a peer.
+
+usage: python benches/compact_bench.py [--events N] [--layout firehose|ndjson] [--gzip] [--workdir DIR]
+"""
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def run(cmd, **kw):
+    """Runs cmd in a fresh process; returns (seconds, peak RSS MiB, stdout)."""
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        if kw.get("stdout"):
+            fd = os.open(kw["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            os.dup2(fd, 1)
+        os.execvp(cmd[0], cmd)
+    _, status, usage = os.wait4(pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"command failed: {' '.join(cmd)}")
+    return seconds, usage.ru_maxrss / 1024.0
+
+
+DUCKDB_SQL = """
+SET threads = {threads};
+COPY (
+  SELECT id, "detail-type" AS detail_type, source, account,
+         CAST(time AS TIMESTAMPTZ) AS time, region, resources,
+         COALESCE(detail->>'accountNumber', resources[1]) AS client_id,
+         detail->>'eventType' AS event_type,
+         TRY_CAST(detail->>'schemaVersion' AS BIGINT) AS schema_version,
+         CAST(detail AS VARCHAR) AS detail, filename AS source_object, now() AS ingested_at,
+         strftime(CAST(time AS TIMESTAMP), '%Y-%m-%d') AS dt
+  FROM read_json('{raw}/**', format = '{format}', filename = true, ignore_errors = true,
+       columns = {{'version': 'VARCHAR', 'id': 'VARCHAR', 'detail-type': 'VARCHAR', 'source': 'VARCHAR',
+                  'account': 'VARCHAR', 'time': 'VARCHAR', 'region': 'VARCHAR', 'resources': 'VARCHAR[]',
+                  'detail': 'JSON'}})
+  WHERE id IS NOT NULL AND detail IS NOT NULL AND NOT starts_with(filename, '{raw}/error/')
+) TO '{out}' (FORMAT parquet, PARTITION_BY (event_type, dt), COMPRESSION zstd, OVERWRITE_OR_IGNORE);
+"""
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--layout", default="firehose")
+    parser.add_argument("--gzip", action="store_true")
+    parser.add_argument("--workdir", default="/var/tmp/eventlake-bench")
+    parser.add_argument("--binary", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "/var/tmp/eventlake-target"), "release", "eventlake"))
+    args = parser.parse_args()
+
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    raw, lake, duck_out = (os.path.join(args.workdir, name) for name in ("raw", "lake", "duck"))
+    gen = [args.binary, "gen", "--events", str(args.events), "--clients", "5000", "--days", "3",
+           "--layout", args.layout, "--out", raw, "--json"]
+    if args.gzip:
+        gen.append("--gzip")
+    gen_seconds, _ = run(gen, stdout=os.path.join(args.workdir + ".gen.json"))
+    summary = json.load(open(args.workdir + ".gen.json"))
+    print(f"input: {summary['events']} events, {summary['duplicates']} duplicates, {summary['bad_records']} bad, "
+          f"{summary['objects']} objects, {summary['bytes'] / 2**20:.0f} MiB ({args.layout}{', gzip' if args.gzip else ''}); gen took {gen_seconds:.2f}s")
+
+    import duckdb  # noqa: F401  (fails early if missing)
+    threads = os.cpu_count() or 2
+    # DuckDB reads run-together records ({..}{..}) with format 'unstructured'.
+    fmt = "newline_delimited" if args.layout == "ndjson" else "unstructured"
+    sql = DUCKDB_SQL.format(threads=threads, raw=raw, out=duck_out, format=fmt)
+    script = os.path.join(args.workdir, "duck.sql")
+    open(script, "w").write(sql)
+    duck_cmd = [sys.executable, "-c",
+                "import duckdb,sys; duckdb.connect().execute(open(sys.argv[1]).read())", script]
+
+    el_seconds, el_rss = run([args.binary, "compact", "--source", raw, "--lake", lake, "--json"],
+                             stdout=os.path.join(args.workdir, "compact.json"))
+    duck_seconds, duck_rss = run(duck_cmd)
+    metrics = json.load(open(os.path.join(args.workdir, "compact.json")))
+    assert metrics["records_written"] == summary["events"], metrics
+    print(f"eventlake compact: {el_seconds:.2f}s, peak RSS {el_rss:.0f} MiB, "
+          f"{metrics['records_written']} written, {metrics['duplicates']} duplicates, {metrics['errors']} errors, "
+          f"{metrics['files_written']} files")
+    print(f"duckdb COPY:       {duck_seconds:.2f}s, peak RSS {duck_rss:.0f} MiB")
+    print(f"ratio eventlake/duckdb: {el_seconds / duck_seconds:.2f}x time "
+          f"({'faster' if el_seconds < duck_seconds else 'slower'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+//! The library's error type: each variant says what failed and where.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid location {location:?}: {reason}")]
+    InvalidLocation { location: String, reason: String },
+
+    #[error("object store at {location}: {source}")]
+    ObjectStore {
+        location: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    #[error("reading {object}: {source}")]
+    ReadObject {
+        object: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("Delta table {table}: {source}")]
+    Delta {
+        table: String,
+        #[source]
+        source: deltalake::DeltaTableError,
+    },
+
+    #[error("building a batch: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+
+    #[error("query: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+
+    #[error("config {path}: {reason}")]
+    Config { path: PathBuf, reason: String },
+
+    #[error("invalid partitioning: {0}")]
+    Partitioning(String),
+
+    #[error("invalid transform: {0}")]
+    Transform(String),
+
+    #[error("unit manifest {path}: {reason}")]
+    Manifest { path: String, reason: String },
+
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    #[error("a worker thread failed: {0}")]
+    Worker(String),
+}
+
+impl From<deltalake::DeltaTableError> for Error {
+    fn from(source: deltalake::DeltaTableError) -> Self {
+        Error::Delta { table: String::new(), source }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

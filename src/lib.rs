@@ -1,0 +1,24 @@
+//! eventlake: compacts raw Firehose/EventBridge event objects into a partitioned Delta Lake table,
+//! exactly once, and gives analysts SQL over it.
+//!
+//! The modules follow the path a record travels:
+//! [`source`] (list, decompress, frame) → [`record`] + [`transform`] (parse, the Lambda's
+//! transform) → [`partition`] (Firehose prefixes) → [`table`] (Delta tables, exactly-once commits),
+//! wired together by [`compact`]. [`gen`] makes input shaped like a real bucket.
+
+pub mod cli;
+pub mod compact;
+pub mod config;
+pub mod error;
+pub mod gen;
+pub mod partition;
+pub mod record;
+pub mod source;
+pub mod storage;
+pub mod table;
+pub mod transform;
+
+pub use compact::{CompactMetrics, Compaction};
+pub use config::{CompactPlan, Config};
+pub use error::{Error, Result};
+pub use table::Lake;

@@ -1,0 +1,24 @@
+//! The `eventlake` binary: parse flags, run the library, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = eventlake::cli::Cli::parse();
+    eventlake::cli::init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(eventlake::cli::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {:#}", anyhow::Error::from(error));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,572 @@
+//! Firehose dynamic-partitioning prefixes, parsed once and evaluated per record.
+//!
+//! A Firehose user can paste their prefix and extraction query
+//! (<https://docs.aws.amazon.com/firehose/latest/dev/dynamic-partitioning.html>):
+//!
+//! ```text
+//! prefix: event_type=!{partitionKeyFromQuery:eventType}/dt=!{eventTime:yyyy-MM-dd}/
+//! query:  {eventType:.detail.eventType,schemaVersion:.detail.schemaVersion}
+//! ```
+//!
+//! Each `/`-separated segment is one Delta partition column: `name=<template>` names it, a bare
+//! template gets a derived name (`eventType` → `event_type`, `yyyy` → `year`, `yyyy-MM-dd` → `dt`).
+//! Expressions: `!{partitionKeyFromQuery:K}`, `!{timestamp:<DateTimeFormatter>}` (Firehose's: the
+//! arrival time, taken from the source object), `!{eventTime:<pattern>}` (eventlake's: the event's
+//! own `time`, UTC) and `!{firehose:random-string}` (a value per source object).
+//!
+//! Partition values from data never become paths as they stand: Delta percent-encodes each value
+//! into one `name=value` path segment (`/`, `%`, `:` and the rest are escaped), so no record can
+//! write outside its table; values are also capped in length and stripped of control characters.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::record::Event;
+
+/// The sample's extraction query, used when a prefix names query keys and no query is given.
+pub const DEFAULT_QUERY: &str = "{eventType:.detail.eventType,schemaVersion:.detail.schemaVersion}";
+/// eventlake's default layout: by event type and the event's UTC date.
+pub const DEFAULT_PREFIX: &str = "event_type=!{partitionKeyFromQuery:eventType}/dt=!{eventTime:yyyy-MM-dd}/";
+/// Longer values are cut (with a hash suffix keeping them distinct): a path segment has limits.
+const MAX_VALUE_BYTES: usize = 200;
+
+/// A typed column of the `events` table that a record field fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypedField {
+    Id,
+    DetailType,
+    Source,
+    Account,
+    Time,
+    Region,
+    ClientId,
+    EventType,
+    SchemaVersion,
+}
+
+impl TypedField {
+    pub fn column(self) -> &'static str {
+        match self {
+            TypedField::Id => "id",
+            TypedField::DetailType => "detail_type",
+            TypedField::Source => "source",
+            TypedField::Account => "account",
+            TypedField::Time => "time",
+            TypedField::Region => "region",
+            TypedField::ClientId => "client_id",
+            TypedField::EventType => "event_type",
+            TypedField::SchemaVersion => "schema_version",
+        }
+    }
+}
+
+/// Where a query key reads from.
+#[derive(Debug, Clone, PartialEq)]
+enum FieldRef {
+    Typed(TypedField),
+    /// `.resources[i]` (after the transform).
+    Resource(usize),
+    /// Any other path under `detail`.
+    Detail(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum TimeToken {
+    Year4,
+    Year2,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
+    DayOfYear,
+    Literal(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Literal(String),
+    Query { key: String, field: FieldRef },
+    ArrivalTime(Vec<TimeToken>),
+    EventTime(Vec<TimeToken>),
+    RandomString,
+}
+
+/// One partition column and how its value is made.
+#[derive(Debug, Clone)]
+pub struct PartitionColumn {
+    pub name: String,
+    parts: Vec<Part>,
+    /// Set when the column is a typed column of the table (its value is that field).
+    pub typed: Option<TypedField>,
+}
+
+/// A parsed prefix: the partition columns, in path order.
+#[derive(Debug, Clone)]
+pub struct PartitionTemplate {
+    pub columns: Vec<PartitionColumn>,
+    needs_detail: bool,
+}
+
+/// What a record's partition values are computed from besides the event.
+pub struct PartitionContext<'a> {
+    /// The source object's time (Firehose's arrival time), microseconds since the epoch.
+    pub arrival_micros: i64,
+    /// A value fixed per source object for `!{firehose:random-string}`.
+    pub object_random: &'a str,
+}
+
+impl PartitionTemplate {
+    /// Parses a prefix and its extraction query. Errors name the offending piece.
+    pub fn parse(prefix: &str, query: Option<&str>) -> Result<Self, String> {
+        let keys = parse_query(query.unwrap_or(DEFAULT_QUERY))?;
+        let mut columns: Vec<PartitionColumn> = Vec::new();
+        for segment in prefix.split('/').filter(|segment| !segment.is_empty()) {
+            let (explicit_name, template) = match segment.find('=') {
+                Some(eq) if !segment[..eq].contains("!{") => (Some(&segment[..eq]), &segment[eq + 1..]),
+                _ => (None, segment),
+            };
+            let parts = parse_template(template, &keys)?;
+            let derived = derive_name(&parts);
+            let typed = match parts.as_slice() {
+                [Part::Query { field: FieldRef::Typed(field), .. }] => Some(*field),
+                _ => None,
+            };
+            let mut name = match explicit_name {
+                Some(name) => name.to_owned(),
+                None => derived.unwrap_or_else(|| format!("partition_{}", columns.len())),
+            };
+            validate_column_name(&name)?;
+            let typed = match (typed, typed_column(&name)) {
+                (Some(field), Some(column)) if field == column => Some(field),
+                (_, Some(_)) if explicit_name.is_some() => {
+                    return Err(format!(
+                        "partition column `{name}` would replace the typed column of that name with other values; name it differently"
+                    ))
+                }
+                (_, Some(_)) => {
+                    name.push_str("_partition");
+                    None
+                }
+                (_, None) => None,
+            };
+            if columns.iter().any(|column| column.name == name) {
+                return Err(format!("partition column `{name}` appears twice in the prefix"));
+            }
+            columns.push(PartitionColumn { name, parts, typed });
+        }
+        let needs_detail = columns
+            .iter()
+            .flat_map(|column| &column.parts)
+            .any(|part| matches!(part, Part::Query { field: FieldRef::Detail(_), .. }));
+        Ok(Self { columns, needs_detail })
+    }
+
+    pub fn column_names(&self) -> Vec<String> {
+        self.columns.iter().map(|column| column.name.clone()).collect()
+    }
+
+    /// Columns that are not typed columns of the table (string columns added to it).
+    pub fn extra_columns(&self) -> impl Iterator<Item = &PartitionColumn> {
+        self.columns.iter().filter(|column| column.typed.is_none())
+    }
+
+    /// Writes the value of each extra column into `values` (cleared first). Errors name the
+    /// missing query key.
+    pub fn evaluate(&self, event: &Event<'_>, context: &PartitionContext<'_>, values: &mut Vec<String>) -> Result<(), String> {
+        values.clear();
+        let detail: Option<Value> = if self.needs_detail { serde_json::from_str(&event.detail).ok() } else { None };
+        for column in &self.columns {
+            let mut value = String::new();
+            for part in &column.parts {
+                match part {
+                    Part::Literal(text) => value.push_str(text),
+                    Part::Query { key, field } => match resolve(field, event, detail.as_ref()) {
+                        Some(resolved) => value.push_str(&resolved),
+                        None => return Err(format!("partition key `{key}` is absent")),
+                    },
+                    Part::ArrivalTime(tokens) => format_time(tokens, context.arrival_micros, &mut value),
+                    Part::EventTime(tokens) => format_time(tokens, event.time_micros, &mut value),
+                    Part::RandomString => value.push_str(context.object_random),
+                }
+            }
+            if column.typed.is_none() {
+                values.push(clean_value(value));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn typed_column(name: &str) -> Option<TypedField> {
+    use TypedField::*;
+    [Id, DetailType, Source, Account, Time, Region, ClientId, EventType, SchemaVersion]
+        .into_iter()
+        .find(|field| field.column() == name)
+        .or_else(|| {
+            ["resources", "detail", "source_object", "ingested_at"].contains(&name).then_some(Id)
+        })
+}
+
+fn validate_column_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit();
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("partition column name `{name}` must be lower-case letters, digits and `_`"))
+    }
+}
+
+fn derive_name(parts: &[Part]) -> Option<String> {
+    match parts {
+        [Part::Query { key, .. }] => Some(snake_case(key)),
+        [Part::ArrivalTime(tokens) | Part::EventTime(tokens)] => match tokens.as_slice() {
+            [TimeToken::Year4] => Some("year".into()),
+            [TimeToken::Month] => Some("month".into()),
+            [TimeToken::Day] => Some("day".into()),
+            [TimeToken::Hour] => Some("hour".into()),
+            [TimeToken::Year4, TimeToken::Literal(_), TimeToken::Month, TimeToken::Literal(_), TimeToken::Day] => Some("dt".into()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn snake_case(key: &str) -> String {
+    let mut out = String::new();
+    for (index, ch) in key.chars().enumerate() {
+        if ch.is_ascii_uppercase() {
+            if index > 0 {
+                out.push('_');
+            }
+            out.push(ch.to_ascii_lowercase());
+        } else if ch.is_ascii_alphanumeric() {
+            out.push(ch);
+        } else {
+            out.push('_');
+        }
+    }
+    out
+}
+
+/// `{eventType:.detail.eventType, "schema":.detail.schemaVersion}` → key → field.
+fn parse_query(query: &str) -> Result<Vec<(String, FieldRef)>, String> {
+    let body = query
+        .trim()
+        .strip_prefix('{')
+        .and_then(|rest| rest.strip_suffix('}'))
+        .ok_or_else(|| format!("extraction query {query:?} must be an object like {{key:.path}}"))?;
+    let mut keys = Vec::new();
+    for entry in body.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
+        let (key, path) = entry
+            .split_once(':')
+            .ok_or_else(|| format!("extraction query entry {entry:?} must be key:.path"))?;
+        let key = key.trim().trim_matches('"').to_owned();
+        keys.push((key, parse_field(path.trim())?));
+    }
+    Ok(keys)
+}
+
+/// A jq path over the record: `.a.b`, `."detail-type"`, `.resources[0]`, `.detail["x"]`.
+fn parse_field(path: &str) -> Result<FieldRef, String> {
+    let unsupported = || format!("extraction path {path:?}: only simple paths (.a.b, .a[0]) are supported");
+    let mut steps: Vec<String> = Vec::new();
+    let mut index: Option<usize> = None;
+    let mut rest = path.strip_prefix('.').ok_or_else(unsupported)?;
+    while !rest.is_empty() {
+        if index.is_some() {
+            return Err(unsupported());
+        }
+        if let Some(after) = rest.strip_prefix('"') {
+            let close = after.find('"').ok_or_else(unsupported)?;
+            steps.push(after[..close].to_owned());
+            rest = &after[close + 1..];
+        } else if let Some(after) = rest.strip_prefix('[') {
+            let close = after.find(']').ok_or_else(unsupported)?;
+            let inner = after[..close].trim();
+            match inner.strip_prefix('"').and_then(|k| k.strip_suffix('"')) {
+                Some(key) => steps.push(key.to_owned()),
+                None => index = Some(inner.parse().map_err(|_| unsupported())?),
+            }
+            rest = &after[close + 1..];
+        } else {
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            let name = &rest[..end];
+            if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+                return Err(unsupported());
+            }
+            steps.push(name.to_owned());
+            rest = &rest[end..];
+        }
+        rest = rest.strip_prefix('.').unwrap_or(rest);
+    }
+    let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
+    Ok(match (steps.as_slice(), index) {
+        (["resources"], Some(i)) => FieldRef::Resource(i),
+        (_, Some(_)) => return Err(unsupported()),
+        (["id"], None) => FieldRef::Typed(TypedField::Id),
+        (["detail-type"], None) => FieldRef::Typed(TypedField::DetailType),
+        (["source"], None) => FieldRef::Typed(TypedField::Source),
+        (["account"], None) => FieldRef::Typed(TypedField::Account),
+        (["time"], None) => FieldRef::Typed(TypedField::Time),
+        (["region"], None) => FieldRef::Typed(TypedField::Region),
+        (["detail", "eventType"], None) => FieldRef::Typed(TypedField::EventType),
+        (["detail", "schemaVersion"], None) => FieldRef::Typed(TypedField::SchemaVersion),
+        (["detail", "accountNumber"], None) => FieldRef::Typed(TypedField::ClientId),
+        (["detail", rest @ ..], None) if !rest.is_empty() => FieldRef::Detail(rest.iter().map(|s| s.to_string()).collect()),
+        _ => return Err(format!("extraction path {path:?}: only envelope fields and paths under .detail are supported")),
+    })
+}
+
+fn parse_template(template: &str, keys: &[(String, FieldRef)]) -> Result<Vec<Part>, String> {
+    let mut parts = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find("!{") {
+        if open > 0 {
+            parts.push(Part::Literal(rest[..open].to_owned()));
+        }
+        let after = &rest[open + 2..];
+        let close = after.find('}').ok_or_else(|| format!("unclosed `!{{` in prefix {template:?}"))?;
+        let (namespace, argument) = after[..close].split_once(':').unwrap_or((&after[..close], ""));
+        parts.push(match namespace {
+            "partitionKeyFromQuery" => {
+                let field = keys
+                    .iter()
+                    .find(|(key, _)| key == argument)
+                    .map(|(_, field)| field.clone())
+                    .ok_or_else(|| format!("prefix uses key `{argument}`, which the extraction query does not define"))?;
+                Part::Query { key: argument.to_owned(), field }
+            }
+            "timestamp" => Part::ArrivalTime(parse_time_pattern(argument)?),
+            "eventTime" => Part::EventTime(parse_time_pattern(argument)?),
+            "firehose" if argument == "random-string" => Part::RandomString,
+            "partitionKeyFromLambda" => {
+                return Err("!{partitionKeyFromLambda:…} needs a Lambda; eventlake partitions with partitionKeyFromQuery".into())
+            }
+            _ => return Err(format!("unsupported prefix expression !{{{}}}", &after[..close])),
+        });
+        rest = &after[close + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Literal(rest.to_owned()));
+    }
+    if parts.is_empty() {
+        return Err(format!("empty segment in prefix {template:?}"));
+    }
+    Ok(parts)
+}
+
+/// The subset of Java's `DateTimeFormatter` patterns Firehose users write.
+fn parse_time_pattern(pattern: &str) -> Result<Vec<TimeToken>, String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut tokens = Vec::new();
+    let mut index = 0;
+    while index < chars.len() {
+        let ch = chars[index];
+        let run = chars[index..].iter().take_while(|&&c| c == ch).count();
+        let token = match (ch, run) {
+            ('y' | 'u', 4) => TimeToken::Year4,
+            ('y' | 'u', 2) => TimeToken::Year2,
+            ('M', 2) => TimeToken::Month,
+            ('d', 2) => TimeToken::Day,
+            ('H', 2) => TimeToken::Hour,
+            ('m', 2) => TimeToken::Minute,
+            ('s', 2) => TimeToken::Second,
+            ('D', 3) => TimeToken::DayOfYear,
+            ('\'', _) => {
+                let close = chars[index + 1..]
+                    .iter()
+                    .position(|&c| c == '\'')
+                    .ok_or_else(|| format!("unclosed quote in time pattern {pattern:?}"))?;
+                tokens.push(TimeToken::Literal(chars[index + 1..index + 1 + close].iter().collect()));
+                index += close + 2;
+                continue;
+            }
+            (c, _) if c.is_ascii_alphabetic() => {
+                return Err(format!("time pattern {pattern:?}: `{}` is not supported (use yyyy, yy, MM, dd, HH, mm, ss, DDD)", chars[index..index + run].iter().collect::<String>()))
+            }
+            (c, _) => TimeToken::Literal(std::iter::repeat_n(c, run).collect()),
+        };
+        tokens.push(token);
+        index += run;
+    }
+    Ok(tokens)
+}
+
+fn format_time(tokens: &[TimeToken], micros: i64, out: &mut String) {
+    let seconds = micros.div_euclid(1_000_000);
+    let days = seconds.div_euclid(86_400);
+    let second_of_day = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    for token in tokens {
+        let _ = match token {
+            TimeToken::Year4 => write!(out, "{year:04}"),
+            TimeToken::Year2 => write!(out, "{:02}", year.rem_euclid(100)),
+            TimeToken::Month => write!(out, "{month:02}"),
+            TimeToken::Day => write!(out, "{day:02}"),
+            TimeToken::Hour => write!(out, "{:02}", second_of_day / 3600),
+            TimeToken::Minute => write!(out, "{:02}", second_of_day / 60 % 60),
+            TimeToken::Second => write!(out, "{:02}", second_of_day % 60),
+            TimeToken::DayOfYear => write!(out, "{:03}", days - crate::record::days_from_civil(year, 1, 1) + 1),
+            TimeToken::Literal(text) => {
+                out.push_str(text);
+                Ok(())
+            }
+        };
+    }
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let day_of_era = z - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
+}
+
+fn resolve<'e>(field: &FieldRef, event: &'e Event<'_>, detail: Option<&Value>) -> Option<Cow<'e, str>> {
+    match field {
+        FieldRef::Typed(typed) => match typed {
+            TypedField::Id => Some(Cow::Borrowed(&*event.id)),
+            TypedField::DetailType => event.detail_type.as_deref().map(Cow::Borrowed),
+            TypedField::Source => event.source.as_deref().map(Cow::Borrowed),
+            TypedField::Account => event.account.as_deref().map(Cow::Borrowed),
+            TypedField::Region => event.region.as_deref().map(Cow::Borrowed),
+            TypedField::ClientId => event.client_id.as_deref().map(Cow::Borrowed),
+            TypedField::EventType => event.event_type.as_deref().map(Cow::Borrowed),
+            TypedField::SchemaVersion => event.schema_version.map(|version| Cow::Owned(version.to_string())),
+            TypedField::Time => {
+                let mut text = String::new();
+                format_time(&parse_time_pattern("yyyy-MM-dd'T'HH:mm:ss'Z'").unwrap_or_default(), event.time_micros, &mut text);
+                Some(Cow::Owned(text))
+            }
+        },
+        FieldRef::Resource(index) => event.resources.get(*index).map(|resource| Cow::Borrowed(&**resource)),
+        FieldRef::Detail(path) => {
+            let value = path.iter().try_fold(detail?, |node, key| node.get(key))?;
+            match value {
+                Value::Null => None,
+                Value::String(text) => Some(Cow::Owned(text.clone())),
+                other => Some(Cow::Owned(other.to_string())),
+            }
+        }
+    }
+}
+
+/// Caps a partition value's length and drops control characters; Delta escapes the rest.
+fn clean_value(value: String) -> String {
+    let needs_cleaning = value.len() > MAX_VALUE_BYTES || value.chars().any(char::is_control);
+    if !needs_cleaning {
+        return value;
+    }
+    let mut cleaned: String = value.chars().filter(|c| !c.is_control()).collect();
+    if cleaned.len() > MAX_VALUE_BYTES {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in value.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let mut cut = MAX_VALUE_BYTES - 17;
+        while !cleaned.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        cleaned.truncate(cut);
+        let _ = write!(cleaned, "~{hash:016x}");
+    }
+    cleaned
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(detail: &'static str, time: &str) -> Event<'static> {
+        Event {
+            id: "e1".into(),
+            detail_type: Some("prod".into()),
+            source: Some("clientevents".into()),
+            account: None,
+            time_micros: crate::record::parse_time(time).unwrap(),
+            region: None,
+            resources: vec![],
+            client_id: Some("c1".into()),
+            event_type: Some("searching".into()),
+            schema_version: Some(1),
+            detail: detail.into(),
+        }
+    }
+
+    const CONTEXT: PartitionContext<'static> = PartitionContext { arrival_micros: 86_400_000_000 * 3 + 3_600_000_000 * 5, object_random: "r4nd" };
+
+    #[test]
+    fn default_prefix_partitions_by_event_type_and_event_date() {
+        let template = PartitionTemplate::parse(DEFAULT_PREFIX, None).unwrap();
+        assert_eq!(template.column_names(), ["event_type", "dt"]);
+        assert_eq!(template.columns[0].typed, Some(TypedField::EventType));
+        let mut values = Vec::new();
+        template.evaluate(&event("{}", "2026-11-20T23:59:59Z"), &CONTEXT, &mut values).unwrap();
+        assert_eq!(values, ["2026-11-20"]);
+    }
+
+    #[test]
+    fn sample_prefix_and_firehose_timestamps_parse() {
+        let sample = PartitionTemplate::parse("!{partitionKeyFromQuery:eventType}/!{partitionKeyFromQuery:schemaVersion}/", None).unwrap();
+        assert_eq!(sample.column_names(), ["event_type", "schema_version"]);
+        assert!(sample.extra_columns().next().is_none());
+
+        let hourly = PartitionTemplate::parse("year=!{timestamp:yyyy}/!{timestamp:MM}/d=!{timestamp:dd}/h!{timestamp:HH}/", None).unwrap();
+        assert_eq!(hourly.column_names(), ["year", "month", "d", "partition_3"]);
+        let mut values = Vec::new();
+        hourly.evaluate(&event("{}", "2026-11-20T13:00:00Z"), &CONTEXT, &mut values).unwrap();
+        assert_eq!(values, ["1970", "01", "04", "h05"]);
+    }
+
+    #[test]
+    fn detail_paths_and_missing_keys() {
+        let template = PartitionTemplate::parse("term=!{partitionKeyFromQuery:term}/", Some("{term:.detail.data.searchTerm}")).unwrap();
+        let mut values = Vec::new();
+        template.evaluate(&event(r#"{"data":{"searchTerm":"../../etc"}}"#, "2026-11-20T13:00:00Z"), &CONTEXT, &mut values).unwrap();
+        assert_eq!(values, ["../../etc"]);
+        let missing = template.evaluate(&event(r#"{"data":{}}"#, "2026-11-20T13:00:00Z"), &CONTEXT, &mut values);
+        assert_eq!(missing.unwrap_err(), "partition key `term` is absent");
+    }
+
+    #[test]
+    fn long_and_control_values_are_cleaned() {
+        assert_eq!(clean_value("a\u{0}b\nc".into()), "abc");
+        let long = clean_value("x".repeat(1000));
+        assert_eq!(long.len(), MAX_VALUE_BYTES);
+        assert_ne!(long, clean_value(format!("{}y", "x".repeat(999))));
+    }
+
+    #[test]
+    fn bad_templates_are_clear_errors() {
+        for (prefix, query) in [
+            ("a=!{partitionKeyFromQuery:nope}/", None),
+            ("a=!{partitionKeyFromLambda:k}/", None),
+            ("a=!{timestamp:yyyy-MMM}/", None),
+            ("Bad=!{timestamp:yyyy}/", None),
+            ("region=!{partitionKeyFromQuery:eventType}/", None),
+            ("a=!{partitionKeyFromQuery:k}/", Some("{k:.detail.items[]}")),
+        ] {
+            assert!(PartitionTemplate::parse(prefix, query).is_err(), "{prefix}");
+        }
+    }
+
+    #[test]
+    fn civil_dates_round_trip() {
+        for days in [-800_000, -1, 0, 59, 20_412, 2_000_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(crate::record::days_from_civil(y, m, d), days);
+        }
+    }
+}

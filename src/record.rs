@@ -1,0 +1,434 @@
+//! One raw record → a typed event (after the transform), a Firehose failure, or a bad record.
+//!
+//! The fast path borrows from the raw bytes: the envelope is read with `serde` into borrowed
+//! fields and `detail` stays as its JSON text, so a record costs one parse and, when the sample's
+//! transform moves the client id, one small string insertion. Every way a record can be unusable
+//! maps to an [`ErrorCode`], so the caller can put it in the `errors` table; nothing panics.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::transform::Transform;
+
+/// Why a record went to the `errors` table. The string forms are the `error_code` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// Not JSON at all, or JSON that is not an object.
+    NotJson,
+    /// An object cut short (a line break, a new record, or the end of the object came first).
+    Truncated,
+    InvalidUtf8,
+    /// Larger than `max_record_bytes`.
+    Oversized,
+    /// `id`, `time` or `detail` is absent.
+    MissingField,
+    /// A field of the envelope or a typed detail field has the wrong JSON type.
+    WrongType,
+    /// `time` is not an ISO-8601 timestamp.
+    InvalidTime,
+    /// A partition key the prefix needs is absent from the record.
+    MissingPartitionKey,
+    /// A declarative transform could not apply.
+    TransformFailed,
+    /// A Firehose processing or delivery failure from its `error/` prefix.
+    FirehoseError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::NotJson => "not_json",
+            ErrorCode::Truncated => "truncated",
+            ErrorCode::InvalidUtf8 => "invalid_utf8",
+            ErrorCode::Oversized => "oversized",
+            ErrorCode::MissingField => "missing_field",
+            ErrorCode::WrongType => "wrong_type",
+            ErrorCode::InvalidTime => "invalid_time",
+            ErrorCode::MissingPartitionKey => "missing_partition_key",
+            ErrorCode::TransformFailed => "transform_failed",
+            ErrorCode::FirehoseError => "firehose_error",
+        }
+    }
+}
+
+/// A bad record's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl RecordError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+/// A record Firehose itself failed, carried over from its `error/` prefix.
+#[derive(Debug)]
+pub struct FirehoseFailure {
+    /// Firehose's `errorCode` (or `ErrorCode` / `lastErrorCode`).
+    pub error_code: String,
+    pub message: String,
+    /// The original record, decoded from `rawData` (the envelope itself when that fails).
+    pub raw_record: Vec<u8>,
+}
+
+/// A good event, with the transform applied. Strings borrow from the raw record where they can.
+#[derive(Debug)]
+pub struct Event<'a> {
+    pub id: Cow<'a, str>,
+    pub detail_type: Option<Cow<'a, str>>,
+    pub source: Option<Cow<'a, str>>,
+    pub account: Option<Cow<'a, str>>,
+    /// Event time, microseconds since the Unix epoch (UTC).
+    pub time_micros: i64,
+    pub region: Option<Cow<'a, str>>,
+    pub resources: Vec<Cow<'a, str>>,
+    pub client_id: Option<Cow<'a, str>>,
+    pub event_type: Option<Cow<'a, str>>,
+    pub schema_version: Option<i64>,
+    /// The `detail` object as JSON text, after the transform.
+    pub detail: Cow<'a, str>,
+}
+
+pub enum Parsed<'a> {
+    Event(Event<'a>),
+    Firehose(FirehoseFailure),
+}
+
+/// The EventBridge envelope, and the fields of a Firehose error record, borrowed.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+    #[serde(borrow, rename = "detail-type")]
+    detail_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    source: Option<Text<'a>>,
+    #[serde(borrow)]
+    account: Option<Text<'a>>,
+    #[serde(borrow)]
+    time: Option<Text<'a>>,
+    #[serde(borrow)]
+    region: Option<Text<'a>>,
+    #[serde(borrow)]
+    resources: Option<Vec<Text<'a>>>,
+    #[serde(borrow)]
+    detail: Option<&'a RawValue>,
+    // Firehose error record fields (https://docs.aws.amazon.com/firehose/latest/dev/basic-deliver.html#retry).
+    #[serde(borrow, rename = "rawData")]
+    raw_data: Option<Text<'a>>,
+    #[serde(borrow, rename = "errorCode", alias = "ErrorCode", alias = "lastErrorCode")]
+    error_code: Option<Text<'a>>,
+    #[serde(borrow, rename = "errorMessage", alias = "ErrorMessage", alias = "lastErrorMessage")]
+    error_message: Option<Text<'a>>,
+}
+
+/// The detail fields that become typed columns; the rest stays in the JSON text.
+#[derive(Deserialize)]
+struct DetailFields<'a> {
+    #[serde(borrow, rename = "eventType")]
+    event_type: Option<Text<'a>>,
+    #[serde(borrow, rename = "schemaVersion")]
+    schema_version: Option<&'a RawValue>,
+    #[serde(borrow, rename = "accountNumber")]
+    account_number: Option<Text<'a>>,
+}
+
+/// A JSON string that borrows from the input unless it has escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> serde::de::Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(value)))
+            }
+            fn visit_str<E>(self, value: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(value.to_owned())))
+            }
+            fn visit_string<E>(self, value: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(value)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+fn text<'a>(value: Option<Text<'a>>) -> Option<Cow<'a, str>> {
+    value.map(|text| text.0)
+}
+
+/// Parses one framed record. `scratch` holds the re-serialised record when a declarative
+/// transform rewrote it, so the event can still borrow.
+pub fn parse_record<'a>(
+    raw_record: &'a [u8],
+    transform: &Transform,
+    scratch: &'a mut String,
+) -> Result<Parsed<'a>, RecordError> {
+    let text = std::str::from_utf8(raw_record).map_err(|error| {
+        RecordError::new(ErrorCode::InvalidUtf8, format!("invalid UTF-8 at byte {}", error.valid_up_to()))
+    })?;
+    let text: &'a str = if transform.has_operations() {
+        *scratch = transform.apply_operations(text)?;
+        scratch.as_str()
+    } else {
+        text
+    };
+    let envelope: Envelope<'a> = serde_json::from_str(text).map_err(json_error)?;
+
+    if envelope.detail.is_none() && envelope.id.is_none() && envelope.raw_data.is_some() {
+        return Ok(Parsed::Firehose(firehose_failure(envelope, raw_record)));
+    }
+    let id = text(envelope.id).ok_or_else(|| missing("id"))?;
+    let time = text(envelope.time).ok_or_else(|| missing("time"))?;
+    let detail = envelope.detail.ok_or_else(|| missing("detail"))?;
+    if id.is_empty() {
+        return Err(RecordError::new(ErrorCode::MissingField, "`id` is empty"));
+    }
+    let time_micros = parse_time(&time)?;
+    let detail_text = detail.get();
+    if !detail_text.starts_with('{') {
+        return Err(RecordError::new(ErrorCode::WrongType, "`detail` is not a JSON object"));
+    }
+    let fields: DetailFields<'a> = serde_json::from_str(detail_text)
+        .map_err(|error| RecordError::new(ErrorCode::WrongType, format!("detail: {error}")))?;
+    let schema_version = fields.schema_version.map(parse_schema_version).transpose()?;
+
+    let mut resources: Vec<Cow<'a, str>> = envelope.resources.unwrap_or_default().into_iter().map(|text| text.0).collect();
+    let mut detail: Cow<'a, str> = Cow::Borrowed(detail_text);
+    let mut client_id = text(fields.account_number);
+    if transform.moves_client_id() && !resources.is_empty() {
+        // The sample's Lambda: detail.accountNumber = resources[0]; resources = [].
+        let moved = resources.swap_remove(0);
+        resources.clear();
+        if client_id.as_deref() != Some(&*moved) {
+            detail = Cow::Owned(set_account_number(detail_text, &moved, client_id.is_some())?);
+        }
+        client_id = Some(moved);
+    } else if client_id.is_none() {
+        client_id = resources.first().cloned();
+    }
+    Ok(Parsed::Event(Event {
+        id,
+        detail_type: text(envelope.detail_type),
+        source: text(envelope.source),
+        account: text(envelope.account),
+        time_micros,
+        region: text(envelope.region),
+        resources,
+        client_id,
+        event_type: text(fields.event_type),
+        schema_version,
+        detail,
+    }))
+}
+
+fn missing(field: &str) -> RecordError {
+    RecordError::new(ErrorCode::MissingField, format!("no `{field}` field"))
+}
+
+fn json_error(error: serde_json::Error) -> RecordError {
+    use serde_json::error::Category;
+    let code = match error.classify() {
+        Category::Data => ErrorCode::WrongType,
+        Category::Eof => ErrorCode::Truncated,
+        Category::Syntax | Category::Io => ErrorCode::NotJson,
+    };
+    RecordError::new(code, error.to_string())
+}
+
+fn parse_schema_version(raw: &RawValue) -> Result<i64, RecordError> {
+    let text = raw.get();
+    let digits = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
+    digits
+        .parse::<i64>()
+        .map_err(|_| RecordError::new(ErrorCode::WrongType, format!("detail.schemaVersion is not an integer: {text}")))
+}
+
+/// Puts `"accountNumber": client_id` into a detail object's JSON text.
+fn set_account_number(detail_text: &str, client_id: &str, replace: bool) -> Result<String, RecordError> {
+    if replace {
+        // Rare (both present and different): rewrite through a full parse.
+        let mut value: serde_json::Value = serde_json::from_str(detail_text)
+            .map_err(|error| RecordError::new(ErrorCode::WrongType, format!("detail: {error}")))?;
+        value["accountNumber"] = serde_json::Value::String(client_id.to_owned());
+        return Ok(value.to_string());
+    }
+    let close = detail_text.rfind('}').unwrap_or(detail_text.len());
+    let body = &detail_text[..close];
+    let is_empty = body.trim_start_matches('{').trim().is_empty();
+    let quoted = serde_json::to_string(client_id).unwrap_or_else(|_| "\"\"".to_owned());
+    let mut out = String::with_capacity(detail_text.len() + quoted.len() + 20);
+    out.push_str(body.trim_end());
+    if !is_empty {
+        out.push_str(", ");
+    }
+    out.push_str("\"accountNumber\": ");
+    out.push_str(&quoted);
+    out.push('}');
+    Ok(out)
+}
+
+fn firehose_failure(envelope: Envelope<'_>, raw_record: &[u8]) -> FirehoseFailure {
+    let raw_data = text(envelope.raw_data).unwrap_or_default();
+    let error_message = text(envelope.error_message).unwrap_or_default();
+    let decoded = base64::engine::general_purpose::STANDARD.decode(raw_data.trim().as_bytes());
+    let (raw_record, message) = match decoded {
+        Ok(bytes) => (bytes, error_message.into_owned()),
+        Err(error) => (raw_record.to_vec(), format!("{error_message} (rawData is not base64: {error})")),
+    };
+    FirehoseFailure {
+        error_code: text(envelope.error_code).map(Cow::into_owned).unwrap_or_else(|| "Unknown".to_owned()),
+        message,
+        raw_record,
+    }
+}
+
+/// Parses an ISO-8601 / RFC 3339 timestamp to microseconds since the epoch, UTC.
+pub fn parse_time(text: &str) -> Result<i64, RecordError> {
+    if let Some(micros) = parse_time_fast(text.as_bytes()) {
+        return Ok(micros);
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|time| time.timestamp_micros())
+        .map_err(|error| RecordError::new(ErrorCode::InvalidTime, format!("`time` {text:?}: {error}")))
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the form EventBridge writes, without the general parser.
+fn parse_time_fast(bytes: &[u8]) -> Option<i64> {
+    if bytes.len() != 20 || bytes[4] != b'-' || bytes[7] != b'-' || bytes[10] != b'T' || bytes[19] != b'Z' {
+        return None;
+    }
+    if bytes[13] != b':' || bytes[16] != b':' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        bytes[range].iter().try_fold(0i64, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0')))
+    };
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = if year >= 0 { year } else { year - 399 } / 400;
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UNTRANSFORMED: &str = r#"{"version": "0", "id": "6f1c", "detail-type": "prod", "source": "clientevents", "account": "123456789012", "time": "2026-11-20T13:45:01Z", "region": "us-east-1", "resources": ["client-1"], "detail": {"eventType": "searching", "schemaVersion": 1, "data": {"searchTerm": "games"}}}"#;
+
+    fn event(raw: &str, transform: &Transform) -> Result<Event<'static>, RecordError> {
+        let raw: &'static str = Box::leak(raw.to_owned().into_boxed_str());
+        let scratch: &'static mut String = Box::leak(Box::default());
+        match parse_record(raw.as_bytes(), transform, scratch)? {
+            Parsed::Event(event) => Ok(event),
+            Parsed::Firehose(_) => panic!("not an event"),
+        }
+    }
+
+    #[test]
+    fn sample_transform_moves_client_id_into_detail() {
+        let event = event(UNTRANSFORMED, &Transform::sample()).unwrap();
+        assert_eq!(event.client_id.as_deref(), Some("client-1"));
+        assert!(event.resources.is_empty());
+        let detail: serde_json::Value = serde_json::from_str(&event.detail).unwrap();
+        assert_eq!(detail["accountNumber"], "client-1");
+        assert_eq!(detail["data"]["searchTerm"], "games");
+        assert_eq!(event.event_type.as_deref(), Some("searching"));
+        assert_eq!(event.schema_version, Some(1));
+        assert_eq!(event.time_micros, parse_time("2026-11-20T13:45:01+00:00").unwrap());
+    }
+
+    #[test]
+    fn sample_transform_is_harmless_on_transformed_records() {
+        let transformed = UNTRANSFORMED
+            .replace(r#"["client-1"]"#, "[]")
+            .replace(r#""schemaVersion": 1"#, r#""schemaVersion": 1, "accountNumber": "client-1""#);
+        let event = event(&transformed, &Transform::sample()).unwrap();
+        assert_eq!(event.client_id.as_deref(), Some("client-1"));
+        assert!(matches!(event.detail, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn without_transform_client_id_falls_back_to_resources() {
+        let event = event(UNTRANSFORMED, &Transform::none()).unwrap();
+        assert_eq!(event.client_id.as_deref(), Some("client-1"));
+        assert_eq!(event.resources.len(), 1);
+    }
+
+    #[test]
+    fn bad_records_get_their_codes() {
+        let cases = [
+            (r#"{"id": "1", "time": "2026-11-20T13:45:01Z"}"#, ErrorCode::MissingField),
+            (r#"{"id": 5, "time": "2026-11-20T13:45:01Z", "detail": {}}"#, ErrorCode::WrongType),
+            (r#"{"id": "1", "time": "yesterday", "detail": {}}"#, ErrorCode::InvalidTime),
+            (r#"{"id": "1", "time": "2026-11-20T13:45:01Z", "detail": "x"}"#, ErrorCode::WrongType),
+            (r#"{"id": "1", "time": "2026-11-20T13:45:01Z", "detail": {"schemaVersion": "v2"}}"#, ErrorCode::WrongType),
+            (r#"{"id": "1", "time": "2026-11-20T13:45:01Z", "detail": {"eventType": 3}}"#, ErrorCode::WrongType),
+            (r#"{"id": "1", "time": "2026-11-20T13:45:01Z", "detail": {"a": tru}}"#, ErrorCode::NotJson),
+            ("[1, 2]", ErrorCode::WrongType),
+        ];
+        for (raw, code) in cases {
+            assert_eq!(event(raw, &Transform::sample()).unwrap_err().code, code, "{raw}");
+        }
+        let mut scratch = String::new();
+        let invalid = b"{\"id\": \"\xff\"}";
+        let error = parse_record(invalid, &Transform::sample(), &mut scratch).err().unwrap();
+        assert_eq!(error.code, ErrorCode::InvalidUtf8);
+    }
+
+    #[test]
+    fn firehose_error_records_decode_raw_data() {
+        let raw = r#"{"attemptsMade": 4, "arrivalTimestamp": 1700000000000, "errorCode": "Lambda.FunctionError", "errorMessage": "boom", "rawData": "eyJhIjoxfQ==", "lambdaArn": "arn"}"#;
+        let mut scratch = String::new();
+        match parse_record(raw.as_bytes(), &Transform::sample(), &mut scratch).unwrap() {
+            Parsed::Firehose(failure) => {
+                assert_eq!(failure.error_code, "Lambda.FunctionError");
+                assert_eq!(failure.raw_record, b"{\"a\":1}");
+                assert_eq!(failure.message, "boom");
+            }
+            Parsed::Event(_) => panic!("expected a Firehose failure"),
+        }
+    }
+
+    #[test]
+    fn fast_time_parser_agrees_with_chrono() {
+        for text in ["1970-01-01T00:00:00Z", "2024-02-29T23:59:59Z", "2026-11-20T13:45:01Z", "1969-12-31T23:59:59Z"] {
+            let chrono = chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp_micros();
+            assert_eq!(parse_time_fast(text.as_bytes()), Some(chrono), "{text}");
+        }
+        assert_eq!(parse_time_fast(b"2026-02-30T00:00:00Z"), None);
+    }
+}

@@ -1,0 +1,420 @@
+//! Splits a decompressed byte stream into raw records.
+//!
+//! Firehose objects hold JSON records as NDJSON, run together with no separator (`{…}{…}`, what the
+//! sample's transform Lambda writes), or a mix of both. The framer finds each top-level `{…}` by
+//! brace matching outside strings, and never lets one broken record hide its neighbours:
+//!
+//! - a newline inside a string, or `\n{` / `}{` inside an unfinished object, ends the broken
+//!   record there (neither can occur inside one valid compact record);
+//! - bytes that do not start with `{` are junk up to the end of their line or the next `{`,
+//!   reported as one bad record;
+//! - a record longer than `max_record_bytes` is reported with its first bytes and skipped up to the
+//!   next record start, so memory stays bounded whatever the input.
+//!
+//! Guarantee: every input byte outside whitespace and `[`, `]`, `,` between records is in exactly
+//! one frame, good or bad.
+
+/// What the framer found at one place in the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// A balanced `{…}`: still to be parsed.
+    Record,
+    /// Bytes that cannot be a record (junk, or an object cut short).
+    Broken(BrokenKind),
+    /// A record over the size limit; only its head is in the frame.
+    Oversized,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokenKind {
+    /// Text that does not start with `{`.
+    NotAnObject,
+    /// An object that never closed (cut at a line break, a new record, or the end of the object).
+    Truncated,
+}
+
+/// One frame: where it starts in the whole object and its bytes (borrowed from the window).
+#[derive(Debug)]
+pub struct Frame<'a> {
+    pub offset: u64,
+    pub kind: FrameKind,
+    pub bytes: &'a [u8],
+}
+
+/// Incremental framer over a window of bytes that the caller refills.
+///
+/// Usage: append bytes with [`Framer::buffer_mut`], call [`Framer::next_frame`] until it returns
+/// `None`, then [`Framer::compact`] and refill; at the end call `finish()` and drain again.
+pub struct Framer {
+    window: Vec<u8>,
+    /// Position of the first unconsumed byte in `window`.
+    start: usize,
+    /// Offset in the whole object of `window[0]`.
+    window_offset: u64,
+    eof: bool,
+    max_record_bytes: usize,
+    /// True while skipping the tail of an oversized record.
+    skipping: bool,
+    /// Bytes of an oversized record's head kept for the error table.
+    head_bytes: usize,
+}
+
+/// How many bytes of an oversized record are kept for the error table.
+pub const OVERSIZED_HEAD_BYTES: usize = 64 * 1024;
+
+impl Framer {
+    pub fn new(max_record_bytes: usize) -> Self {
+        Self {
+            window: Vec::with_capacity(1 << 20),
+            start: 0,
+            window_offset: 0,
+            eof: false,
+            max_record_bytes: max_record_bytes.max(16),
+            skipping: false,
+            head_bytes: OVERSIZED_HEAD_BYTES.min(max_record_bytes.max(16)),
+        }
+    }
+
+    /// Drops consumed bytes so the window only holds the unfinished tail.
+    pub fn compact(&mut self) {
+        if self.start > 0 {
+            self.window.drain(..self.start);
+            self.window_offset += self.start as u64;
+            self.start = 0;
+        }
+    }
+
+    /// The buffer to append newly read bytes to (call [`Framer::compact`] first).
+    pub fn buffer_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.window
+    }
+
+    /// Unconsumed bytes held (bounded by the record limit plus one read).
+    pub fn pending_bytes(&self) -> usize {
+        self.window.len() - self.start
+    }
+
+    /// No more input will come: the tail is framed as it stands.
+    pub fn finish(&mut self) {
+        self.eof = true;
+    }
+
+    /// The next complete frame, or `None` when more input is needed (or, after `finish`, the end).
+    pub fn next_frame(&mut self) -> Option<Frame<'_>> {
+        loop {
+            if self.skipping {
+                // Discard an oversized record's tail up to the next record start.
+                let rest = &self.window[self.start..];
+                match find_record_start(rest) {
+                    Some(pos) => {
+                        self.start += pos;
+                        self.skipping = false;
+                    }
+                    None if self.eof => {
+                        self.start = self.window.len();
+                        self.skipping = false;
+                        return None;
+                    }
+                    None => {
+                        // Keep the last byte: it may be the `}` or `\n` of a boundary split across reads.
+                        self.start += rest.len().saturating_sub(1);
+                        return None;
+                    }
+                }
+            }
+            // Skip separators between records.
+            let window = &self.window;
+            let mut pos = self.start;
+            while pos < window.len() && is_separator(window[pos]) {
+                pos += 1;
+            }
+            // A UTF-8 byte order mark at the start of an object is not data.
+            if self.window_offset + pos as u64 == 0 && pos + 3 <= window.len() && window[pos..pos + 3] == [0xEF, 0xBB, 0xBF] {
+                pos += 3;
+            }
+            self.start = pos;
+            if pos >= window.len() {
+                return None;
+            }
+            let rest = &window[pos..];
+            let offset = self.window_offset + pos as u64;
+            if rest[0] != b'{' {
+                // Junk: up to the end of the line or the next `{`, whichever comes first.
+                let end = match rest.iter().position(|&b| b == b'\n' || b == b'{') {
+                    Some(nl) => nl,
+                    None if self.eof => rest.len(),
+                    None if rest.len() > self.max_record_bytes => rest.len(),
+                    None => return None,
+                };
+                let end = end.min(self.max_record_bytes);
+                self.start = pos + end;
+                return Some(Frame {
+                    offset,
+                    kind: FrameKind::Broken(BrokenKind::NotAnObject),
+                    bytes: trim_end(&self.window[pos..pos + end]),
+                });
+            }
+            match scan_object(rest, self.max_record_bytes) {
+                Scan::Complete(len) => {
+                    self.start = pos + len;
+                    return Some(Frame { offset, kind: FrameKind::Record, bytes: &self.window[pos..pos + len] });
+                }
+                Scan::Broken(len) => {
+                    self.start = pos + len;
+                    return Some(Frame {
+                        offset,
+                        kind: FrameKind::Broken(BrokenKind::Truncated),
+                        bytes: trim_end(&self.window[pos..pos + len]),
+                    });
+                }
+                Scan::TooLong => {
+                    let head = self.head_bytes.min(rest.len());
+                    self.skipping = true;
+                    self.start = pos + head;
+                    return Some(Frame {
+                        offset,
+                        kind: FrameKind::Oversized,
+                        bytes: &self.window[pos..pos + head],
+                    });
+                }
+                Scan::NeedMore if self.eof => {
+                    let len = rest.len();
+                    self.start = pos + len;
+                    return Some(Frame {
+                        offset,
+                        kind: FrameKind::Broken(BrokenKind::Truncated),
+                        bytes: trim_end(&self.window[pos..pos + len]),
+                    });
+                }
+                Scan::NeedMore => return None,
+            }
+        }
+    }
+}
+
+fn is_separator(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\n' | b'\r' | b'\t' | b',' | b'[' | b']' | 0x0c | 0)
+}
+
+fn trim_end(bytes: &[u8]) -> &[u8] {
+    let mut end = bytes.len();
+    while end > 0 && matches!(bytes[end - 1], b'\r' | b'\n' | b' ' | b'\t') {
+        end -= 1;
+    }
+    &bytes[..end]
+}
+
+/// Where the next record can start in the tail of an oversized record: after `}` + `{` or a newline + `{`.
+fn find_record_start(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(2)
+        .position(|pair| matches!(pair[0], b'}' | b'\n') && pair[1] == b'{')
+        .map(|pos| pos + 1)
+}
+
+enum Scan {
+    Complete(usize),
+    /// The object cannot be valid: it ends before this length.
+    Broken(usize),
+    TooLong,
+    NeedMore,
+}
+
+/// Matches braces from `bytes[0] == b'{'`, honouring strings and escapes, and cuts where a new
+/// record must have begun: a `{` where JSON cannot have one (after a value inside an object, as
+/// in `}{` or `"a": 1, {`), a line that starts with `{` inside an object, or a string that closed
+/// on `{"` followed by a bare word (a record cut inside a string, then the next record).
+fn scan_object(bytes: &[u8], max_len: usize) -> Scan {
+    // Innermost containers, `{` or `[`; bounded by the record limit.
+    let mut containers: Vec<u8> = Vec::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut last_significant = 0u8;
+    let mut last_string_close = 0usize;
+    let limit = bytes.len().min(max_len.saturating_add(1));
+    let mut index = 0;
+    while index < limit {
+        let byte = bytes[index];
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+                last_string_close = index;
+            } else if byte == b'\n' {
+                // A raw newline cannot be inside a JSON string: the record was cut here.
+                return Scan::Broken(index);
+            }
+            index += 1;
+            continue;
+        }
+        match byte {
+            b'"' => {
+                in_string = true;
+            }
+            b'{' => {
+                let legal = match containers.last() {
+                    None => true,
+                    Some(b'{') => last_significant == b':' && !(index > 0 && bytes[index - 1] == b'\n'),
+                    Some(_) => matches!(last_significant, b'[' | b','),
+                };
+                if !legal {
+                    return Scan::Broken(index);
+                }
+                containers.push(b'{');
+            }
+            b'[' => containers.push(b'['),
+            b'}' | b']' => {
+                containers.pop();
+                if containers.is_empty() {
+                    return if index + 1 > max_len { Scan::TooLong } else { Scan::Complete(index + 1) };
+                }
+            }
+            byte if byte.is_ascii_alphabetic() && last_significant == b'"' => {
+                // `…"det{"version": …`: the string swallowed the next record's `{`.
+                if last_string_close > 0 && bytes[last_string_close - 1] == b'{' {
+                    return Scan::Broken(last_string_close - 1);
+                }
+            }
+            _ => {}
+        }
+        if !byte.is_ascii_whitespace() {
+            last_significant = byte;
+        }
+        index += 1;
+    }
+    if bytes.len() > max_len {
+        Scan::TooLong
+    } else {
+        Scan::NeedMore
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames `input` feeding it `chunk` bytes at a time; returns (offset, kind, text) triples.
+    fn frame_all(input: &[u8], chunk: usize, max: usize) -> Vec<(u64, FrameKind, String)> {
+        let mut framer = Framer::new(max);
+        let mut frames = Vec::new();
+        let mut fed = 0;
+        loop {
+            while let Some(frame) = framer.next_frame() {
+                frames.push((frame.offset, frame.kind, String::from_utf8_lossy(frame.bytes).into_owned()));
+            }
+            if fed >= input.len() {
+                framer.finish();
+                while let Some(frame) = framer.next_frame() {
+                    frames.push((frame.offset, frame.kind, String::from_utf8_lossy(frame.bytes).into_owned()));
+                }
+                return frames;
+            }
+            framer.compact();
+            let end = (fed + chunk).min(input.len());
+            framer.buffer_mut().extend_from_slice(&input[fed..end]);
+            fed = end;
+        }
+    }
+
+    fn at_every_chunk_size(input: &[u8], max: usize) -> Vec<(u64, FrameKind, String)> {
+        let expected = frame_all(input, input.len().max(1), max);
+        for chunk in 1..=input.len().min(64) {
+            assert_eq!(frame_all(input, chunk, max), expected, "chunk size {chunk}");
+        }
+        expected
+    }
+
+    #[test]
+    fn ndjson_run_together_and_mixed_frame_alike_at_every_chunk_size() {
+        let input = b"{\"a\": 1}\n{\"b\": \"}{\"}{\"c\":{\"d\":[1,2]}}\r\n\n{\"e\":\"\\\"\"}";
+        let frames = at_every_chunk_size(input, 1 << 20);
+        let texts: Vec<_> = frames.iter().map(|f| f.2.as_str()).collect();
+        assert_eq!(texts, ["{\"a\": 1}", "{\"b\": \"}{\"}", "{\"c\":{\"d\":[1,2]}}", "{\"e\":\"\\\"\"}"]);
+        assert!(frames.iter().all(|f| f.1 == FrameKind::Record));
+        assert_eq!(frames[1].0, 9);
+    }
+
+    #[test]
+    fn truncated_record_does_not_hide_the_next_one() {
+        let input = b"{\"id\":\"1\",\"detail\":{\"x\":1}{\"id\":\"2\"}\n{\"id\":\"3\",\"s\":\"cut\n{\"id\":\"4\"}";
+        let frames = at_every_chunk_size(input, 1 << 20);
+        let kinds: Vec<_> = frames.iter().map(|f| f.1).collect();
+        assert_eq!(
+            kinds,
+            [
+                FrameKind::Broken(BrokenKind::Truncated),
+                FrameKind::Record,
+                FrameKind::Broken(BrokenKind::Truncated),
+                FrameKind::Record
+            ]
+        );
+        assert_eq!(frames[1].2, "{\"id\":\"2\"}");
+        assert_eq!(frames[3].2, "{\"id\":\"4\"}");
+    }
+
+    #[test]
+    fn records_cut_at_a_value_or_inside_a_string_do_not_hide_the_next_one() {
+        let input = b"{\"a\": 1, {\"id\": \"2\"}{\"a\": \"x{\"id\": \"3\"}{\"l\": [{\"b\": 1}, {\"c\": {}}]}";
+        let frames = at_every_chunk_size(input, 1 << 20);
+        let texts: Vec<_> = frames.iter().map(|f| (f.1, f.2.as_str())).collect();
+        assert_eq!(
+            texts,
+            [
+                (FrameKind::Broken(BrokenKind::Truncated), "{\"a\": 1,"),
+                (FrameKind::Record, "{\"id\": \"2\"}"),
+                (FrameKind::Broken(BrokenKind::Truncated), "{\"a\": \"x"),
+                (FrameKind::Record, "{\"id\": \"3\"}"),
+                (FrameKind::Record, "{\"l\": [{\"b\": 1}, {\"c\": {}}]}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn pretty_printed_records_frame_whole() {
+        let input = b"{\n  \"a\": [\n    {\"b\": 1},\n    {\"c\": 2}\n  ],\n  \"d\": {\n    \"e\": 3\n  }\n}\n{\"f\": 4}";
+        let frames = at_every_chunk_size(input, 1 << 20);
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        assert!(frames.iter().all(|f| f.1 == FrameKind::Record));
+    }
+
+    #[test]
+    fn junk_lines_and_tail_are_reported() {
+        let input = b"not json\n{\"a\":1}\nxx{\"b\":2}\n{\"c\":";
+        let frames = at_every_chunk_size(input, 1 << 20);
+        let kinds: Vec<_> = frames.iter().map(|f| f.1).collect();
+        assert_eq!(
+            kinds,
+            [
+                FrameKind::Broken(BrokenKind::NotAnObject),
+                FrameKind::Record,
+                FrameKind::Broken(BrokenKind::NotAnObject),
+                FrameKind::Record,
+                FrameKind::Broken(BrokenKind::Truncated)
+            ]
+        );
+        assert_eq!(frames[0].2, "not json");
+        assert_eq!(frames[2].2, "xx");
+    }
+
+    #[test]
+    fn oversized_record_is_reported_and_skipped_with_bounded_memory() {
+        let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(500));
+        let input = format!("{{\"a\":1}}{big}{{\"b\":2}}\n");
+        let frames = at_every_chunk_size(input.as_bytes(), 100);
+        let kinds: Vec<_> = frames.iter().map(|f| f.1).collect();
+        assert_eq!(kinds.len(), 3, "{frames:?}");
+        assert!(kinds[1] == FrameKind::Oversized);
+        assert_eq!(frames[2].2, "{\"b\":2}");
+    }
+
+    #[test]
+    fn bom_and_array_wrapping_are_not_data() {
+        let input = b"\xEF\xBB\xBF[{\"a\":1},\n{\"b\":2}]\n";
+        let frames = at_every_chunk_size(input, 1 << 20);
+        assert_eq!(frames.len(), 2);
+        assert!(frames.iter().all(|f| f.1 == FrameKind::Record));
+    }
+}

@@ -1,0 +1,192 @@
+//! Raw objects: list them, open them as a decompressed byte stream, frame their records.
+//!
+//! Compression is sniffed from the magic bytes, never the name: gzip (`1f 8b`, multi-member
+//! allowed) and zstd (`28 b5 2f fd`, multi-frame allowed); anything else is read as it is.
+
+pub mod framing;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::ObjectStore;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// One raw object to compact.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SourceObject {
+    /// Full URI, as stored in `source_object` columns (`s3://bucket/key`, `file:///path`).
+    pub uri: String,
+    /// Path within the store.
+    pub path: String,
+    pub size: u64,
+    /// Last-modified time, microseconds since the epoch.
+    pub last_modified_micros: i64,
+}
+
+/// A prefix of raw objects in a store.
+#[derive(Clone)]
+pub struct Source {
+    root: Url,
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "Source({})", self.root)
+    }
+}
+
+impl Source {
+    pub fn new(location: &str, storage_options: &HashMap<String, String>) -> Result<Self> {
+        let root = crate::storage::parse_location(location)?;
+        Self::from_url(root, storage_options)
+    }
+
+    pub fn from_url(root: Url, storage_options: &HashMap<String, String>) -> Result<Self> {
+        let (store, prefix) = crate::storage::object_store_for(&root, storage_options)?;
+        Ok(Self { root, store, prefix })
+    }
+
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// Every object under the prefix, in key order.
+    pub async fn list(&self) -> Result<Vec<SourceObject>> {
+        let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
+        let mut listing = self.store.list(prefix);
+        let mut objects = Vec::new();
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(|source| Error::ObjectStore { location: self.root.to_string(), source })?;
+            let path = meta.location.to_string();
+            if path.ends_with('/') || path.split('/').any(|part| part.starts_with('.')) {
+                continue;
+            }
+            objects.push(SourceObject {
+                uri: self.uri_of(&path),
+                path,
+                size: meta.size,
+                last_modified_micros: meta.last_modified.timestamp_micros(),
+            });
+        }
+        objects.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(objects)
+    }
+
+    fn uri_of(&self, path: &str) -> String {
+        match self.root.scheme() {
+            "file" => format!("file:///{path}"),
+            scheme => format!("{scheme}://{}/{path}", self.root.host_str().unwrap_or_default()),
+        }
+    }
+
+    /// Opens an object for blocking reads (call from a blocking thread), decompressed.
+    pub fn open_blocking(&self, object: &SourceObject, runtime: &tokio::runtime::Handle) -> Result<Box<dyn Read + Send>> {
+        let location = Path::from(object.path.as_str());
+        let result = runtime
+            .block_on(self.store.get(&location))
+            .map_err(|source| Error::ObjectStore { location: object.uri.clone(), source })?;
+        let stream = result.into_stream().map_err(|error| std::io::Error::other(StoreReadError(error.to_string())));
+        let reader = tokio_util::io::StreamReader::new(stream);
+        let reader = tokio_util::io::SyncIoBridge::new_with_handle(reader, runtime.clone());
+        decompressed(BufReader::with_capacity(READ_BUFFER_BYTES, reader))
+            .map_err(|source| Error::ReadObject { object: object.uri.clone(), source })
+    }
+}
+
+const READ_BUFFER_BYTES: usize = 1 << 20;
+
+/// Marks an I/O error that came from the store (retryable), not from decoding the bytes.
+#[derive(Debug)]
+pub struct StoreReadError(pub String);
+
+impl std::fmt::Display for StoreReadError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreReadError {}
+
+/// True when an I/O error during a read came from the store rather than from corrupt bytes.
+pub fn is_store_error(error: &std::io::Error) -> bool {
+    error.get_ref().is_some_and(|inner| inner.is::<StoreReadError>())
+}
+
+/// Wraps a reader in the decompressor its first bytes call for.
+pub fn decompressed<R: BufRead + Send + 'static>(mut reader: R) -> std::io::Result<Box<dyn Read + Send>> {
+    let head = reader.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(reader)))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(reader)?))
+    } else {
+        Ok(Box::new(reader))
+    }
+}
+
+/// Firehose names objects `<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<uuid>`: that time is the
+/// arrival time `!{timestamp:…}` refers to. Microseconds since the epoch, if the name has it.
+pub fn arrival_time_from_name(path: &str) -> Option<i64> {
+    let name = path.rsplit('/').next()?;
+    let bytes = name.as_bytes();
+    // The uuid is 36 characters; the time is the 19 characters before `-<uuid>`.
+    let end = bytes.len().checked_sub(37)?;
+    let start = end.checked_sub(19)?;
+    let stamp = std::str::from_utf8(&bytes[start..end]).ok()?;
+    let iso = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        stamp.get(0..4)?,
+        stamp.get(5..7)?,
+        stamp.get(8..10)?,
+        stamp.get(11..13)?,
+        stamp.get(14..16)?,
+        stamp.get(17..19)?
+    );
+    crate::record::parse_time(&iso).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn read_all(bytes: Vec<u8>) -> Vec<u8> {
+        let mut out = Vec::new();
+        decompressed(std::io::Cursor::new(bytes)).unwrap().read_to_end(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn sniffs_gzip_multi_member_and_zstd() {
+        let mut gz = Vec::new();
+        for part in [b"{\"a\":1}".as_slice(), b"{\"b\":2}"] {
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            encoder.write_all(part).unwrap();
+            gz.extend(encoder.finish().unwrap());
+        }
+        assert_eq!(read_all(gz), b"{\"a\":1}{\"b\":2}");
+        let zst = zstd::encode_all(&b"{\"z\":1}"[..], 1).unwrap();
+        assert_eq!(read_all(zst), b"{\"z\":1}");
+        assert_eq!(read_all(b"plain".to_vec()), b"plain");
+        assert_eq!(read_all(Vec::new()), b"");
+    }
+
+    #[test]
+    fn arrival_time_comes_from_firehose_object_names() {
+        let name = "raw/2026/11/20/13/client-events-1-2026-11-20-13-45-01-6f1c2a4e-0000-4000-8000-000000000001";
+        assert_eq!(arrival_time_from_name(name), crate::record::parse_time("2026-11-20T13:45:01Z").ok());
+        assert_eq!(arrival_time_from_name("searching/1/data.json"), None);
+    }
+}

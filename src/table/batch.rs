@@ -1,0 +1,262 @@
+//! Arrow batch builders for the lake's tables: rows go in one at a time without per-row
+//! allocation, and come out as `RecordBatch`es whose schema matches the Delta table's.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BinaryBuilder, Int64Builder, ListBuilder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use crate::partition::PartitionTemplate;
+use crate::record::Event;
+
+fn utf8(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Utf8, nullable)
+}
+
+fn timestamp(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), nullable)
+}
+
+fn resources_field() -> Field {
+    Field::new("resources", DataType::List(Arc::new(Field::new("element", DataType::Utf8, true))), true)
+}
+
+/// The Arrow schema of `events` batches (the same columns as [`super::events_columns`]).
+pub fn events_schema(template: &PartitionTemplate) -> SchemaRef {
+    let mut fields = vec![
+        utf8("id", false),
+        utf8("detail_type", true),
+        utf8("source", true),
+        utf8("account", true),
+        timestamp("time", false),
+        utf8("region", true),
+        resources_field(),
+        utf8("client_id", true),
+        utf8("event_type", true),
+        Field::new("schema_version", DataType::Int64, true),
+        utf8("detail", false),
+        utf8("source_object", false),
+        timestamp("ingested_at", false),
+    ];
+    fields.extend(template.extra_columns().map(|column| utf8(&column.name, true)));
+    Arc::new(Schema::new(fields))
+}
+
+pub fn errors_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("source_object", false),
+        Field::new("byte_offset", DataType::Int64, true),
+        utf8("error_code", false),
+        utf8("error_message", true),
+        Field::new("raw_record", DataType::Binary, true),
+        utf8("raw_text", true),
+        timestamp("ingested_at", false),
+        utf8("dt", false),
+    ]))
+}
+
+pub fn source_objects_schema() -> SchemaRef {
+    let long = |name| Field::new(name, DataType::Int64, true);
+    Arc::new(Schema::new(vec![
+        utf8("source_object", false),
+        long("size"),
+        timestamp("last_modified", true),
+        long("records"),
+        long("events"),
+        long("duplicates"),
+        long("errors"),
+        long("unit"),
+        timestamp("compacted_at", false),
+    ]))
+}
+
+/// Builds `events` batches.
+pub struct EventBatchBuilder {
+    schema: SchemaRef,
+    id: StringBuilder,
+    detail_type: StringBuilder,
+    source: StringBuilder,
+    account: StringBuilder,
+    time: TimestampMicrosecondBuilder,
+    region: StringBuilder,
+    resources: ListBuilder<StringBuilder>,
+    client_id: StringBuilder,
+    event_type: StringBuilder,
+    schema_version: Int64Builder,
+    detail: StringBuilder,
+    source_object: StringBuilder,
+    ingested_at: TimestampMicrosecondBuilder,
+    partition_values: Vec<StringBuilder>,
+    rows: usize,
+    detail_bytes: usize,
+}
+
+impl EventBatchBuilder {
+    pub fn new(schema: SchemaRef, extra_partition_columns: usize) -> Self {
+        let timestamp = || TimestampMicrosecondBuilder::new().with_timezone("UTC");
+        let element = Arc::new(Field::new("element", DataType::Utf8, true));
+        Self {
+            schema,
+            id: StringBuilder::new(),
+            detail_type: StringBuilder::new(),
+            source: StringBuilder::new(),
+            account: StringBuilder::new(),
+            time: timestamp(),
+            region: StringBuilder::new(),
+            resources: ListBuilder::new(StringBuilder::new()).with_field(element),
+            client_id: StringBuilder::new(),
+            event_type: StringBuilder::new(),
+            schema_version: Int64Builder::new(),
+            detail: StringBuilder::new(),
+            source_object: StringBuilder::new(),
+            ingested_at: timestamp(),
+            partition_values: (0..extra_partition_columns).map(|_| StringBuilder::new()).collect(),
+            rows: 0,
+            detail_bytes: 0,
+        }
+    }
+
+    pub fn append(&mut self, event: &Event<'_>, partition_values: &[String], source_object: &str, ingested_at_micros: i64) {
+        self.id.append_value(&event.id);
+        self.detail_type.append_option(event.detail_type.as_deref());
+        self.source.append_option(event.source.as_deref());
+        self.account.append_option(event.account.as_deref());
+        self.time.append_value(event.time_micros);
+        self.region.append_option(event.region.as_deref());
+        for resource in &event.resources {
+            self.resources.values().append_value(resource);
+        }
+        self.resources.append(true);
+        self.client_id.append_option(event.client_id.as_deref());
+        self.event_type.append_option(event.event_type.as_deref());
+        self.schema_version.append_option(event.schema_version);
+        self.detail.append_value(&event.detail);
+        self.source_object.append_value(source_object);
+        self.ingested_at.append_value(ingested_at_micros);
+        for (builder, value) in self.partition_values.iter_mut().zip(partition_values) {
+            builder.append_value(value);
+        }
+        self.rows += 1;
+        self.detail_bytes += event.detail.len();
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Approximate bytes held, to cut batches by size as well as rows.
+    pub fn approximate_bytes(&self) -> usize {
+        self.detail_bytes + self.rows * 160
+    }
+
+    pub fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.id.finish()),
+            Arc::new(self.detail_type.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.account.finish()),
+            Arc::new(self.time.finish()),
+            Arc::new(self.region.finish()),
+            Arc::new(self.resources.finish()),
+            Arc::new(self.client_id.finish()),
+            Arc::new(self.event_type.finish()),
+            Arc::new(self.schema_version.finish()),
+            Arc::new(self.detail.finish()),
+            Arc::new(self.source_object.finish()),
+            Arc::new(self.ingested_at.finish()),
+        ];
+        columns.extend(self.partition_values.iter_mut().map(|builder| Arc::new(builder.finish()) as ArrayRef));
+        self.rows = 0;
+        self.detail_bytes = 0;
+        RecordBatch::try_new(self.schema.clone(), columns)
+    }
+}
+
+/// One bad record, ready for the `errors` table.
+pub struct ErrorRow<'a> {
+    pub source_object: &'a str,
+    pub byte_offset: Option<u64>,
+    pub error_code: &'a str,
+    pub error_message: &'a str,
+    pub raw_record: &'a [u8],
+}
+
+/// Builds `errors` batches.
+pub struct ErrorBatchBuilder {
+    schema: SchemaRef,
+    source_object: StringBuilder,
+    byte_offset: Int64Builder,
+    error_code: StringBuilder,
+    error_message: StringBuilder,
+    raw_record: BinaryBuilder,
+    raw_text: StringBuilder,
+    ingested_at: TimestampMicrosecondBuilder,
+    dt: StringBuilder,
+    rows: usize,
+}
+
+impl ErrorBatchBuilder {
+    pub fn new() -> Self {
+        Self {
+            schema: errors_schema(),
+            source_object: StringBuilder::new(),
+            byte_offset: Int64Builder::new(),
+            error_code: StringBuilder::new(),
+            error_message: StringBuilder::new(),
+            raw_record: BinaryBuilder::new(),
+            raw_text: StringBuilder::new(),
+            ingested_at: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            dt: StringBuilder::new(),
+            rows: 0,
+        }
+    }
+
+    pub fn append(&mut self, row: &ErrorRow<'_>, ingested_at_micros: i64, ingest_date: &str) {
+        self.source_object.append_value(row.source_object);
+        self.byte_offset.append_option(row.byte_offset.map(|offset| offset as i64));
+        self.error_code.append_value(row.error_code);
+        self.error_message.append_value(row.error_message);
+        self.raw_record.append_value(row.raw_record);
+        self.raw_text.append_value(String::from_utf8_lossy(row.raw_record));
+        self.ingested_at.append_value(ingested_at_micros);
+        self.dt.append_value(ingest_date);
+        self.rows += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    pub fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        self.rows = 0;
+        RecordBatch::try_new(
+            self.schema.clone(),
+            vec![
+                Arc::new(self.source_object.finish()),
+                Arc::new(self.byte_offset.finish()),
+                Arc::new(self.error_code.finish()),
+                Arc::new(self.error_message.finish()),
+                Arc::new(self.raw_record.finish()),
+                Arc::new(self.raw_text.finish()),
+                Arc::new(self.ingested_at.finish()),
+                Arc::new(self.dt.finish()),
+            ],
+        )
+    }
+}
+
+impl Default for ErrorBatchBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}

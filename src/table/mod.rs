@@ -1,0 +1,286 @@
+//! The Delta tables of a lake, and how a unit of work is committed to them exactly once.
+//!
+//! ```text
+//! <lake>/events/          good records, partitioned by the prefix template
+//! <lake>/errors/          bad records with their reason, partitioned by ingest date
+//! <lake>/source_objects/  one row per committed source object (the ledger)
+//! <lake>/_eventlake/      unit manifests (which objects a unit claims)
+//! ```
+//!
+//! Every commit that `compact` makes carries the application transaction
+//! `txn(appId = "eventlake-compact", version = unit)`. `txn` actions survive checkpoints and log
+//! cleanup, and two commits with the same app id conflict, so a table's txn version says exactly
+//! which units it holds; a commit is only attempted after checking that version (delta-rs records
+//! `txn` but does not itself refuse a version already committed).
+
+pub mod batch;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, ArrayType, DataType, StructField, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::DeltaTable;
+use object_store::ObjectStore;
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::partition::PartitionTemplate;
+
+/// The `appId` of every `txn` action compaction writes.
+pub const COMPACT_APP_ID: &str = "eventlake-compact";
+
+pub const EVENTS: &str = "events";
+pub const ERRORS: &str = "errors";
+pub const SOURCE_OBJECTS: &str = "source_objects";
+
+/// A folder (or bucket prefix) of Delta tables.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: Url,
+    storage_options: HashMap<String, String>,
+}
+
+impl Lake {
+    /// A lake at a local path or URL (`s3://bucket/prefix`, `file:///…`).
+    pub fn new(location: &str) -> Result<Self> {
+        Self::with_storage_options(location, HashMap::new())
+    }
+
+    pub fn with_storage_options(location: &str, storage_options: HashMap<String, String>) -> Result<Self> {
+        let mut root = crate::storage::parse_location(location)?;
+        if !root.path().ends_with('/') {
+            root.set_path(&format!("{}/", root.path()));
+        }
+        Ok(Self { root, storage_options })
+    }
+
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    pub fn table_url(&self, name: &str) -> Result<Url> {
+        self.root.join(&format!("{name}/")).map_err(|source| Error::InvalidLocation {
+            location: format!("{}{name}", self.root),
+            reason: source.to_string(),
+        })
+    }
+
+    /// The object store rooted at the lake, and the path of the lake within it.
+    pub fn store(&self) -> Result<(Arc<dyn ObjectStore>, object_store::path::Path)> {
+        crate::storage::object_store_for(&self.root, &self.storage_options)
+    }
+
+    /// Opens a table, or `None` when the lake has no such table yet.
+    pub async fn open(&self, name: &str) -> Result<Option<DeltaTable>> {
+        let url = self.table_url(name)?;
+        crate::storage::ensure_local_dir(&url)?;
+        let mut table = deltalake::DeltaTableBuilder::from_url(url.clone())?
+            .with_storage_options(self.storage_options.clone())
+            .build()?;
+        match table.load().await {
+            Ok(()) => Ok(Some(table)),
+            Err(deltalake::DeltaTableError::NotATable(_)) => Ok(None),
+            Err(source) => Err(Error::Delta { table: url.to_string(), source }),
+        }
+    }
+
+    /// Opens a table, creating it with `columns` when it does not exist (a concurrent creator wins
+    /// harmlessly: its table is opened).
+    pub async fn open_or_create(&self, name: &str, columns: Vec<StructField>, partition_columns: Vec<String>) -> Result<DeltaTable> {
+        if let Some(table) = self.open(name).await? {
+            return Ok(table);
+        }
+        let url = self.table_url(name)?;
+        let created = deltalake::operations::create::CreateBuilder::new()
+            .with_location(url.as_str())
+            .with_storage_options(self.storage_options.clone())
+            .with_columns(columns)
+            .with_partition_columns(partition_columns)
+            .with_save_mode(SaveMode::Ignore)
+            .with_configuration_property(deltalake::TableProperty::CheckpointInterval, Some("50"))
+            .await;
+        match created {
+            Ok(table) => Ok(table),
+            Err(source) => match self.open(name).await? {
+                Some(table) => Ok(table),
+                None => Err(Error::Delta { table: url.to_string(), source }),
+            },
+        }
+    }
+}
+
+fn string(name: &str, nullable: bool) -> StructField {
+    StructField::new(name, DataType::STRING, nullable)
+}
+
+fn long(name: &str) -> StructField {
+    StructField::new(name, DataType::LONG, true)
+}
+
+fn timestamp(name: &str, nullable: bool) -> StructField {
+    StructField::new(name, DataType::TIMESTAMP, nullable)
+}
+
+/// Columns of `events`: the typed envelope, the detail text, lineage, then the extra partition columns.
+pub fn events_columns(template: &PartitionTemplate) -> Vec<StructField> {
+    let mut columns = vec![
+        string("id", false),
+        string("detail_type", true),
+        string("source", true),
+        string("account", true),
+        timestamp("time", false),
+        string("region", true),
+        StructField::new("resources", ArrayType::new(DataType::STRING, true), true),
+        string("client_id", true),
+        string("event_type", true),
+        long("schema_version"),
+        string("detail", false),
+        string("source_object", false),
+        timestamp("ingested_at", false),
+    ];
+    columns.extend(template.extra_columns().map(|column| string(&column.name, true)));
+    columns
+}
+
+/// Columns of `errors`, partitioned by `dt`, the UTC date of ingestion.
+pub fn errors_columns() -> Vec<StructField> {
+    vec![
+        string("source_object", false),
+        long("byte_offset"),
+        string("error_code", false),
+        string("error_message", true),
+        StructField::new("raw_record", DataType::BINARY, true),
+        string("raw_text", true),
+        timestamp("ingested_at", false),
+        string("dt", false),
+    ]
+}
+
+/// Columns of `source_objects`, the ledger of committed source objects.
+pub fn source_objects_columns() -> Vec<StructField> {
+    vec![
+        string("source_object", false),
+        long("size"),
+        timestamp("last_modified", true),
+        long("records"),
+        long("events"),
+        long("duplicates"),
+        long("errors"),
+        long("unit"),
+        timestamp("compacted_at", false),
+    ]
+}
+
+/// The highest unit a table holds.
+pub async fn committed_unit(table: &DeltaTable) -> Result<i64> {
+    let snapshot = table.snapshot().map_err(|source| delta(table, source))?;
+    let version = snapshot
+        .transaction_version(table.log_store().as_ref(), COMPACT_APP_ID)
+        .await
+        .map_err(|source| delta(table, source))?;
+    Ok(version.unwrap_or(0))
+}
+
+/// What happened to a unit's commit on one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed,
+    /// Another run committed this unit first; our files stay unreferenced (vacuum removes them).
+    AlreadyCommitted,
+}
+
+/// Commits `adds` as unit `unit`, unless the table already holds it.
+pub async fn commit_unit(
+    table: &mut DeltaTable,
+    adds: Vec<Add>,
+    unit: i64,
+    app_metadata: HashMap<String, serde_json::Value>,
+) -> Result<CommitOutcome> {
+    table.update_state().await.map_err(|source| delta(table, source))?;
+    let held = committed_unit(table).await?;
+    if held >= unit {
+        return Ok(CommitOutcome::AlreadyCommitted);
+    }
+    let partition_by = table
+        .snapshot()
+        .map_err(|source| delta(table, source))?
+        .metadata()
+        .partition_columns()
+        .to_vec();
+    let properties = CommitProperties::default()
+        .with_application_transaction(Transaction::new_with_last_update(
+            COMPACT_APP_ID,
+            unit,
+            Some(chrono::Utc::now().timestamp_millis()),
+        ))
+        .with_metadata(app_metadata);
+    let operation = DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: (!partition_by.is_empty()).then_some(partition_by),
+        predicate: None,
+    };
+    let actions = adds.into_iter().map(Action::Add).collect();
+    let committed = CommitBuilder::from(properties)
+        .with_actions(actions)
+        .build(Some(table.snapshot().map_err(|source| delta(table, source))?), table.log_store(), operation)
+        .await;
+    match committed {
+        Ok(_) => {
+            table.update_state().await.map_err(|source| delta(table, source))?;
+            Ok(CommitOutcome::Committed)
+        }
+        Err(source) => {
+            // A concurrent run with the same unit conflicts on the txn app id: check who won.
+            table.update_state().await.map_err(|source| delta(table, source))?;
+            if committed_unit(table).await? >= unit {
+                Ok(CommitOutcome::AlreadyCommitted)
+            } else {
+                Err(delta(table, source))
+            }
+        }
+    }
+}
+
+pub fn delta(table: &DeltaTable, source: deltalake::DeltaTableError) -> Error {
+    Error::Delta { table: table.table_url().to_string(), source }
+}
+
+pub mod summary {
+    //! Small read-side summaries (the query issue brings full SQL).
+
+    use datafusion::prelude::SessionContext;
+    use futures::StreamExt;
+
+    use super::{Lake, EVENTS};
+    use crate::error::Result;
+
+    /// (event_type, events, distinct clients), by event count.
+    pub async fn events_by_type(lake: &Lake) -> Result<Vec<(String, i64, i64)>> {
+        let Some(table) = lake.open(EVENTS).await? else { return Ok(Vec::new()) };
+        let context = SessionContext::new();
+        table.update_datafusion_session(&context.state())?;
+        context.register_table("events", table.table_provider().await?)?;
+        let frame = context
+            .sql("SELECT CAST(event_type AS VARCHAR), COUNT(*), COUNT(DISTINCT client_id) FROM events GROUP BY 1 ORDER BY 2 DESC")
+            .await?;
+        let mut rows = Vec::new();
+        let mut stream = frame.execute_stream().await?;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            let text = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
+            let counts = arrow::compute::cast(batch.column(1), &arrow::datatypes::DataType::Int64)?;
+            let clients = arrow::compute::cast(batch.column(2), &arrow::datatypes::DataType::Int64)?;
+            let text = text.as_any().downcast_ref::<arrow::array::StringArray>();
+            let counts = counts.as_any().downcast_ref::<arrow::array::Int64Array>();
+            let clients = clients.as_any().downcast_ref::<arrow::array::Int64Array>();
+            if let (Some(text), Some(counts), Some(clients)) = (text, counts, clients) {
+                for row in 0..batch.num_rows() {
+                    rows.push((text.value(row).to_owned(), counts.value(row), clients.value(row)));
+                }
+            }
+        }
+        Ok(rows)
+    }
+}

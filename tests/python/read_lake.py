@@ -1,0 +1,41 @@
+"""Reads an eventlake lake with engines other than eventlake's: delta-rs (Python) and DuckDB.
+
+Prints one JSON object of counts and samples for the Rust test to compare.
+DuckDB reads the Parquet files the Delta log lists (its delta extension would be downloaded at
+run time, which this environment does not allow)."""
+import json
+import sys
+
+import duckdb
+from deltalake import DeltaTable
+
+lake = sys.argv[1].rstrip("/")
+events = DeltaTable(f"{lake}/events")
+table = events.to_pyarrow_table()
+ids = table.column("id").to_pylist()
+out = {
+    "deltalake_rows": table.num_rows,
+    "deltalake_distinct_ids": len(set(ids)),
+    "partition_columns": events.metadata().partition_columns,
+    "errors_rows": DeltaTable(f"{lake}/errors").to_pyarrow_table().num_rows,
+}
+files = events.file_uris()
+relation = duckdb.read_parquet(files, hive_partitioning=True)
+rows = duckdb.sql(
+    "SELECT count(*), count(DISTINCT id) FROM relation"
+).fetchone()
+out["duckdb_rows"], out["duckdb_distinct_ids"] = rows
+out["duckdb_partitions"] = [
+    [event_type, str(dt), count]
+    for event_type, dt, count in duckdb.sql(
+        "SELECT event_type, CAST(dt AS VARCHAR), count(*) FROM relation GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+]
+first = min(ids)
+sample = duckdb.sql(
+    "SELECT id, client_id, event_type, schema_version, strftime(time AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S'), "
+    "json_extract_string(detail, '$.accountNumber') FROM relation WHERE id = $id",
+    params={"id": first},
+).fetchone()
+out["sample"] = [None if v is None else str(v) for v in sample]
+print(json.dumps(out))
