@@ -28,7 +28,7 @@ use datafusion::prelude::{col, lit, SessionContext};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::DeltaTable;
 use futures::StreamExt;
-use object_store::{PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,9 @@ use crate::partition::PartitionContext;
 use crate::record::{parse_record, ErrorCode, Parsed};
 use crate::source::framing::{BrokenKind, FrameKind, Framer};
 use crate::source::{arrival_time_from_name, is_store_error, Source, SourceObject};
-use crate::table::batch::{events_schema, source_objects_schema, ErrorBatchBuilder, ErrorRow, EventBatchBuilder};
+use crate::table::batch::{
+    events_schema, source_objects_schema, ErrorBatchBuilder, ErrorRow, EventBatchBuilder,
+};
 use crate::table::{self, commit_unit, committed_unit, CommitOutcome, Lake};
 
 /// What a `compact` run did; `--json` prints it.
@@ -104,9 +106,18 @@ struct ObjectCounts {
 }
 
 enum WorkerMessage {
-    Events { object: usize, batch: RecordBatch },
-    Errors { batch: RecordBatch },
-    Done { object: usize, counts: ObjectCounts, bytes: u64 },
+    Events {
+        object: usize,
+        batch: RecordBatch,
+    },
+    Errors {
+        batch: RecordBatch,
+    },
+    Done {
+        object: usize,
+        counts: ObjectCounts,
+        bytes: u64,
+    },
     Failed(Error),
 }
 
@@ -116,7 +127,12 @@ const BATCH_BYTES: usize = 16 << 20;
 
 impl Compaction {
     pub fn new(source: Source, lake: Lake, plan: CompactPlan) -> Self {
-        Self { source, lake, plan, progress: Arc::new(NoProgress) }
+        Self {
+            source,
+            lake,
+            plan,
+            progress: Arc::new(NoProgress),
+        }
     }
 
     pub fn with_progress(mut self, progress: Arc<dyn CompactProgress>) -> Self {
@@ -130,24 +146,51 @@ impl Compaction {
         let mut metrics = CompactMetrics::default();
         let mut events = self
             .lake
-            .open_or_create(table::EVENTS, table::events_columns(&self.plan.template), self.plan.template.column_names())
+            .open_or_create(
+                table::EVENTS,
+                table::events_columns(&self.plan.template),
+                self.plan.template.column_names(),
+            )
             .await?;
         self.check_partitioning(&events)?;
-        let mut errors = self.lake.open_or_create(table::ERRORS, table::errors_columns(), vec!["dt".into()]).await?;
-        let mut ledger = self.lake.open_or_create(table::SOURCE_OBJECTS, table::source_objects_columns(), vec![]).await?;
+        let mut errors = self
+            .lake
+            .open_or_create(table::ERRORS, table::errors_columns(), vec!["dt".into()])
+            .await?;
+        let mut ledger = self
+            .lake
+            .open_or_create(
+                table::SOURCE_OBJECTS,
+                table::source_objects_columns(),
+                vec![],
+            )
+            .await?;
 
         let mut committed = committed_objects(&ledger).await?;
         let listing = self.source.list().await?;
-        let mut pending: Vec<SourceObject> = listing.into_iter().filter(|object| !committed.contains(&object.uri)).collect();
+        let mut pending: Vec<SourceObject> = listing
+            .into_iter()
+            .filter(|object| !committed.contains(&object.uri))
+            .collect();
         metrics.objects_skipped = committed.len() as u64;
-        self.progress.planned(pending.len() as u64, pending.iter().map(|object| object.size).sum());
+        self.progress.planned(
+            pending.len() as u64,
+            pending.iter().map(|object| object.size).sum(),
+        );
 
         loop {
-            if self.plan.max_runtime.is_some_and(|limit| started.elapsed() >= limit) {
+            if self
+                .plan
+                .max_runtime
+                .is_some_and(|limit| started.elapsed() >= limit)
+            {
                 metrics.stopped_early = !pending.is_empty();
                 break;
             }
-            ledger.update_state().await.map_err(|source| table::delta(&ledger, source))?;
+            ledger
+                .update_state()
+                .await
+                .map_err(|source| table::delta(&ledger, source))?;
             let unit = committed_unit(&ledger).await? + 1;
             let manifest = match self.read_manifest(unit).await? {
                 Some(manifest) => manifest,
@@ -171,11 +214,16 @@ impl Compaction {
             let source = if manifest.source_root == self.source.root().as_str() {
                 self.source.clone()
             } else {
-                let root = url::Url::parse(&manifest.source_root)
-                    .map_err(|error| Error::Manifest { path: format!("unit {unit}"), reason: error.to_string() })?;
+                let root =
+                    url::Url::parse(&manifest.source_root).map_err(|error| Error::Manifest {
+                        path: format!("unit {unit}"),
+                        reason: error.to_string(),
+                    })?;
                 Source::from_url(root, &HashMap::new())?
             };
-            let unit_metrics = self.process_unit(&source, &manifest, &mut events, &mut errors, &mut ledger).await?;
+            let unit_metrics = self
+                .process_unit(&source, &manifest, &mut events, &mut errors, &mut ledger)
+                .await?;
             committed.extend(manifest.objects.iter().map(|object| object.uri.clone()));
             metrics.add(&unit_metrics);
         }
@@ -184,7 +232,9 @@ impl Compaction {
     }
 
     fn check_partitioning(&self, events: &DeltaTable) -> Result<()> {
-        let snapshot = events.snapshot().map_err(|source| table::delta(events, source))?;
+        let snapshot = events
+            .snapshot()
+            .map_err(|source| table::delta(events, source))?;
         let existing = snapshot.metadata().partition_columns().to_vec();
         let wanted = self.plan.template.column_names();
         if existing != wanted {
@@ -208,9 +258,15 @@ impl Compaction {
         take.max(1)
     }
 
-    fn manifest_path(&self, unit: i64) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
+    fn manifest_path(
+        &self,
+        unit: i64,
+    ) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
         let (store, root) = self.lake.store()?;
-        let path = root.child("_eventlake").child("compact").child(format!("unit-{unit:020}.json"));
+        let path = root
+            .join("_eventlake")
+            .join("compact")
+            .join(format!("unit-{unit:020}.json"));
         Ok((store, path))
     }
 
@@ -218,28 +274,46 @@ impl Compaction {
         let (store, path) = self.manifest_path(unit)?;
         match store.get(&path).await {
             Ok(result) => {
-                let bytes = result
-                    .bytes()
-                    .await
-                    .map_err(|source| Error::ObjectStore { location: path.to_string(), source })?;
+                let bytes = result.bytes().await.map_err(|source| Error::ObjectStore {
+                    location: path.to_string(),
+                    source,
+                })?;
                 serde_json::from_slice(&bytes)
                     .map(Some)
-                    .map_err(|error| Error::Manifest { path: path.to_string(), reason: error.to_string() })
+                    .map_err(|error| Error::Manifest {
+                        path: path.to_string(),
+                        reason: error.to_string(),
+                    })
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(source) => Err(Error::ObjectStore { location: path.to_string(), source }),
+            Err(source) => Err(Error::ObjectStore {
+                location: path.to_string(),
+                source,
+            }),
         }
     }
 
     /// Writes the manifest if no run has; false when another run got there first.
     async fn claim(&self, manifest: &UnitManifest) -> Result<bool> {
         let (store, path) = self.manifest_path(manifest.unit)?;
-        let body = serde_json::to_vec(manifest).map_err(|error| Error::Manifest { path: path.to_string(), reason: error.to_string() })?;
-        let options = PutOptions { mode: PutMode::Create, ..Default::default() };
+        let body = serde_json::to_vec(manifest).map_err(|error| Error::Manifest {
+            path: path.to_string(),
+            reason: error.to_string(),
+        })?;
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
         match store.put_opts(&path, PutPayload::from(body), options).await {
             Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
-            Err(source) => Err(Error::ObjectStore { location: path.to_string(), source }),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Ok(false),
+            Err(source) => Err(Error::ObjectStore {
+                location: path.to_string(),
+                source,
+            }),
         }
     }
 
@@ -252,8 +326,14 @@ impl Compaction {
         ledger: &mut DeltaTable,
     ) -> Result<CompactMetrics> {
         let unit = manifest.unit;
-        events.update_state().await.map_err(|source| table::delta(events, source))?;
-        errors.update_state().await.map_err(|source| table::delta(errors, source))?;
+        events
+            .update_state()
+            .await
+            .map_err(|source| table::delta(events, source))?;
+        errors
+            .update_state()
+            .await
+            .map_err(|source| table::delta(errors, source))?;
         let write_events = committed_unit(events).await? < unit;
         let write_errors = committed_unit(errors).await? < unit;
         let ingested_at = chrono::Utc::now();
@@ -276,7 +356,8 @@ impl Compaction {
             let mut deduplicator = Deduplicator::new(events, &self.plan).await?;
 
             let (sender, mut receiver) = mpsc::channel::<WorkerMessage>(self.plan.workers * 2);
-            let feeder = self.spawn_workers(source, manifest, ingested_at.timestamp_micros(), sender);
+            let feeder =
+                self.spawn_workers(source, manifest, ingested_at.timestamp_micros(), sender);
             let mut failure = None;
             while let Some(message) = receiver.recv().await {
                 match message {
@@ -287,15 +368,25 @@ impl Compaction {
                         let (kept, dropped) = deduplicator.filter(batch).await?;
                         counts[object].duplicates += dropped;
                         if kept.num_rows() > 0 {
-                            events_writer.write(kept).await.map_err(|source| table::delta(events, source))?;
+                            events_writer
+                                .write(kept)
+                                .await
+                                .map_err(|source| table::delta(events, source))?;
                         }
                     }
                     WorkerMessage::Errors { batch } => {
                         if write_errors {
-                            errors_writer.write(batch).await.map_err(|source| table::delta(errors, source))?;
+                            errors_writer
+                                .write(batch)
+                                .await
+                                .map_err(|source| table::delta(errors, source))?;
                         }
                     }
-                    WorkerMessage::Done { object, counts: object_counts, bytes } => {
+                    WorkerMessage::Done {
+                        object,
+                        counts: object_counts,
+                        bytes,
+                    } => {
                         let entry = &mut counts[object];
                         entry.records = object_counts.records;
                         entry.events = object_counts.events;
@@ -310,7 +401,9 @@ impl Compaction {
                 }
             }
             drop(receiver);
-            feeder.await.map_err(|error| Error::Worker(error.to_string()))?;
+            feeder
+                .await
+                .map_err(|error| Error::Worker(error.to_string()))?;
             if let Some(error) = failure {
                 events_writer.reset();
                 errors_writer.reset();
@@ -324,16 +417,25 @@ impl Compaction {
             });
             let metadata = HashMap::from([("eventlake".to_owned(), summary)]);
             if write_events {
-                let adds = events_writer.flush().await.map_err(|source| table::delta(events, source))?;
+                let adds = events_writer
+                    .flush()
+                    .await
+                    .map_err(|source| table::delta(events, source))?;
                 let files = adds.len() as u64;
-                if commit_unit(events, adds, unit, metadata.clone()).await? == CommitOutcome::Committed {
+                if commit_unit(events, adds, unit, metadata.clone()).await?
+                    == CommitOutcome::Committed
+                {
                     metrics.files_written += files;
-                    metrics.records_written += counts.iter().map(|c| c.events - c.duplicates).sum::<u64>();
+                    metrics.records_written +=
+                        counts.iter().map(|c| c.events - c.duplicates).sum::<u64>();
                     metrics.duplicates += counts.iter().map(|c| c.duplicates).sum::<u64>();
                 }
             }
             if write_errors {
-                let adds = errors_writer.flush().await.map_err(|source| table::delta(errors, source))?;
+                let adds = errors_writer
+                    .flush()
+                    .await
+                    .map_err(|source| table::delta(errors, source))?;
                 let files = adds.len() as u64;
                 if commit_unit(errors, adds, unit, metadata).await? == CommitOutcome::Committed {
                     metrics.files_written += files;
@@ -342,10 +444,22 @@ impl Compaction {
             }
         }
 
-        let ledger_batch = ledger_batch(manifest, &counts, write_events, ingested_at.timestamp_micros())?;
-        let mut ledger_writer = RecordBatchWriter::for_table(ledger).map_err(|source| table::delta(ledger, source))?;
-        ledger_writer.write(ledger_batch).await.map_err(|source| table::delta(ledger, source))?;
-        let adds = ledger_writer.flush().await.map_err(|source| table::delta(ledger, source))?;
+        let ledger_batch = ledger_batch(
+            manifest,
+            &counts,
+            write_events,
+            ingested_at.timestamp_micros(),
+        )?;
+        let mut ledger_writer =
+            RecordBatchWriter::for_table(ledger).map_err(|source| table::delta(ledger, source))?;
+        ledger_writer
+            .write(ledger_batch)
+            .await
+            .map_err(|source| table::delta(ledger, source))?;
+        let adds = ledger_writer
+            .flush()
+            .await
+            .map_err(|source| table::delta(ledger, source))?;
         if commit_unit(ledger, adds, unit, HashMap::new()).await? == CommitOutcome::Committed {
             metrics.objects += manifest.objects.len() as u64;
             metrics.records_in += counts.iter().map(|c| c.records).sum::<u64>();
@@ -372,14 +486,28 @@ impl Compaction {
             let limit = Arc::new(tokio::sync::Semaphore::new(plan.workers.max(1)));
             let mut handles = Vec::new();
             for (index, object) in objects.into_iter().enumerate() {
-                let Ok(permit) = limit.clone().acquire_owned().await else { break };
+                let Ok(permit) = limit.clone().acquire_owned().await else {
+                    break;
+                };
                 if sender.is_closed() {
                     break;
                 }
-                let (source, plan, schema, runtime, sender) =
-                    (source.clone(), plan.clone(), schema.clone(), runtime.clone(), sender.clone());
+                let (source, plan, schema, runtime, sender) = (
+                    source.clone(),
+                    plan.clone(),
+                    schema.clone(),
+                    runtime.clone(),
+                    sender.clone(),
+                );
                 handles.push(tokio::task::spawn_blocking(move || {
-                    let worker = ObjectWorker { source: &source, plan: &plan, schema, runtime: &runtime, sender: &sender, ingested_at_micros };
+                    let worker = ObjectWorker {
+                        source: &source,
+                        plan: &plan,
+                        schema,
+                        runtime: &runtime,
+                        sender: &sender,
+                        ingested_at_micros,
+                    };
                     if let Err(error) = worker.run(index, &object) {
                         let _ = sender.blocking_send(WorkerMessage::Failed(error));
                     }
@@ -426,7 +554,8 @@ impl ObjectWorker<'_> {
         let ingest_date = date_of(self.ingested_at_micros);
         let object_random = format!("{:08x}", fnv(object.uri.as_bytes()) as u32);
         let context = PartitionContext {
-            arrival_micros: arrival_time_from_name(&object.path).unwrap_or(object.last_modified_micros),
+            arrival_micros: arrival_time_from_name(&object.path)
+                .unwrap_or(object.last_modified_micros),
             object_random: &object_random,
         };
         let mut framer = Framer::new(self.plan.max_record_bytes);
@@ -446,7 +575,10 @@ impl ObjectWorker<'_> {
                 Ok(read) => framer.buffer_mut().extend_from_slice(&chunk[..read]),
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(error) if is_store_error(&error) => {
-                    return Err(Error::ReadObject { object: object.uri.clone(), source: error });
+                    return Err(Error::ReadObject {
+                        object: object.uri.clone(),
+                        source: error,
+                    });
                 }
                 Err(error) => {
                     // Corrupt compression: what was framed stays; the unreadable rest is one error.
@@ -469,45 +601,72 @@ impl ObjectWorker<'_> {
                     errors.append(&row, self.ingested_at_micros, &ingest_date);
                 };
                 match frame.kind {
-                    FrameKind::Record => match parse_record(frame.bytes, &self.plan.transform, &mut scratch) {
-                        Ok(Parsed::Event(event)) => match self.plan.template.evaluate(&event, &context, &mut partition_values) {
-                            Ok(()) => {
-                                counts.events += 1;
-                                events.append(&event, &partition_values, &object.uri, self.ingested_at_micros);
+                    FrameKind::Record => {
+                        match parse_record(frame.bytes, &self.plan.transform, &mut scratch) {
+                            Ok(Parsed::Event(event)) => match self.plan.template.evaluate(
+                                &event,
+                                &context,
+                                &mut partition_values,
+                            ) {
+                                Ok(()) => {
+                                    counts.events += 1;
+                                    events.append(
+                                        &event,
+                                        &partition_values,
+                                        &object.uri,
+                                        self.ingested_at_micros,
+                                    );
+                                }
+                                Err(reason) => {
+                                    error_row(ErrorCode::MissingPartitionKey.as_str(), &reason)
+                                }
+                            },
+                            Ok(Parsed::Firehose(failure)) => {
+                                counts.errors += 1;
+                                let text =
+                                    format!("Firehose {}: {}", failure.error_code, failure.message);
+                                let row = ErrorRow {
+                                    source_object: &object.uri,
+                                    byte_offset: Some(frame.offset),
+                                    error_code: ErrorCode::FirehoseError.as_str(),
+                                    error_message: &text,
+                                    raw_record: &failure.raw_record,
+                                };
+                                errors.append(&row, self.ingested_at_micros, &ingest_date);
                             }
-                            Err(reason) => error_row(ErrorCode::MissingPartitionKey.as_str(), &reason),
-                        },
-                        Ok(Parsed::Firehose(failure)) => {
-                            counts.errors += 1;
-                            let text = format!("Firehose {}: {}", failure.error_code, failure.message);
-                            let row = ErrorRow {
-                                source_object: &object.uri,
-                                byte_offset: Some(frame.offset),
-                                error_code: ErrorCode::FirehoseError.as_str(),
-                                error_message: &text,
-                                raw_record: &failure.raw_record,
-                            };
-                            errors.append(&row, self.ingested_at_micros, &ingest_date);
+                            Err(error) => error_row(error.code.as_str(), &error.message),
                         }
-                        Err(error) => error_row(error.code.as_str(), &error.message),
-                    },
+                    }
                     FrameKind::Broken(BrokenKind::NotAnObject) => {
-                        let code = if std::str::from_utf8(frame.bytes).is_err() { ErrorCode::InvalidUtf8 } else { ErrorCode::NotJson };
+                        let code = if std::str::from_utf8(frame.bytes).is_err() {
+                            ErrorCode::InvalidUtf8
+                        } else {
+                            ErrorCode::NotJson
+                        };
                         error_row(code.as_str(), "not a JSON object")
                     }
-                    FrameKind::Broken(BrokenKind::Truncated) => {
-                        error_row(ErrorCode::Truncated.as_str(), "the record ends before its object closes")
-                    }
+                    FrameKind::Broken(BrokenKind::Truncated) => error_row(
+                        ErrorCode::Truncated.as_str(),
+                        "the record ends before its object closes",
+                    ),
                     FrameKind::Oversized => error_row(
                         ErrorCode::Oversized.as_str(),
-                        &format!("the record exceeds max_record_bytes ({}); its first bytes are kept", self.plan.max_record_bytes),
+                        &format!(
+                            "the record exceeds max_record_bytes ({}); its first bytes are kept",
+                            self.plan.max_record_bytes
+                        ),
                     ),
                 }
                 if events.len() >= BATCH_ROWS || events.approximate_bytes() >= BATCH_BYTES {
-                    self.send(WorkerMessage::Events { object: index, batch: events.finish()? })?;
+                    self.send(WorkerMessage::Events {
+                        object: index,
+                        batch: events.finish()?,
+                    })?;
                 }
                 if errors.len() >= 4096 {
-                    self.send(WorkerMessage::Errors { batch: errors.finish()? })?;
+                    self.send(WorkerMessage::Errors {
+                        batch: errors.finish()?,
+                    })?;
                 }
             }
         }
@@ -523,12 +682,21 @@ impl ObjectWorker<'_> {
             errors.append(&row, self.ingested_at_micros, &ingest_date);
         }
         if !events.is_empty() {
-            self.send(WorkerMessage::Events { object: index, batch: events.finish()? })?;
+            self.send(WorkerMessage::Events {
+                object: index,
+                batch: events.finish()?,
+            })?;
         }
         if !errors.is_empty() {
-            self.send(WorkerMessage::Errors { batch: errors.finish()? })?;
+            self.send(WorkerMessage::Errors {
+                batch: errors.finish()?,
+            })?;
         }
-        self.send(WorkerMessage::Done { object: index, counts, bytes: object.size })
+        self.send(WorkerMessage::Done {
+            object: index,
+            counts,
+            bytes: object.size,
+        })
     }
 
     fn send(&self, message: WorkerMessage) -> Result<()> {
@@ -539,7 +707,9 @@ impl ObjectWorker<'_> {
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn date_of(micros: i64) -> String {
@@ -547,21 +717,45 @@ fn date_of(micros: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
-fn ledger_batch(manifest: &UnitManifest, counts: &[ObjectCounts], counted_events: bool, now_micros: i64) -> Result<RecordBatch> {
+fn ledger_batch(
+    manifest: &UnitManifest,
+    counts: &[ObjectCounts],
+    counted_events: bool,
+    now_micros: i64,
+) -> Result<RecordBatch> {
     use arrow::array::{ArrayRef, TimestampMicrosecondArray};
     let objects = &manifest.objects;
     let long = |values: Vec<Option<i64>>| Arc::new(Int64Array::from(values)) as ArrayRef;
-    let timestamps = |values: Vec<Option<i64>>| Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC")) as ArrayRef;
+    let timestamps = |values: Vec<Option<i64>>| {
+        Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC")) as ArrayRef
+    };
     // When another run committed this unit's events, our event counts are not the committed ones.
     let events = |value: u64| counted_events.then_some(value as i64);
     let batch = RecordBatch::try_new(
         source_objects_schema(),
         vec![
-            Arc::new(StringArray::from_iter_values(objects.iter().map(|object| object.uri.as_str()))),
-            long(objects.iter().map(|object| Some(object.size as i64)).collect()),
-            timestamps(objects.iter().map(|object| Some(object.last_modified_micros)).collect()),
+            Arc::new(StringArray::from_iter_values(
+                objects.iter().map(|object| object.uri.as_str()),
+            )),
+            long(
+                objects
+                    .iter()
+                    .map(|object| Some(object.size as i64))
+                    .collect(),
+            ),
+            timestamps(
+                objects
+                    .iter()
+                    .map(|object| Some(object.last_modified_micros))
+                    .collect(),
+            ),
             long(counts.iter().map(|c| Some(c.records as i64)).collect()),
-            long(counts.iter().map(|c| events(c.events - c.duplicates)).collect()),
+            long(
+                counts
+                    .iter()
+                    .map(|c| events(c.events - c.duplicates))
+                    .collect(),
+            ),
             long(counts.iter().map(|c| events(c.duplicates)).collect()),
             long(counts.iter().map(|c| Some(c.errors as i64)).collect()),
             long(vec![Some(manifest.unit); objects.len()]),
@@ -574,19 +768,29 @@ fn ledger_batch(manifest: &UnitManifest, counts: &[ObjectCounts], counted_events
 /// The set of source objects the ledger holds.
 async fn committed_objects(ledger: &DeltaTable) -> Result<HashSet<String>> {
     let mut committed = HashSet::new();
-    if ledger.snapshot().map(|snapshot| snapshot.log_data().num_files()).unwrap_or(0) == 0 {
+    if ledger
+        .snapshot()
+        .map(|snapshot| snapshot.log_data().num_files())
+        .unwrap_or(0)
+        == 0
+    {
         return Ok(committed);
     }
     let context = SessionContext::new();
     ledger.update_datafusion_session(&context.state())?;
     let provider = ledger.table_provider().await?;
-    let frame = context.read_table(provider)?.select_columns(&["source_object"])?;
+    let frame = context
+        .read_table(provider)?
+        .select_columns(&["source_object"])?;
     let mut stream = frame.execute_stream().await?;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         let column = batch.column(0);
         let values = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)?;
-        let values = values.as_any().downcast_ref::<StringArray>().ok_or_else(|| Error::Worker("source_object is not text".into()))?;
+        let values = values
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| Error::Worker("source_object is not text".into()))?;
         committed.extend(values.iter().flatten().map(str::to_owned));
     }
     Ok(committed)
@@ -651,7 +855,11 @@ struct Deduplicator {
 
 impl Deduplicator {
     async fn new(events: &DeltaTable, plan: &CompactPlan) -> Result<Self> {
-        let has_files = events.snapshot().map(|snapshot| snapshot.log_data().num_files()).unwrap_or(0) > 0;
+        let has_files = events
+            .snapshot()
+            .map(|snapshot| snapshot.log_data().num_files())
+            .unwrap_or(0)
+            > 0;
         let context = if has_files {
             let context = SessionContext::new();
             events.update_datafusion_session(&context.state())?;
@@ -660,7 +868,12 @@ impl Deduplicator {
         } else {
             None
         };
-        Ok(Self { seen: IdSet::default(), existing: HashMap::new(), context, partition_columns: plan.template.column_names() })
+        Ok(Self {
+            seen: IdSet::default(),
+            existing: HashMap::new(),
+            context,
+            partition_columns: plan.template.column_names(),
+        })
     }
 
     /// Returns the kept rows and how many were dropped.
@@ -707,15 +920,25 @@ impl Deduplicator {
         Ok((kept, dropped))
     }
 
-    async fn load_partition(&self, partition_arrays: &[arrow::array::ArrayRef], row: usize) -> Result<IdSet> {
+    async fn load_partition(
+        &self,
+        partition_arrays: &[arrow::array::ArrayRef],
+        row: usize,
+    ) -> Result<IdSet> {
         let mut ids = IdSet::default();
-        let Some((context, provider)) = &self.context else { return Ok(ids) };
+        let Some((context, provider)) = &self.context else {
+            return Ok(ids);
+        };
         let mut frame = context.read_table(provider.clone())?;
         for (name, array) in self.partition_columns.iter().zip(partition_arrays) {
             // Values are bound as literals in the plan, never pasted into SQL text.
             let value = datafusion::scalar::ScalarValue::try_from_array(array.as_ref(), row)?;
             let column = col(format!("\"{name}\""));
-            frame = if value.is_null() { frame.filter(column.is_null())? } else { frame.filter(column.eq(lit(value)))? };
+            frame = if value.is_null() {
+                frame.filter(column.is_null())?
+            } else {
+                frame.filter(column.eq(lit(value)))?
+            };
         }
         let mut stream = frame.select_columns(&["id"])?.execute_stream().await?;
         while let Some(batch) = stream.next().await {
@@ -756,6 +979,9 @@ mod tests {
     #[test]
     fn dates_of_ingest_times() {
         assert_eq!(date_of(0), "1970-01-01");
-        assert_eq!(date_of(crate::record::parse_time("2026-11-20T23:59:59Z").unwrap()), "2026-11-20");
+        assert_eq!(
+            date_of(crate::record::parse_time("2026-11-20T23:59:59Z").unwrap()),
+            "2026-11-20"
+        );
     }
 }

@@ -99,9 +99,13 @@ impl std::str::FromStr for ByteSize {
 
     fn from_str(text: &str) -> Result<Self, String> {
         let text = text.trim();
-        let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+        let split = text
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(text.len());
         let (number, unit) = text.split_at(split);
-        let number: f64 = number.parse().map_err(|_| format!("{text:?} is not a size like 128MiB"))?;
+        let number: f64 = number
+            .parse()
+            .map_err(|_| format!("{text:?} is not a size like 128MiB"))?;
         let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "k" | "kb" => 1_000,
@@ -125,26 +129,57 @@ impl Config {
         };
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
-            Err(error) if !required && error.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(error) => return Err(Error::Config { path, reason: error.to_string() }),
+            Err(error) if !required && error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::default())
+            }
+            Err(error) => {
+                return Err(Error::Config {
+                    path,
+                    reason: error.to_string(),
+                })
+            }
         };
-        toml::from_str(&text).map_err(|error| Error::Config { path, reason: error.to_string() })
+        toml::from_str(&text).map_err(|error| Error::Config {
+            path,
+            reason: error.to_string(),
+        })
     }
 
     /// Validates the config into a plan for `compact`.
     pub fn compact_plan(&self) -> Result<CompactPlan> {
-        let prefix = self.partitioning.prefix.as_deref().unwrap_or(DEFAULT_PREFIX);
-        let template = PartitionTemplate::parse(prefix, self.partitioning.query.as_deref()).map_err(Error::Partitioning)?;
-        let transform = Transform::new(self.transform.preset, &self.transform.operations).map_err(Error::Transform)?;
+        let prefix = self
+            .partitioning
+            .prefix
+            .as_deref()
+            .unwrap_or(DEFAULT_PREFIX);
+        let template = PartitionTemplate::parse(prefix, self.partitioning.query.as_deref())
+            .map_err(Error::Partitioning)?;
+        let transform = Transform::new(self.transform.preset, &self.transform.operations)
+            .map_err(Error::Transform)?;
         let defaults = CompactPlan::default();
         let plan = CompactPlan {
             template,
             transform,
-            target_file_size: self.output.target_file_size.map_or(defaults.target_file_size, |size| size.0),
-            row_group_rows: self.output.row_group_rows.unwrap_or(defaults.row_group_rows),
-            max_record_bytes: self.limits.max_record_bytes.map_or(defaults.max_record_bytes, |size| size.0 as usize),
-            unit_max_bytes: self.limits.unit_max_bytes.map_or(defaults.unit_max_bytes, |size| size.0),
-            unit_max_objects: self.limits.unit_max_objects.unwrap_or(defaults.unit_max_objects),
+            target_file_size: self
+                .output
+                .target_file_size
+                .map_or(defaults.target_file_size, |size| size.0),
+            row_group_rows: self
+                .output
+                .row_group_rows
+                .unwrap_or(defaults.row_group_rows),
+            max_record_bytes: self
+                .limits
+                .max_record_bytes
+                .map_or(defaults.max_record_bytes, |size| size.0 as usize),
+            unit_max_bytes: self
+                .limits
+                .unit_max_bytes
+                .map_or(defaults.unit_max_bytes, |size| size.0),
+            unit_max_objects: self
+                .limits
+                .unit_max_objects
+                .unwrap_or(defaults.unit_max_objects),
             ..defaults
         };
         if plan.row_group_rows == 0 || plan.max_record_bytes < 64 || plan.unit_max_objects == 0 {
@@ -177,7 +212,8 @@ pub struct CompactPlan {
 impl Default for CompactPlan {
     fn default() -> Self {
         Self {
-            template: PartitionTemplate::parse(DEFAULT_PREFIX, None).expect("the default prefix parses"),
+            template: PartitionTemplate::parse(DEFAULT_PREFIX, None)
+                .expect("the default prefix parses"),
             transform: Transform::sample(),
             target_file_size: 128 << 20,
             row_group_rows: 128 * 1024,
@@ -216,7 +252,10 @@ mod tests {
         )
         .unwrap();
         let plan = config.compact_plan().unwrap();
-        assert_eq!(plan.template.column_names(), ["event_type", "schema_version"]);
+        assert_eq!(
+            plan.template.column_names(),
+            ["event_type", "schema_version"]
+        );
         assert_eq!(plan.target_file_size, 64 << 20);
         assert!(plan.transform.has_operations());
         let bad: Config = toml::from_str("[partitioning]\nprefix = \"x=!{nope:1}/\"").unwrap();

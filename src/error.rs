@@ -55,7 +55,10 @@ pub enum Error {
 
 impl From<deltalake::DeltaTableError> for Error {
     fn from(source: deltalake::DeltaTableError) -> Self {
-        Error::Delta { table: String::new(), source }
+        Error::Delta {
+            table: String::new(),
+            source,
+        }
     }
 }
 

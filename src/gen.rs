@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use object_store::path::Path;
-use object_store::{ObjectStore, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -88,8 +88,23 @@ pub struct GenSummary {
     pub bytes: u64,
 }
 
-const EVENT_TYPES: [(&str, u32); 5] = [("shopping", 30), ("searching", 30), ("paging", 20), ("purchase", 15), ("loyaltypurchase", 5)];
-const SEARCH_TERMS: [&str; 8] = ["games", "books", "shoes", "coffee", "lego", "headphones", "tents", "paint"];
+const EVENT_TYPES: [(&str, u32); 5] = [
+    ("shopping", 30),
+    ("searching", 30),
+    ("paging", 20),
+    ("purchase", 15),
+    ("loyaltypurchase", 5),
+];
+const SEARCH_TERMS: [&str; 8] = [
+    "games",
+    "books",
+    "shoes",
+    "coffee",
+    "lego",
+    "headphones",
+    "tents",
+    "paint",
+];
 
 struct GeneratedEvent {
     id: String,
@@ -103,10 +118,20 @@ struct GeneratedEvent {
 }
 
 /// Writes the objects and returns the known answer.
-pub async fn generate(store: Arc<dyn ObjectStore>, prefix: &Path, options: &GenOptions) -> Result<GenSummary> {
+pub async fn generate(
+    store: Arc<dyn ObjectStore>,
+    prefix: &Path,
+    options: &GenOptions,
+) -> Result<GenSummary> {
     let mut rng = StdRng::seed_from_u64(options.seed);
-    let clients: Vec<String> = (0..options.clients.max(1)).map(|_| uuid_from(&mut rng)).collect();
-    let objects = if options.objects > 0 { options.objects } else { options.events.div_ceil(5_000).max(1) };
+    let clients: Vec<String> = (0..options.clients.max(1))
+        .map(|_| uuid_from(&mut rng))
+        .collect();
+    let objects = if options.objects > 0 {
+        options.objects
+    } else {
+        options.events.div_ceil(5_000).max(1)
+    };
     let per_object = options.events.div_ceil(objects).max(1);
     let span = (options.days.max(1) * 86_400) as i64;
     let mut summary = GenSummary::default();
@@ -118,7 +143,9 @@ pub async fn generate(store: Arc<dyn ObjectStore>, prefix: &Path, options: &GenO
 
     while written < options.events {
         body.clear();
-        let arrival = options.start_seconds + (written as i128 * span as i128 / options.events.max(1) as i128) as i64 + 60;
+        let arrival = options.start_seconds
+            + (written as i128 * span as i128 / options.events.max(1) as i128) as i64
+            + 60;
         // Objects written before the transform was deployed hold untransformed records.
         let transformed = match options.layout {
             Layout::Ndjson => false,
@@ -131,16 +158,30 @@ pub async fn generate(store: Arc<dyn ObjectStore>, prefix: &Path, options: &GenO
             let event_arrival = arrival + (index as i64 * span / options.events.max(1) as i64);
             if rng.gen_bool(options.bad_rate.clamp(0.0, 1.0)) {
                 summary.bad_records += 1;
-                bad_record(&mut rng, &clients, event_arrival, run_together, index + 1 == in_object, &mut body);
+                bad_record(
+                    &mut rng,
+                    &clients,
+                    event_arrival,
+                    run_together,
+                    index + 1 == in_object,
+                    &mut body,
+                );
                 continue;
             }
             let late = rng.gen_bool(options.late_rate.clamp(0.0, 1.0));
-            let delay = if late { rng.gen_range(3_600..6 * 3_600) } else { rng.gen_range(0..60) };
+            let delay = if late {
+                rng.gen_range(3_600..6 * 3_600)
+            } else {
+                rng.gen_range(0..60)
+            };
             let event = random_event(&mut rng, &clients, event_arrival - delay);
             first_type.get_or_insert((event.event_type, event.schema_version));
             summary.events += 1;
             summary.late_events += u64::from(late);
-            *summary.by_event_type.entry(event.event_type.to_owned()).or_default() += 1;
+            *summary
+                .by_event_type
+                .entry(event.event_type.to_owned())
+                .or_default() += 1;
             write_event(&event, transformed, run_together, &mut record);
             push_record(&mut body, &record, run_together);
             if rng.gen_bool(options.dup_rate.clamp(0.0, 1.0)) {
@@ -168,7 +209,13 @@ pub async fn generate(store: Arc<dyn ObjectStore>, prefix: &Path, options: &GenO
             push_record(&mut body, &record, true);
             summary.duplicates += 1;
         }
-        let key = object_key(options.layout, prefix, options.start_seconds + span + 120, Some(("purchase", 2)), &mut rng);
+        let key = object_key(
+            options.layout,
+            prefix,
+            options.start_seconds + span + 120,
+            Some(("purchase", 2)),
+            &mut rng,
+        );
         summary.bytes += put(&store, &key, &body, options).await?;
         summary.objects += 1;
     }
@@ -177,7 +224,8 @@ pub async fn generate(store: Arc<dyn ObjectStore>, prefix: &Path, options: &GenO
         body.clear();
         let failed = (options.events as f64 * options.bad_rate / 4.0).ceil() as u64;
         for _ in 0..failed {
-            let event = random_event(&mut rng, &clients, options.start_seconds + rng.gen_range(0..span));
+            let time = options.start_seconds + rng.gen_range(0..span);
+            let event = random_event(&mut rng, &clients, time);
             write_event(&event, false, false, &mut record);
             let raw_data = base64::engine::general_purpose::STANDARD.encode(record.as_bytes());
             let _ = writeln!(
@@ -190,10 +238,11 @@ pub async fn generate(store: Arc<dyn ObjectStore>, prefix: &Path, options: &GenO
             summary.bad_records += 1;
         }
         let (date, stamp) = key_times(options.start_seconds);
-        let key = prefix.child("error").child("processing-failed").child(date.as_str()).child(format!(
-            "client-events-1-{stamp}-{}",
-            uuid_from(&mut rng)
-        ));
+        let mut key = prefix.clone().join("error").join("processing-failed");
+        for part in date.split('/') {
+            key = key.join(part);
+        }
+        let key = key.join(format!("client-events-1-{stamp}-{}", uuid_from(&mut rng)));
         summary.bytes += put(&store, &key, &body, options).await?;
         summary.objects += 1;
     }
@@ -244,10 +293,18 @@ fn write_event(event: &GeneratedEvent, transformed: bool, spaced: bool, out: &mu
     } else {
         let _ = write!(out, r#"["{}"]"#, event.client);
     }
-    let _ = write!(out, r#"{comma}"detail"{colon}{{"eventType"{colon}"{}"{comma}"schemaVersion"{colon}{}{comma}"data"{colon}"#, event.event_type, event.schema_version);
+    let _ = write!(
+        out,
+        r#"{comma}"detail"{colon}{{"eventType"{colon}"{}"{comma}"schemaVersion"{colon}{}{comma}"data"{colon}"#,
+        event.event_type, event.schema_version
+    );
     let _ = match event.event_type {
         "searching" => write!(out, r#"{{"searchTerm"{colon}"{}"}}"#, event.term),
-        "paging" => write!(out, r#"{{"searchTerm"{colon}"{}"{comma}"page"{colon}{}}}"#, event.term, event.page),
+        "paging" => write!(
+            out,
+            r#"{{"searchTerm"{colon}"{}"{comma}"page"{colon}{}}}"#,
+            event.term, event.page
+        ),
         _ => write!(out, r#"{{"itemSku"{colon}{}}}"#, event.sku),
     };
     if event.event_type == "loyaltypurchase" {
@@ -270,7 +327,14 @@ fn push_record(body: &mut Vec<u8>, record: &str, run_together: bool) {
 }
 
 /// One bad record of a kind the pipeline produces; each frames as exactly one `errors` row.
-fn bad_record(rng: &mut StdRng, clients: &[String], time: i64, run_together: bool, last_in_object: bool, body: &mut Vec<u8>) {
+fn bad_record(
+    rng: &mut StdRng,
+    clients: &[String],
+    time: i64,
+    run_together: bool,
+    last_in_object: bool,
+    body: &mut Vec<u8>,
+) {
     let mut record = String::new();
     let event = random_event(rng, clients, time);
     write_event(&event, false, run_together, &mut record);
@@ -287,14 +351,26 @@ fn bad_record(rng: &mut StdRng, clients: &[String], time: i64, run_together: boo
             bytes[at] = 0xff;
             body.extend_from_slice(&bytes);
         }
-        3 => body.extend_from_slice(record.replacen(&format!("\"{}\"", event.id), "12345", 1).as_bytes()),
+        3 => body.extend_from_slice(
+            record
+                .replacen(&format!("\"{}\"", event.id), "12345", 1)
+                .as_bytes(),
+        ),
         4 => {
             let start = record.find(r#""time""#).unwrap_or(0);
             let end = start + record[start..].find(',').map_or(0, |comma| comma + 1);
             record.replace_range(start..end, "");
             body.extend_from_slice(record.as_bytes());
         }
-        _ => body.extend_from_slice(record.replacen(r#""schemaVersion""#, r#""schemaVersion": {"major": 2}, "x""#, 1).as_bytes()),
+        _ => body.extend_from_slice(
+            record
+                .replacen(
+                    r#""schemaVersion""#,
+                    r#""schemaVersion": {"major": 2}, "x""#,
+                    1,
+                )
+                .as_bytes(),
+        ),
     }
     // A record cut at the very end of an object is the common real case; elsewhere a newline
     // or the next `{` ends it.
@@ -302,35 +378,45 @@ fn bad_record(rng: &mut StdRng, clients: &[String], time: i64, run_together: boo
     body.push(b'\n');
 }
 
-fn object_key(layout: Layout, prefix: &Path, arrival: i64, first_type: Option<(&str, u8)>, rng: &mut StdRng) -> Path {
+fn object_key(
+    layout: Layout,
+    prefix: &Path,
+    arrival: i64,
+    first_type: Option<(&str, u8)>,
+    rng: &mut StdRng,
+) -> Path {
     let (hour_path, stamp) = key_times(arrival);
     let name = format!("client-events-1-{stamp}-{}", uuid_from(rng));
     let mut key = prefix.clone();
     match layout {
         Layout::Firehose => {
-            key = key.child("raw");
+            key = key.join("raw");
             for part in hour_path.split('/') {
-                key = key.child(part);
+                key = key.join(part);
             }
         }
         Layout::Sample => {
             let (event_type, version) = first_type.unwrap_or(("shopping", 1));
-            key = key.child(event_type).child(version.to_string());
+            key = key.join(event_type).join(version.to_string());
         }
         Layout::Ndjson => {
             for part in hour_path.split('/') {
-                key = key.child(part);
+                key = key.join(part);
             }
         }
     }
-    key.child(name)
+    key.join(name)
 }
 
 /// (`YYYY/MM/DD/HH`, `YYYY-MM-DD-HH-MM-SS`) of a time.
 fn key_times(seconds: i64) -> (String, String) {
     let (year, month, day) = crate::partition::civil_from_days(seconds.div_euclid(86_400));
     let second_of_day = seconds.rem_euclid(86_400);
-    let (hour, minute, second) = (second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60);
+    let (hour, minute, second) = (
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60,
+    );
     (
         format!("{year:04}/{month:02}/{day:02}/{hour:02}"),
         format!("{year:04}-{month:02}-{day:02}-{hour:02}-{minute:02}-{second:02}"),
@@ -349,16 +435,37 @@ fn iso_time(seconds: i64) -> String {
 }
 
 fn uuid_from(rng: &mut StdRng) -> String {
-    uuid::Builder::from_random_bytes(rng.gen()).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(rng.gen())
+        .into_uuid()
+        .to_string()
 }
 
-async fn put(store: &Arc<dyn ObjectStore>, key: &Path, body: &[u8], options: &GenOptions) -> Result<u64> {
+async fn put(
+    store: &Arc<dyn ObjectStore>,
+    key: &Path,
+    body: &[u8],
+    options: &GenOptions,
+) -> Result<u64> {
     let bytes = if options.gzip {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
-        encoder.write_all(body).map_err(|source| Error::ReadObject { object: key.to_string(), source })?;
-        encoder.finish().map_err(|source| Error::ReadObject { object: key.to_string(), source })?
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity(body.len() / 4),
+            flate2::Compression::fast(),
+        );
+        encoder
+            .write_all(body)
+            .map_err(|source| Error::ReadObject {
+                object: key.to_string(),
+                source,
+            })?;
+        encoder.finish().map_err(|source| Error::ReadObject {
+            object: key.to_string(),
+            source,
+        })?
     } else if options.zstd {
-        zstd::encode_all(body, 3).map_err(|source| Error::ReadObject { object: key.to_string(), source })?
+        zstd::encode_all(body, 3).map_err(|source| Error::ReadObject {
+            object: key.to_string(),
+            source,
+        })?
     } else {
         body.to_vec()
     };
@@ -366,7 +473,10 @@ async fn put(store: &Arc<dyn ObjectStore>, key: &Path, body: &[u8], options: &Ge
     store
         .put(key, PutPayload::from(bytes))
         .await
-        .map_err(|source| Error::ObjectStore { location: key.to_string(), source })?;
+        .map_err(|source| Error::ObjectStore {
+            location: key.to_string(),
+            source,
+        })?;
     Ok(size)
 }
 

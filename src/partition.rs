@@ -28,7 +28,8 @@ use crate::record::Event;
 /// The sample's extraction query, used when a prefix names query keys and no query is given.
 pub const DEFAULT_QUERY: &str = "{eventType:.detail.eventType,schemaVersion:.detail.schemaVersion}";
 /// eventlake's default layout: by event type and the event's UTC date.
-pub const DEFAULT_PREFIX: &str = "event_type=!{partitionKeyFromQuery:eventType}/dt=!{eventTime:yyyy-MM-dd}/";
+pub const DEFAULT_PREFIX: &str =
+    "event_type=!{partitionKeyFromQuery:eventType}/dt=!{eventTime:yyyy-MM-dd}/";
 /// Longer values are cut (with a hash suffix keeping them distinct): a path segment has limits.
 const MAX_VALUE_BYTES: usize = 200;
 
@@ -125,13 +126,18 @@ impl PartitionTemplate {
         let mut columns: Vec<PartitionColumn> = Vec::new();
         for segment in prefix.split('/').filter(|segment| !segment.is_empty()) {
             let (explicit_name, template) = match segment.find('=') {
-                Some(eq) if !segment[..eq].contains("!{") => (Some(&segment[..eq]), &segment[eq + 1..]),
+                Some(eq) if !segment[..eq].contains("!{") => {
+                    (Some(&segment[..eq]), &segment[eq + 1..])
+                }
                 _ => (None, segment),
             };
             let parts = parse_template(template, &keys)?;
             let derived = derive_name(&parts);
             let typed = match parts.as_slice() {
-                [Part::Query { field: FieldRef::Typed(field), .. }] => Some(*field),
+                [Part::Query {
+                    field: FieldRef::Typed(field),
+                    ..
+                }] => Some(*field),
                 _ => None,
             };
             let mut name = match explicit_name {
@@ -153,19 +159,32 @@ impl PartitionTemplate {
                 (_, None) => None,
             };
             if columns.iter().any(|column| column.name == name) {
-                return Err(format!("partition column `{name}` appears twice in the prefix"));
+                return Err(format!(
+                    "partition column `{name}` appears twice in the prefix"
+                ));
             }
             columns.push(PartitionColumn { name, parts, typed });
         }
-        let needs_detail = columns
-            .iter()
-            .flat_map(|column| &column.parts)
-            .any(|part| matches!(part, Part::Query { field: FieldRef::Detail(_), .. }));
-        Ok(Self { columns, needs_detail })
+        let needs_detail = columns.iter().flat_map(|column| &column.parts).any(|part| {
+            matches!(
+                part,
+                Part::Query {
+                    field: FieldRef::Detail(_),
+                    ..
+                }
+            )
+        });
+        Ok(Self {
+            columns,
+            needs_detail,
+        })
     }
 
     pub fn column_names(&self) -> Vec<String> {
-        self.columns.iter().map(|column| column.name.clone()).collect()
+        self.columns
+            .iter()
+            .map(|column| column.name.clone())
+            .collect()
     }
 
     /// Columns that are not typed columns of the table (string columns added to it).
@@ -175,9 +194,18 @@ impl PartitionTemplate {
 
     /// Writes the value of each extra column into `values` (cleared first). Errors name the
     /// missing query key.
-    pub fn evaluate(&self, event: &Event<'_>, context: &PartitionContext<'_>, values: &mut Vec<String>) -> Result<(), String> {
+    pub fn evaluate(
+        &self,
+        event: &Event<'_>,
+        context: &PartitionContext<'_>,
+        values: &mut Vec<String>,
+    ) -> Result<(), String> {
         values.clear();
-        let detail: Option<Value> = if self.needs_detail { serde_json::from_str(&event.detail).ok() } else { None };
+        let detail: Option<Value> = if self.needs_detail {
+            serde_json::from_str(&event.detail).ok()
+        } else {
+            None
+        };
         for column in &self.columns {
             let mut value = String::new();
             for part in &column.parts {
@@ -187,7 +215,9 @@ impl PartitionTemplate {
                         Some(resolved) => value.push_str(&resolved),
                         None => return Err(format!("partition key `{key}` is absent")),
                     },
-                    Part::ArrivalTime(tokens) => format_time(tokens, context.arrival_micros, &mut value),
+                    Part::ArrivalTime(tokens) => {
+                        format_time(tokens, context.arrival_micros, &mut value)
+                    }
                     Part::EventTime(tokens) => format_time(tokens, event.time_micros, &mut value),
                     Part::RandomString => value.push_str(context.object_random),
                 }
@@ -202,23 +232,39 @@ impl PartitionTemplate {
 
 fn typed_column(name: &str) -> Option<TypedField> {
     use TypedField::*;
-    [Id, DetailType, Source, Account, Time, Region, ClientId, EventType, SchemaVersion]
-        .into_iter()
-        .find(|field| field.column() == name)
-        .or_else(|| {
-            ["resources", "detail", "source_object", "ingested_at"].contains(&name).then_some(Id)
-        })
+    [
+        Id,
+        DetailType,
+        Source,
+        Account,
+        Time,
+        Region,
+        ClientId,
+        EventType,
+        SchemaVersion,
+    ]
+    .into_iter()
+    .find(|field| field.column() == name)
+    .or_else(|| {
+        ["resources", "detail", "source_object", "ingested_at"]
+            .contains(&name)
+            .then_some(Id)
+    })
 }
 
 fn validate_column_name(name: &str) -> Result<(), String> {
     let valid = !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && !name.as_bytes()[0].is_ascii_digit();
     if valid {
         Ok(())
     } else {
-        Err(format!("partition column name `{name}` must be lower-case letters, digits and `_`"))
+        Err(format!(
+            "partition column name `{name}` must be lower-case letters, digits and `_`"
+        ))
     }
 }
 
@@ -230,7 +276,9 @@ fn derive_name(parts: &[Part]) -> Option<String> {
             [TimeToken::Month] => Some("month".into()),
             [TimeToken::Day] => Some("day".into()),
             [TimeToken::Hour] => Some("hour".into()),
-            [TimeToken::Year4, TimeToken::Literal(_), TimeToken::Month, TimeToken::Literal(_), TimeToken::Day] => Some("dt".into()),
+            [TimeToken::Year4, TimeToken::Literal(_), TimeToken::Month, TimeToken::Literal(_), TimeToken::Day] => {
+                Some("dt".into())
+            }
             _ => None,
         },
         _ => None,
@@ -260,9 +308,15 @@ fn parse_query(query: &str) -> Result<Vec<(String, FieldRef)>, String> {
         .trim()
         .strip_prefix('{')
         .and_then(|rest| rest.strip_suffix('}'))
-        .ok_or_else(|| format!("extraction query {query:?} must be an object like {{key:.path}}"))?;
+        .ok_or_else(|| {
+            format!("extraction query {query:?} must be an object like {{key:.path}}")
+        })?;
     let mut keys = Vec::new();
-    for entry in body.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
+    for entry in body
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+    {
         let (key, path) = entry
             .split_once(':')
             .ok_or_else(|| format!("extraction query entry {entry:?} must be key:.path"))?;
@@ -274,7 +328,8 @@ fn parse_query(query: &str) -> Result<Vec<(String, FieldRef)>, String> {
 
 /// A jq path over the record: `.a.b`, `."detail-type"`, `.resources[0]`, `.detail["x"]`.
 fn parse_field(path: &str) -> Result<FieldRef, String> {
-    let unsupported = || format!("extraction path {path:?}: only simple paths (.a.b, .a[0]) are supported");
+    let unsupported =
+        || format!("extraction path {path:?}: only simple paths (.a.b, .a[0]) are supported");
     let mut steps: Vec<String> = Vec::new();
     let mut index: Option<usize> = None;
     let mut rest = path.strip_prefix('.').ok_or_else(unsupported)?;
@@ -297,7 +352,11 @@ fn parse_field(path: &str) -> Result<FieldRef, String> {
         } else {
             let end = rest.find(['.', '[']).unwrap_or(rest.len());
             let name = &rest[..end];
-            if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+            {
                 return Err(unsupported());
             }
             steps.push(name.to_owned());
@@ -318,8 +377,12 @@ fn parse_field(path: &str) -> Result<FieldRef, String> {
         (["detail", "eventType"], None) => FieldRef::Typed(TypedField::EventType),
         (["detail", "schemaVersion"], None) => FieldRef::Typed(TypedField::SchemaVersion),
         (["detail", "accountNumber"], None) => FieldRef::Typed(TypedField::ClientId),
-        (["detail", rest @ ..], None) if !rest.is_empty() => FieldRef::Detail(rest.iter().map(|s| s.to_string()).collect()),
-        _ => return Err(format!("extraction path {path:?}: only envelope fields and paths under .detail are supported")),
+        (["detail", rest @ ..], None) if !rest.is_empty() => {
+            FieldRef::Detail(rest.iter().map(|s| s.to_string()).collect())
+        }
+        _ => return Err(format!(
+            "extraction path {path:?}: only envelope fields and paths under .detail are supported"
+        )),
     })
 }
 
@@ -331,8 +394,12 @@ fn parse_template(template: &str, keys: &[(String, FieldRef)]) -> Result<Vec<Par
             parts.push(Part::Literal(rest[..open].to_owned()));
         }
         let after = &rest[open + 2..];
-        let close = after.find('}').ok_or_else(|| format!("unclosed `!{{` in prefix {template:?}"))?;
-        let (namespace, argument) = after[..close].split_once(':').unwrap_or((&after[..close], ""));
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed `!{{` in prefix {template:?}"))?;
+        let (namespace, argument) = after[..close]
+            .split_once(':')
+            .unwrap_or((&after[..close], ""));
         parts.push(match namespace {
             "partitionKeyFromQuery" => {
                 let field = keys
@@ -412,7 +479,11 @@ fn format_time(tokens: &[TimeToken], micros: i64, out: &mut String) {
             TimeToken::Hour => write!(out, "{:02}", second_of_day / 3600),
             TimeToken::Minute => write!(out, "{:02}", second_of_day / 60 % 60),
             TimeToken::Second => write!(out, "{:02}", second_of_day % 60),
-            TimeToken::DayOfYear => write!(out, "{:03}", days - crate::record::days_from_civil(year, 1, 1) + 1),
+            TimeToken::DayOfYear => write!(
+                out,
+                "{:03}",
+                days - crate::record::days_from_civil(year, 1, 1) + 1
+            ),
             TimeToken::Literal(text) => {
                 out.push_str(text);
                 Ok(())
@@ -426,7 +497,8 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
     let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let mp = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * mp + 2) / 5 + 1;
@@ -434,7 +506,11 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year_of_era + era * 400 + i64::from(month <= 2), month, day)
 }
 
-fn resolve<'e>(field: &FieldRef, event: &'e Event<'_>, detail: Option<&Value>) -> Option<Cow<'e, str>> {
+fn resolve<'e>(
+    field: &FieldRef,
+    event: &'e Event<'_>,
+    detail: Option<&Value>,
+) -> Option<Cow<'e, str>> {
     match field {
         FieldRef::Typed(typed) => match typed {
             TypedField::Id => Some(Cow::Borrowed(&*event.id)),
@@ -444,14 +520,23 @@ fn resolve<'e>(field: &FieldRef, event: &'e Event<'_>, detail: Option<&Value>) -
             TypedField::Region => event.region.as_deref().map(Cow::Borrowed),
             TypedField::ClientId => event.client_id.as_deref().map(Cow::Borrowed),
             TypedField::EventType => event.event_type.as_deref().map(Cow::Borrowed),
-            TypedField::SchemaVersion => event.schema_version.map(|version| Cow::Owned(version.to_string())),
+            TypedField::SchemaVersion => event
+                .schema_version
+                .map(|version| Cow::Owned(version.to_string())),
             TypedField::Time => {
                 let mut text = String::new();
-                format_time(&parse_time_pattern("yyyy-MM-dd'T'HH:mm:ss'Z'").unwrap_or_default(), event.time_micros, &mut text);
+                format_time(
+                    &parse_time_pattern("yyyy-MM-dd'T'HH:mm:ss'Z'").unwrap_or_default(),
+                    event.time_micros,
+                    &mut text,
+                );
                 Some(Cow::Owned(text))
             }
         },
-        FieldRef::Resource(index) => event.resources.get(*index).map(|resource| Cow::Borrowed(&**resource)),
+        FieldRef::Resource(index) => event
+            .resources
+            .get(*index)
+            .map(|resource| Cow::Borrowed(&**resource)),
         FieldRef::Detail(path) => {
             let value = path.iter().try_fold(detail?, |node, key| node.get(key))?;
             match value {
@@ -505,7 +590,10 @@ mod tests {
         }
     }
 
-    const CONTEXT: PartitionContext<'static> = PartitionContext { arrival_micros: 86_400_000_000 * 3 + 3_600_000_000 * 5, object_random: "r4nd" };
+    const CONTEXT: PartitionContext<'static> = PartitionContext {
+        arrival_micros: 86_400_000_000 * 3 + 3_600_000_000 * 5,
+        object_random: "r4nd",
+    };
 
     #[test]
     fn default_prefix_partitions_by_event_type_and_event_date() {
@@ -513,30 +601,59 @@ mod tests {
         assert_eq!(template.column_names(), ["event_type", "dt"]);
         assert_eq!(template.columns[0].typed, Some(TypedField::EventType));
         let mut values = Vec::new();
-        template.evaluate(&event("{}", "2026-11-20T23:59:59Z"), &CONTEXT, &mut values).unwrap();
+        template
+            .evaluate(&event("{}", "2026-11-20T23:59:59Z"), &CONTEXT, &mut values)
+            .unwrap();
         assert_eq!(values, ["2026-11-20"]);
     }
 
     #[test]
     fn sample_prefix_and_firehose_timestamps_parse() {
-        let sample = PartitionTemplate::parse("!{partitionKeyFromQuery:eventType}/!{partitionKeyFromQuery:schemaVersion}/", None).unwrap();
+        let sample = PartitionTemplate::parse(
+            "!{partitionKeyFromQuery:eventType}/!{partitionKeyFromQuery:schemaVersion}/",
+            None,
+        )
+        .unwrap();
         assert_eq!(sample.column_names(), ["event_type", "schema_version"]);
         assert!(sample.extra_columns().next().is_none());
 
-        let hourly = PartitionTemplate::parse("year=!{timestamp:yyyy}/!{timestamp:MM}/d=!{timestamp:dd}/h!{timestamp:HH}/", None).unwrap();
+        let hourly = PartitionTemplate::parse(
+            "year=!{timestamp:yyyy}/!{timestamp:MM}/d=!{timestamp:dd}/h!{timestamp:HH}/",
+            None,
+        )
+        .unwrap();
         assert_eq!(hourly.column_names(), ["year", "month", "d", "partition_3"]);
         let mut values = Vec::new();
-        hourly.evaluate(&event("{}", "2026-11-20T13:00:00Z"), &CONTEXT, &mut values).unwrap();
+        hourly
+            .evaluate(&event("{}", "2026-11-20T13:00:00Z"), &CONTEXT, &mut values)
+            .unwrap();
         assert_eq!(values, ["1970", "01", "04", "h05"]);
     }
 
     #[test]
     fn detail_paths_and_missing_keys() {
-        let template = PartitionTemplate::parse("term=!{partitionKeyFromQuery:term}/", Some("{term:.detail.data.searchTerm}")).unwrap();
+        let template = PartitionTemplate::parse(
+            "term=!{partitionKeyFromQuery:term}/",
+            Some("{term:.detail.data.searchTerm}"),
+        )
+        .unwrap();
         let mut values = Vec::new();
-        template.evaluate(&event(r#"{"data":{"searchTerm":"../../etc"}}"#, "2026-11-20T13:00:00Z"), &CONTEXT, &mut values).unwrap();
+        template
+            .evaluate(
+                &event(
+                    r#"{"data":{"searchTerm":"../../etc"}}"#,
+                    "2026-11-20T13:00:00Z",
+                ),
+                &CONTEXT,
+                &mut values,
+            )
+            .unwrap();
         assert_eq!(values, ["../../etc"]);
-        let missing = template.evaluate(&event(r#"{"data":{}}"#, "2026-11-20T13:00:00Z"), &CONTEXT, &mut values);
+        let missing = template.evaluate(
+            &event(r#"{"data":{}}"#, "2026-11-20T13:00:00Z"),
+            &CONTEXT,
+            &mut values,
+        );
         assert_eq!(missing.unwrap_err(), "partition key `term` is absent");
     }
 

@@ -63,7 +63,10 @@ pub struct RecordError {
 
 impl RecordError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -122,9 +125,19 @@ struct Envelope<'a> {
     // Firehose error record fields (https://docs.aws.amazon.com/firehose/latest/dev/basic-deliver.html#retry).
     #[serde(borrow, rename = "rawData")]
     raw_data: Option<Text<'a>>,
-    #[serde(borrow, rename = "errorCode", alias = "ErrorCode", alias = "lastErrorCode")]
+    #[serde(
+        borrow,
+        rename = "errorCode",
+        alias = "ErrorCode",
+        alias = "lastErrorCode"
+    )]
     error_code: Option<Text<'a>>,
-    #[serde(borrow, rename = "errorMessage", alias = "ErrorMessage", alias = "lastErrorMessage")]
+    #[serde(
+        borrow,
+        rename = "errorMessage",
+        alias = "ErrorMessage",
+        alias = "lastErrorMessage"
+    )]
     error_message: Option<Text<'a>>,
 }
 
@@ -142,25 +155,25 @@ struct DetailFields<'a> {
 /// A JSON string that borrows from the input unless it has escapes.
 struct Text<'a>(Cow<'a, str>);
 
-impl<'de> Deserialize<'de> for Text<'de> {
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TextVisitor;
-        impl<'de> serde::de::Visitor<'de> for TextVisitor {
-            type Value = Text<'de>;
+        struct TextVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
             fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
                 formatter.write_str("a string")
             }
-            fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Text<'de>, E> {
+            fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Text<'a>, E> {
                 Ok(Text(Cow::Borrowed(value)))
             }
-            fn visit_str<E>(self, value: &str) -> Result<Text<'de>, E> {
+            fn visit_str<E>(self, value: &str) -> Result<Text<'a>, E> {
                 Ok(Text(Cow::Owned(value.to_owned())))
             }
-            fn visit_string<E>(self, value: String) -> Result<Text<'de>, E> {
+            fn visit_string<E>(self, value: String) -> Result<Text<'a>, E> {
                 Ok(Text(Cow::Owned(value)))
             }
         }
-        deserializer.deserialize_str(TextVisitor)
+        deserializer.deserialize_str(TextVisitor(std::marker::PhantomData))
     }
 }
 
@@ -175,16 +188,19 @@ pub fn parse_record<'a>(
     transform: &Transform,
     scratch: &'a mut String,
 ) -> Result<Parsed<'a>, RecordError> {
-    let text = std::str::from_utf8(raw_record).map_err(|error| {
-        RecordError::new(ErrorCode::InvalidUtf8, format!("invalid UTF-8 at byte {}", error.valid_up_to()))
+    let record_text = std::str::from_utf8(raw_record).map_err(|error| {
+        RecordError::new(
+            ErrorCode::InvalidUtf8,
+            format!("invalid UTF-8 at byte {}", error.valid_up_to()),
+        )
     })?;
-    let text: &'a str = if transform.has_operations() {
-        *scratch = transform.apply_operations(text)?;
+    let record_text: &'a str = if transform.has_operations() {
+        *scratch = transform.apply_operations(record_text)?;
         scratch.as_str()
     } else {
-        text
+        record_text
     };
-    let envelope: Envelope<'a> = serde_json::from_str(text).map_err(json_error)?;
+    let envelope: Envelope<'a> = serde_json::from_str(record_text).map_err(json_error)?;
 
     if envelope.detail.is_none() && envelope.id.is_none() && envelope.raw_data.is_some() {
         return Ok(Parsed::Firehose(firehose_failure(envelope, raw_record)));
@@ -198,13 +214,24 @@ pub fn parse_record<'a>(
     let time_micros = parse_time(&time)?;
     let detail_text = detail.get();
     if !detail_text.starts_with('{') {
-        return Err(RecordError::new(ErrorCode::WrongType, "`detail` is not a JSON object"));
+        return Err(RecordError::new(
+            ErrorCode::WrongType,
+            "`detail` is not a JSON object",
+        ));
     }
     let fields: DetailFields<'a> = serde_json::from_str(detail_text)
         .map_err(|error| RecordError::new(ErrorCode::WrongType, format!("detail: {error}")))?;
-    let schema_version = fields.schema_version.map(parse_schema_version).transpose()?;
+    let schema_version = fields
+        .schema_version
+        .map(parse_schema_version)
+        .transpose()?;
 
-    let mut resources: Vec<Cow<'a, str>> = envelope.resources.unwrap_or_default().into_iter().map(|text| text.0).collect();
+    let mut resources: Vec<Cow<'a, str>> = envelope
+        .resources
+        .unwrap_or_default()
+        .into_iter()
+        .map(|text| text.0)
+        .collect();
     let mut detail: Cow<'a, str> = Cow::Borrowed(detail_text);
     let mut client_id = text(fields.account_number);
     if transform.moves_client_id() && !resources.is_empty() {
@@ -212,7 +239,11 @@ pub fn parse_record<'a>(
         let moved = resources.swap_remove(0);
         resources.clear();
         if client_id.as_deref() != Some(&*moved) {
-            detail = Cow::Owned(set_account_number(detail_text, &moved, client_id.is_some())?);
+            detail = Cow::Owned(set_account_number(
+                detail_text,
+                &moved,
+                client_id.is_some(),
+            )?);
         }
         client_id = Some(moved);
     } else if client_id.is_none() {
@@ -249,14 +280,24 @@ fn json_error(error: serde_json::Error) -> RecordError {
 
 fn parse_schema_version(raw: &RawValue) -> Result<i64, RecordError> {
     let text = raw.get();
-    let digits = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
-    digits
-        .parse::<i64>()
-        .map_err(|_| RecordError::new(ErrorCode::WrongType, format!("detail.schemaVersion is not an integer: {text}")))
+    let digits = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    digits.parse::<i64>().map_err(|_| {
+        RecordError::new(
+            ErrorCode::WrongType,
+            format!("detail.schemaVersion is not an integer: {text}"),
+        )
+    })
 }
 
 /// Puts `"accountNumber": client_id` into a detail object's JSON text.
-fn set_account_number(detail_text: &str, client_id: &str, replace: bool) -> Result<String, RecordError> {
+fn set_account_number(
+    detail_text: &str,
+    client_id: &str,
+    replace: bool,
+) -> Result<String, RecordError> {
     if replace {
         // Rare (both present and different): rewrite through a full parse.
         let mut value: serde_json::Value = serde_json::from_str(detail_text)
@@ -285,10 +326,15 @@ fn firehose_failure(envelope: Envelope<'_>, raw_record: &[u8]) -> FirehoseFailur
     let decoded = base64::engine::general_purpose::STANDARD.decode(raw_data.trim().as_bytes());
     let (raw_record, message) = match decoded {
         Ok(bytes) => (bytes, error_message.into_owned()),
-        Err(error) => (raw_record.to_vec(), format!("{error_message} (rawData is not base64: {error})")),
+        Err(error) => (
+            raw_record.to_vec(),
+            format!("{error_message} (rawData is not base64: {error})"),
+        ),
     };
     FirehoseFailure {
-        error_code: text(envelope.error_code).map(Cow::into_owned).unwrap_or_else(|| "Unknown".to_owned()),
+        error_code: text(envelope.error_code)
+            .map(Cow::into_owned)
+            .unwrap_or_else(|| "Unknown".to_owned()),
         message,
         raw_record,
     }
@@ -301,23 +347,38 @@ pub fn parse_time(text: &str) -> Result<i64, RecordError> {
     }
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|time| time.timestamp_micros())
-        .map_err(|error| RecordError::new(ErrorCode::InvalidTime, format!("`time` {text:?}: {error}")))
+        .map_err(|error| {
+            RecordError::new(ErrorCode::InvalidTime, format!("`time` {text:?}: {error}"))
+        })
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, the form EventBridge writes, without the general parser.
 fn parse_time_fast(bytes: &[u8]) -> Option<i64> {
-    if bytes.len() != 20 || bytes[4] != b'-' || bytes[7] != b'-' || bytes[10] != b'T' || bytes[19] != b'Z' {
+    if bytes.len() != 20
+        || bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || bytes[10] != b'T'
+        || bytes[19] != b'Z'
+    {
         return None;
     }
     if bytes[13] != b':' || bytes[16] != b':' {
         return None;
     }
     let number = |range: std::ops::Range<usize>| -> Option<i64> {
-        bytes[range].iter().try_fold(0i64, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0')))
+        bytes[range].iter().try_fold(0i64, |acc, &b| {
+            b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
+        })
     };
     let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
     let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59 {
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
         return None;
     }
     let days = days_from_civil(year, month, day);
@@ -368,14 +429,18 @@ mod tests {
         assert_eq!(detail["data"]["searchTerm"], "games");
         assert_eq!(event.event_type.as_deref(), Some("searching"));
         assert_eq!(event.schema_version, Some(1));
-        assert_eq!(event.time_micros, parse_time("2026-11-20T13:45:01+00:00").unwrap());
+        assert_eq!(
+            event.time_micros,
+            parse_time("2026-11-20T13:45:01+00:00").unwrap()
+        );
     }
 
     #[test]
     fn sample_transform_is_harmless_on_transformed_records() {
-        let transformed = UNTRANSFORMED
-            .replace(r#"["client-1"]"#, "[]")
-            .replace(r#""schemaVersion": 1"#, r#""schemaVersion": 1, "accountNumber": "client-1""#);
+        let transformed = UNTRANSFORMED.replace(r#"["client-1"]"#, "[]").replace(
+            r#""schemaVersion": 1"#,
+            r#""schemaVersion": 1, "accountNumber": "client-1""#,
+        );
         let event = event(&transformed, &Transform::sample()).unwrap();
         assert_eq!(event.client_id.as_deref(), Some("client-1"));
         assert!(matches!(event.detail, Cow::Borrowed(_)));
@@ -391,21 +456,48 @@ mod tests {
     #[test]
     fn bad_records_get_their_codes() {
         let cases = [
-            (r#"{"id": "1", "time": "2026-11-20T13:45:01Z"}"#, ErrorCode::MissingField),
-            (r#"{"id": 5, "time": "2026-11-20T13:45:01Z", "detail": {}}"#, ErrorCode::WrongType),
-            (r#"{"id": "1", "time": "yesterday", "detail": {}}"#, ErrorCode::InvalidTime),
-            (r#"{"id": "1", "time": "2026-11-20T13:45:01Z", "detail": "x"}"#, ErrorCode::WrongType),
-            (r#"{"id": "1", "time": "2026-11-20T13:45:01Z", "detail": {"schemaVersion": "v2"}}"#, ErrorCode::WrongType),
-            (r#"{"id": "1", "time": "2026-11-20T13:45:01Z", "detail": {"eventType": 3}}"#, ErrorCode::WrongType),
-            (r#"{"id": "1", "time": "2026-11-20T13:45:01Z", "detail": {"a": tru}}"#, ErrorCode::NotJson),
+            (
+                r#"{"id": "1", "time": "2026-11-20T13:45:01Z"}"#,
+                ErrorCode::MissingField,
+            ),
+            (
+                r#"{"id": 5, "time": "2026-11-20T13:45:01Z", "detail": {}}"#,
+                ErrorCode::WrongType,
+            ),
+            (
+                r#"{"id": "1", "time": "yesterday", "detail": {}}"#,
+                ErrorCode::InvalidTime,
+            ),
+            (
+                r#"{"id": "1", "time": "2026-11-20T13:45:01Z", "detail": "x"}"#,
+                ErrorCode::WrongType,
+            ),
+            (
+                r#"{"id": "1", "time": "2026-11-20T13:45:01Z", "detail": {"schemaVersion": "v2"}}"#,
+                ErrorCode::WrongType,
+            ),
+            (
+                r#"{"id": "1", "time": "2026-11-20T13:45:01Z", "detail": {"eventType": 3}}"#,
+                ErrorCode::WrongType,
+            ),
+            (
+                r#"{"id": "1", "time": "2026-11-20T13:45:01Z", "detail": {"a": tru}}"#,
+                ErrorCode::NotJson,
+            ),
             ("[1, 2]", ErrorCode::WrongType),
         ];
         for (raw, code) in cases {
-            assert_eq!(event(raw, &Transform::sample()).unwrap_err().code, code, "{raw}");
+            assert_eq!(
+                event(raw, &Transform::sample()).unwrap_err().code,
+                code,
+                "{raw}"
+            );
         }
         let mut scratch = String::new();
         let invalid = b"{\"id\": \"\xff\"}";
-        let error = parse_record(invalid, &Transform::sample(), &mut scratch).err().unwrap();
+        let error = parse_record(invalid, &Transform::sample(), &mut scratch)
+            .err()
+            .unwrap();
         assert_eq!(error.code, ErrorCode::InvalidUtf8);
     }
 
@@ -425,8 +517,15 @@ mod tests {
 
     #[test]
     fn fast_time_parser_agrees_with_chrono() {
-        for text in ["1970-01-01T00:00:00Z", "2024-02-29T23:59:59Z", "2026-11-20T13:45:01Z", "1969-12-31T23:59:59Z"] {
-            let chrono = chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp_micros();
+        for text in [
+            "1970-01-01T00:00:00Z",
+            "2024-02-29T23:59:59Z",
+            "2026-11-20T13:45:01Z",
+            "1969-12-31T23:59:59Z",
+        ] {
+            let chrono = chrono::DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .timestamp_micros();
             assert_eq!(parse_time_fast(text.as_bytes()), Some(chrono), "{text}");
         }
         assert_eq!(parse_time_fast(b"2026-02-30T00:00:00Z"), None);

@@ -16,12 +16,17 @@ use crate::error::{Error, Result};
 
 /// Parses `s3://bucket/prefix`, `file:///abs`, or a local path (relative paths are made absolute).
 pub fn parse_location(location: &str) -> Result<Url> {
-    let invalid = |reason: String| Error::InvalidLocation { location: location.to_owned(), reason };
+    let invalid = |reason: String| Error::InvalidLocation {
+        location: location.to_owned(),
+        reason,
+    };
     if location.contains("://") {
         let url = Url::parse(location).map_err(|error| invalid(error.to_string()))?;
         return match url.scheme() {
             "s3" | "s3a" | "file" => Ok(url),
-            scheme => Err(invalid(format!("the `{scheme}` scheme is not supported (use a local path, file:// or s3://)"))),
+            scheme => Err(invalid(format!(
+                "the `{scheme}` scheme is not supported (use a local path, file:// or s3://)"
+            ))),
         };
     }
     let path = std::path::absolute(location).map_err(|error| invalid(error.to_string()))?;
@@ -29,7 +34,10 @@ pub fn parse_location(location: &str) -> Result<Url> {
 }
 
 /// The store behind a location URL and the location's path within it.
-pub fn object_store_for(url: &Url, storage_options: &HashMap<String, String>) -> Result<(Arc<dyn ObjectStore>, Path)> {
+pub fn object_store_for(
+    url: &Url,
+    storage_options: &HashMap<String, String>,
+) -> Result<(Arc<dyn ObjectStore>, Path)> {
     match url.scheme() {
         "file" => {
             ensure_local_dir(url)?;
@@ -46,7 +54,10 @@ pub fn object_store_for(url: &Url, storage_options: &HashMap<String, String>) ->
                     builder = builder.with_config(key, value);
                 }
             }
-            let store = builder.build().map_err(|source| Error::ObjectStore { location: url.to_string(), source })?;
+            let store = builder.build().map_err(|source| Error::ObjectStore {
+                location: url.to_string(),
+                source,
+            })?;
             let path = Path::from_url_path(url.path()).map_err(|error| Error::InvalidLocation {
                 location: url.to_string(),
                 reason: error.to_string(),

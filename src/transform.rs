@@ -42,8 +42,13 @@ pub struct Transform {
 
 #[derive(Debug, Clone)]
 enum CompiledOperation {
-    Move { from: Vec<PathStep>, to: Vec<PathStep> },
-    Drop { path: Vec<PathStep> },
+    Move {
+        from: Vec<PathStep>,
+        to: Vec<PathStep>,
+    },
+    Drop {
+        path: Vec<PathStep>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,11 +59,17 @@ enum PathStep {
 
 impl Transform {
     pub fn sample() -> Self {
-        Self { preset: Preset::ClientEventSample, operations: Vec::new() }
+        Self {
+            preset: Preset::ClientEventSample,
+            operations: Vec::new(),
+        }
     }
 
     pub fn none() -> Self {
-        Self { preset: Preset::None, operations: Vec::new() }
+        Self {
+            preset: Preset::None,
+            operations: Vec::new(),
+        }
     }
 
     /// Validates the operations' paths once, before any record is read.
@@ -67,9 +78,14 @@ impl Transform {
             .iter()
             .map(|operation| match operation {
                 Operation::Move { from, to } | Operation::Rename { from, to } => {
-                    Ok(CompiledOperation::Move { from: parse_path(from)?, to: parse_path(to)? })
+                    Ok(CompiledOperation::Move {
+                        from: parse_path(from)?,
+                        to: parse_path(to)?,
+                    })
                 }
-                Operation::Drop { path } => Ok(CompiledOperation::Drop { path: parse_path(path)? }),
+                Operation::Drop { path } => Ok(CompiledOperation::Drop {
+                    path: parse_path(path)?,
+                }),
             })
             .collect::<Result<_, String>>()?;
         Ok(Self { preset, operations })
@@ -88,7 +104,10 @@ impl Transform {
         let mut record: Value = serde_json::from_str(record_text)
             .map_err(|error| RecordError::new(ErrorCode::NotJson, error.to_string()))?;
         if !record.is_object() {
-            return Err(RecordError::new(ErrorCode::NotJson, "the record is not a JSON object"));
+            return Err(RecordError::new(
+                ErrorCode::NotJson,
+                "the record is not a JSON object",
+            ));
         }
         if self.moves_client_id() {
             apply_sample_lambda(&mut record);
@@ -97,7 +116,9 @@ impl Transform {
             match operation {
                 CompiledOperation::Move { from, to } => {
                     if let Some(value) = take(&mut record, from) {
-                        put(&mut record, to, value).map_err(|message| RecordError::new(ErrorCode::TransformFailed, message))?;
+                        put(&mut record, to, value).map_err(|message| {
+                            RecordError::new(ErrorCode::TransformFailed, message)
+                        })?;
                     }
                 }
                 CompiledOperation::Drop { path } => {
@@ -137,8 +158,12 @@ fn parse_path(path: &str) -> Result<Vec<PathStep>, String> {
             steps.push(PathStep::Key(name.to_owned()));
         }
         while let Some(rest) = indexes.strip_prefix('[') {
-            let close = rest.find(']').ok_or_else(|| format!("transform path {path:?}: unclosed `[`"))?;
-            let index = rest[..close].parse().map_err(|_| format!("transform path {path:?}: bad index"))?;
+            let close = rest
+                .find(']')
+                .ok_or_else(|| format!("transform path {path:?}: unclosed `[`"))?;
+            let index = rest[..close]
+                .parse()
+                .map_err(|_| format!("transform path {path:?}: bad index"))?;
             steps.push(PathStep::Index(index));
             indexes = &rest[close + 1..];
         }
@@ -175,19 +200,29 @@ fn put(record: &mut Value, path: &[PathStep], value: Value) -> Result<(), String
     for step in parents {
         node = match step {
             PathStep::Key(key) => {
-                let object = node.as_object_mut().ok_or_else(|| format!("`{key}` is under a value that is not an object"))?;
-                object.entry(key.clone()).or_insert_with(|| Value::Object(Default::default()))
+                let object = node
+                    .as_object_mut()
+                    .ok_or_else(|| format!("`{key}` is under a value that is not an object"))?;
+                object
+                    .entry(key.clone())
+                    .or_insert_with(|| Value::Object(Default::default()))
             }
-            PathStep::Index(index) => node.get_mut(*index).ok_or_else(|| format!("no element [{index}]"))?,
+            PathStep::Index(index) => node
+                .get_mut(*index)
+                .ok_or_else(|| format!("no element [{index}]"))?,
         };
     }
     match last {
         PathStep::Key(key) => {
-            let object = node.as_object_mut().ok_or_else(|| format!("`{key}` is under a value that is not an object"))?;
+            let object = node
+                .as_object_mut()
+                .ok_or_else(|| format!("`{key}` is under a value that is not an object"))?;
             object.insert(key.clone(), value);
         }
         PathStep::Index(index) => {
-            let slot = node.get_mut(*index).ok_or_else(|| format!("no element [{index}]"))?;
+            let slot = node
+                .get_mut(*index)
+                .ok_or_else(|| format!("no element [{index}]"))?;
             *slot = value;
         }
     }
@@ -203,14 +238,24 @@ mod tests {
         let transform = Transform::new(
             Preset::ClientEventSample,
             &[
-                Operation::Move { from: "detail.data.sku".into(), to: "detail.data.itemSku".into() },
-                Operation::Rename { from: "region".into(), to: "awsRegion".into() },
-                Operation::Drop { path: "account".into() },
+                Operation::Move {
+                    from: "detail.data.sku".into(),
+                    to: "detail.data.itemSku".into(),
+                },
+                Operation::Rename {
+                    from: "region".into(),
+                    to: "awsRegion".into(),
+                },
+                Operation::Drop {
+                    path: "account".into(),
+                },
             ],
         )
         .unwrap();
         let out = transform
-            .apply_operations(r#"{"account":"1","region":"eu","resources":["c"],"detail":{"data":{"sku":7}}}"#)
+            .apply_operations(
+                r#"{"account":"1","region":"eu","resources":["c"],"detail":{"data":{"sku":7}}}"#,
+            )
             .unwrap();
         let out: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(out["detail"]["data"]["itemSku"], 7);
@@ -222,8 +267,26 @@ mod tests {
 
     #[test]
     fn bad_paths_are_rejected_up_front() {
-        assert!(Transform::new(Preset::None, &[Operation::Drop { path: "a..b".into() }]).is_err());
-        assert!(Transform::new(Preset::None, &[Operation::Drop { path: "a[x]".into() }]).is_err());
-        assert!(Transform::new(Preset::None, &[Operation::Drop { path: "resources[0]".into() }]).is_ok());
+        assert!(Transform::new(
+            Preset::None,
+            &[Operation::Drop {
+                path: "a..b".into()
+            }]
+        )
+        .is_err());
+        assert!(Transform::new(
+            Preset::None,
+            &[Operation::Drop {
+                path: "a[x]".into()
+            }]
+        )
+        .is_err());
+        assert!(Transform::new(
+            Preset::None,
+            &[Operation::Drop {
+                path: "resources[0]".into()
+            }]
+        )
+        .is_ok());
     }
 }

@@ -119,12 +119,17 @@ pub struct DemoArgs {
 
 pub fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
-        1 => "eventlake=info,warn",
+        // The Delta kernel logs an ERROR when probing a table that does not exist yet.
+        0 => "warn,buoyant_kernel=off",
+        1 => "eventlake=info,warn,buoyant_kernel=off",
         _ => "eventlake=debug,info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -175,7 +180,12 @@ async fn gen(args: &GenArgs) -> Result<GenSummary> {
     crate::gen::generate(store, &prefix, &options).await
 }
 
-async fn compact(args: &CompactArgs, config: &Config, lake: &str, show_progress: bool) -> Result<CompactMetrics> {
+async fn compact(
+    args: &CompactArgs,
+    config: &Config,
+    lake: &str,
+    show_progress: bool,
+) -> Result<CompactMetrics> {
     let mut plan = config.compact_plan()?;
     if let Some(workers) = args.workers {
         plan.workers = workers.max(1);
@@ -195,7 +205,11 @@ async fn demo(args: &DemoArgs) -> Result<()> {
     let lake = args.dir.join("lake");
     let raw_location = raw.to_string_lossy().into_owned();
     let lake_location = lake.to_string_lossy().into_owned();
-    eprintln!("1/3 generating {} events into {} …", args.events, raw.display());
+    eprintln!(
+        "1/3 generating {} events into {} …",
+        args.events,
+        raw.display()
+    );
     let gen_args = GenArgs {
         out: raw_location.clone(),
         events: args.events,
@@ -251,7 +265,11 @@ fn print_gen_summary(summary: &GenSummary, out: &str) {
 }
 
 fn print_compact_summary(metrics: &CompactMetrics, lake: &str) {
-    let rate = if metrics.seconds > 0.0 { metrics.records_in as f64 / metrics.seconds } else { 0.0 };
+    let rate = if metrics.seconds > 0.0 {
+        metrics.records_in as f64 / metrics.seconds
+    } else {
+        0.0
+    };
     println!(
         "compacted {} objects ({} bytes) into {lake} in {:.2}s ({:.0} records/s): {} records in, {} written, {} duplicates dropped, {} to errors, {} files, {} units; {} objects were already committed{}",
         metrics.objects,

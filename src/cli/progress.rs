@@ -17,10 +17,17 @@ impl CompactBar {
     pub fn new() -> Self {
         let bar = ProgressBar::new(0);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        Self { bar, records: AtomicU64::new(0), objects_done: AtomicU64::new(0), objects_planned: AtomicU64::new(0) }
+        Self {
+            bar,
+            records: AtomicU64::new(0),
+            objects_done: AtomicU64::new(0),
+            objects_planned: AtomicU64::new(0),
+        }
     }
 }
 

@@ -122,15 +122,15 @@ impl Framer {
                     }
                 }
             }
-            // Skip separators between records.
             let window = &self.window;
             let mut pos = self.start;
+            // A UTF-8 byte order mark at the start of an object is not data.
+            if self.window_offset + pos as u64 == 0 && window.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                pos += 3;
+            }
+            // Skip separators between records.
             while pos < window.len() && is_separator(window[pos]) {
                 pos += 1;
-            }
-            // A UTF-8 byte order mark at the start of an object is not data.
-            if self.window_offset + pos as u64 == 0 && pos + 3 <= window.len() && window[pos..pos + 3] == [0xEF, 0xBB, 0xBF] {
-                pos += 3;
             }
             self.start = pos;
             if pos >= window.len() {
@@ -157,7 +157,11 @@ impl Framer {
             match scan_object(rest, self.max_record_bytes) {
                 Scan::Complete(len) => {
                     self.start = pos + len;
-                    return Some(Frame { offset, kind: FrameKind::Record, bytes: &self.window[pos..pos + len] });
+                    return Some(Frame {
+                        offset,
+                        kind: FrameKind::Record,
+                        bytes: &self.window[pos..pos + len],
+                    });
                 }
                 Scan::Broken(len) => {
                     self.start = pos + len;
@@ -193,7 +197,10 @@ impl Framer {
 }
 
 fn is_separator(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\n' | b'\r' | b'\t' | b',' | b'[' | b']' | 0x0c | 0)
+    matches!(
+        byte,
+        b' ' | b'\n' | b'\r' | b'\t' | b',' | b'[' | b']' | 0x0c | 0
+    )
 }
 
 fn trim_end(bytes: &[u8]) -> &[u8] {
@@ -257,7 +264,9 @@ fn scan_object(bytes: &[u8], max_len: usize) -> Scan {
             b'{' => {
                 let legal = match containers.last() {
                     None => true,
-                    Some(b'{') => last_significant == b':' && !(index > 0 && bytes[index - 1] == b'\n'),
+                    Some(b'{') => {
+                        last_significant == b':' && !(index > 0 && bytes[index - 1] == b'\n')
+                    }
                     Some(_) => matches!(last_significant, b'[' | b','),
                 };
                 if !legal {
@@ -269,7 +278,11 @@ fn scan_object(bytes: &[u8], max_len: usize) -> Scan {
             b'}' | b']' => {
                 containers.pop();
                 if containers.is_empty() {
-                    return if index + 1 > max_len { Scan::TooLong } else { Scan::Complete(index + 1) };
+                    return if index + 1 > max_len {
+                        Scan::TooLong
+                    } else {
+                        Scan::Complete(index + 1)
+                    };
                 }
             }
             byte if byte.is_ascii_alphabetic() && last_significant == b'"' => {
@@ -303,12 +316,20 @@ mod tests {
         let mut fed = 0;
         loop {
             while let Some(frame) = framer.next_frame() {
-                frames.push((frame.offset, frame.kind, String::from_utf8_lossy(frame.bytes).into_owned()));
+                frames.push((
+                    frame.offset,
+                    frame.kind,
+                    String::from_utf8_lossy(frame.bytes).into_owned(),
+                ));
             }
             if fed >= input.len() {
                 framer.finish();
                 while let Some(frame) = framer.next_frame() {
-                    frames.push((frame.offset, frame.kind, String::from_utf8_lossy(frame.bytes).into_owned()));
+                    frames.push((
+                        frame.offset,
+                        frame.kind,
+                        String::from_utf8_lossy(frame.bytes).into_owned(),
+                    ));
                 }
                 return frames;
             }
@@ -332,7 +353,15 @@ mod tests {
         let input = b"{\"a\": 1}\n{\"b\": \"}{\"}{\"c\":{\"d\":[1,2]}}\r\n\n{\"e\":\"\\\"\"}";
         let frames = at_every_chunk_size(input, 1 << 20);
         let texts: Vec<_> = frames.iter().map(|f| f.2.as_str()).collect();
-        assert_eq!(texts, ["{\"a\": 1}", "{\"b\": \"}{\"}", "{\"c\":{\"d\":[1,2]}}", "{\"e\":\"\\\"\"}"]);
+        assert_eq!(
+            texts,
+            [
+                "{\"a\": 1}",
+                "{\"b\": \"}{\"}",
+                "{\"c\":{\"d\":[1,2]}}",
+                "{\"e\":\"\\\"\"}"
+            ]
+        );
         assert!(frames.iter().all(|f| f.1 == FrameKind::Record));
         assert_eq!(frames[1].0, 9);
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 pub struct SourceObject {
     /// Full URI, as stored in `source_object` columns (`s3://bucket/key`, `file:///path`).
     pub uri: String,
-    /// Path within the store.
+    /// Path within the store, as `object_store` encodes it.
     pub path: String,
     pub size: u64,
     /// Last-modified time, microseconds since the epoch.
@@ -51,7 +51,11 @@ impl Source {
 
     pub fn from_url(root: Url, storage_options: &HashMap<String, String>) -> Result<Self> {
         let (store, prefix) = crate::storage::object_store_for(&root, storage_options)?;
-        Ok(Self { root, store, prefix })
+        Ok(Self {
+            root,
+            store,
+            prefix,
+        })
     }
 
     pub fn root(&self) -> &Url {
@@ -68,7 +72,10 @@ impl Source {
         let mut listing = self.store.list(prefix);
         let mut objects = Vec::new();
         while let Some(meta) = listing.next().await {
-            let meta = meta.map_err(|source| Error::ObjectStore { location: self.root.to_string(), source })?;
+            let meta = meta.map_err(|source| Error::ObjectStore {
+                location: self.root.to_string(),
+                source,
+            })?;
             let path = meta.location.to_string();
             if path.ends_with('/') || path.split('/').any(|part| part.starts_with('.')) {
                 continue;
@@ -87,21 +94,40 @@ impl Source {
     fn uri_of(&self, path: &str) -> String {
         match self.root.scheme() {
             "file" => format!("file:///{path}"),
-            scheme => format!("{scheme}://{}/{path}", self.root.host_str().unwrap_or_default()),
+            scheme => format!(
+                "{scheme}://{}/{path}",
+                self.root.host_str().unwrap_or_default()
+            ),
         }
     }
 
     /// Opens an object for blocking reads (call from a blocking thread), decompressed.
-    pub fn open_blocking(&self, object: &SourceObject, runtime: &tokio::runtime::Handle) -> Result<Box<dyn Read + Send>> {
-        let location = Path::from(object.path.as_str());
+    pub fn open_blocking(
+        &self,
+        object: &SourceObject,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Box<dyn Read + Send>> {
+        let location = Path::parse(&object.path).map_err(|error| Error::InvalidLocation {
+            location: object.uri.clone(),
+            reason: error.to_string(),
+        })?;
         let result = runtime
             .block_on(self.store.get(&location))
-            .map_err(|source| Error::ObjectStore { location: object.uri.clone(), source })?;
-        let stream = result.into_stream().map_err(|error| std::io::Error::other(StoreReadError(error.to_string())));
+            .map_err(|source| Error::ObjectStore {
+                location: object.uri.clone(),
+                source,
+            })?;
+        let stream = result
+            .into_stream()
+            .map_err(|error| std::io::Error::other(StoreReadError(error.to_string())));
         let reader = tokio_util::io::StreamReader::new(stream);
         let reader = tokio_util::io::SyncIoBridge::new_with_handle(reader, runtime.clone());
-        decompressed(BufReader::with_capacity(READ_BUFFER_BYTES, reader))
-            .map_err(|source| Error::ReadObject { object: object.uri.clone(), source })
+        decompressed(BufReader::with_capacity(READ_BUFFER_BYTES, reader)).map_err(|source| {
+            Error::ReadObject {
+                object: object.uri.clone(),
+                source,
+            }
+        })
     }
 }
 
@@ -121,11 +147,15 @@ impl std::error::Error for StoreReadError {}
 
 /// True when an I/O error during a read came from the store rather than from corrupt bytes.
 pub fn is_store_error(error: &std::io::Error) -> bool {
-    error.get_ref().is_some_and(|inner| inner.is::<StoreReadError>())
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<StoreReadError>())
 }
 
 /// Wraps a reader in the decompressor its first bytes call for.
-pub fn decompressed<R: BufRead + Send + 'static>(mut reader: R) -> std::io::Result<Box<dyn Read + Send>> {
+pub fn decompressed<R: BufRead + Send + 'static>(
+    mut reader: R,
+) -> std::io::Result<Box<dyn Read + Send>> {
     let head = reader.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(flate2::bufread::MultiGzDecoder::new(reader)))
@@ -164,7 +194,10 @@ mod tests {
 
     fn read_all(bytes: Vec<u8>) -> Vec<u8> {
         let mut out = Vec::new();
-        decompressed(std::io::Cursor::new(bytes)).unwrap().read_to_end(&mut out).unwrap();
+        decompressed(std::io::Cursor::new(bytes))
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
         out
     }
 
@@ -172,7 +205,8 @@ mod tests {
     fn sniffs_gzip_multi_member_and_zstd() {
         let mut gz = Vec::new();
         for part in [b"{\"a\":1}".as_slice(), b"{\"b\":2}"] {
-            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             encoder.write_all(part).unwrap();
             gz.extend(encoder.finish().unwrap());
         }
@@ -186,7 +220,10 @@ mod tests {
     #[test]
     fn arrival_time_comes_from_firehose_object_names() {
         let name = "raw/2026/11/20/13/client-events-1-2026-11-20-13-45-01-6f1c2a4e-0000-4000-8000-000000000001";
-        assert_eq!(arrival_time_from_name(name), crate::record::parse_time("2026-11-20T13:45:01Z").ok());
+        assert_eq!(
+            arrival_time_from_name(name),
+            crate::record::parse_time("2026-11-20T13:45:01Z").ok()
+        );
         assert_eq!(arrival_time_from_name("searching/1/data.json"), None);
     }
 }

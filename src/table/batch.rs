@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, Int64Builder, ListBuilder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BinaryBuilder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
@@ -16,11 +17,19 @@ fn utf8(name: &str, nullable: bool) -> Field {
 }
 
 fn timestamp(name: &str, nullable: bool) -> Field {
-    Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), nullable)
+    Field::new(
+        name,
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        nullable,
+    )
 }
 
 fn resources_field() -> Field {
-    Field::new("resources", DataType::List(Arc::new(Field::new("element", DataType::Utf8, true))), true)
+    Field::new(
+        "resources",
+        DataType::List(Arc::new(Field::new("element", DataType::Utf8, true))),
+        true,
+    )
 }
 
 /// The Arrow schema of `events` batches (the same columns as [`super::events_columns`]).
@@ -40,7 +49,11 @@ pub fn events_schema(template: &PartitionTemplate) -> SchemaRef {
         utf8("source_object", false),
         timestamp("ingested_at", false),
     ];
-    fields.extend(template.extra_columns().map(|column| utf8(&column.name, true)));
+    fields.extend(
+        template
+            .extra_columns()
+            .map(|column| utf8(&column.name, true)),
+    );
     Arc::new(Schema::new(fields))
 }
 
@@ -112,13 +125,21 @@ impl EventBatchBuilder {
             detail: StringBuilder::new(),
             source_object: StringBuilder::new(),
             ingested_at: timestamp(),
-            partition_values: (0..extra_partition_columns).map(|_| StringBuilder::new()).collect(),
+            partition_values: (0..extra_partition_columns)
+                .map(|_| StringBuilder::new())
+                .collect(),
             rows: 0,
             detail_bytes: 0,
         }
     }
 
-    pub fn append(&mut self, event: &Event<'_>, partition_values: &[String], source_object: &str, ingested_at_micros: i64) {
+    pub fn append(
+        &mut self,
+        event: &Event<'_>,
+        partition_values: &[String],
+        source_object: &str,
+        ingested_at_micros: i64,
+    ) {
         self.id.append_value(&event.id);
         self.detail_type.append_option(event.detail_type.as_deref());
         self.source.append_option(event.source.as_deref());
@@ -171,7 +192,11 @@ impl EventBatchBuilder {
             Arc::new(self.source_object.finish()),
             Arc::new(self.ingested_at.finish()),
         ];
-        columns.extend(self.partition_values.iter_mut().map(|builder| Arc::new(builder.finish()) as ArrayRef));
+        columns.extend(
+            self.partition_values
+                .iter_mut()
+                .map(|builder| Arc::new(builder.finish()) as ArrayRef),
+        );
         self.rows = 0;
         self.detail_bytes = 0;
         RecordBatch::try_new(self.schema.clone(), columns)
@@ -219,11 +244,13 @@ impl ErrorBatchBuilder {
 
     pub fn append(&mut self, row: &ErrorRow<'_>, ingested_at_micros: i64, ingest_date: &str) {
         self.source_object.append_value(row.source_object);
-        self.byte_offset.append_option(row.byte_offset.map(|offset| offset as i64));
+        self.byte_offset
+            .append_option(row.byte_offset.map(|offset| offset as i64));
         self.error_code.append_value(row.error_code);
         self.error_message.append_value(row.error_message);
         self.raw_record.append_value(row.raw_record);
-        self.raw_text.append_value(String::from_utf8_lossy(row.raw_record));
+        self.raw_text
+            .append_value(String::from_utf8_lossy(row.raw_record));
         self.ingested_at.append_value(ingested_at_micros);
         self.dt.append_value(ingest_date);
         self.rows += 1;

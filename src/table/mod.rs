@@ -48,12 +48,18 @@ impl Lake {
         Self::with_storage_options(location, HashMap::new())
     }
 
-    pub fn with_storage_options(location: &str, storage_options: HashMap<String, String>) -> Result<Self> {
+    pub fn with_storage_options(
+        location: &str,
+        storage_options: HashMap<String, String>,
+    ) -> Result<Self> {
         let mut root = crate::storage::parse_location(location)?;
         if !root.path().ends_with('/') {
             root.set_path(&format!("{}/", root.path()));
         }
-        Ok(Self { root, storage_options })
+        Ok(Self {
+            root,
+            storage_options,
+        })
     }
 
     pub fn root(&self) -> &Url {
@@ -61,10 +67,12 @@ impl Lake {
     }
 
     pub fn table_url(&self, name: &str) -> Result<Url> {
-        self.root.join(&format!("{name}/")).map_err(|source| Error::InvalidLocation {
-            location: format!("{}{name}", self.root),
-            reason: source.to_string(),
-        })
+        self.root
+            .join(&format!("{name}/"))
+            .map_err(|source| Error::InvalidLocation {
+                location: format!("{}{name}", self.root),
+                reason: source.to_string(),
+            })
     }
 
     /// The object store rooted at the lake, and the path of the lake within it.
@@ -82,13 +90,21 @@ impl Lake {
         match table.load().await {
             Ok(()) => Ok(Some(table)),
             Err(deltalake::DeltaTableError::NotATable(_)) => Ok(None),
-            Err(source) => Err(Error::Delta { table: url.to_string(), source }),
+            Err(source) => Err(Error::Delta {
+                table: url.to_string(),
+                source,
+            }),
         }
     }
 
     /// Opens a table, creating it with `columns` when it does not exist (a concurrent creator wins
     /// harmlessly: its table is opened).
-    pub async fn open_or_create(&self, name: &str, columns: Vec<StructField>, partition_columns: Vec<String>) -> Result<DeltaTable> {
+    pub async fn open_or_create(
+        &self,
+        name: &str,
+        columns: Vec<StructField>,
+        partition_columns: Vec<String>,
+    ) -> Result<DeltaTable> {
         if let Some(table) = self.open(name).await? {
             return Ok(table);
         }
@@ -105,7 +121,10 @@ impl Lake {
             Ok(table) => Ok(table),
             Err(source) => match self.open(name).await? {
                 Some(table) => Ok(table),
-                None => Err(Error::Delta { table: url.to_string(), source }),
+                None => Err(Error::Delta {
+                    table: url.to_string(),
+                    source,
+                }),
             },
         }
     }
@@ -140,7 +159,11 @@ pub fn events_columns(template: &PartitionTemplate) -> Vec<StructField> {
         string("source_object", false),
         timestamp("ingested_at", false),
     ];
-    columns.extend(template.extra_columns().map(|column| string(&column.name, true)));
+    columns.extend(
+        template
+            .extra_columns()
+            .map(|column| string(&column.name, true)),
+    );
     columns
 }
 
@@ -198,7 +221,10 @@ pub async fn commit_unit(
     unit: i64,
     app_metadata: HashMap<String, serde_json::Value>,
 ) -> Result<CommitOutcome> {
-    table.update_state().await.map_err(|source| delta(table, source))?;
+    table
+        .update_state()
+        .await
+        .map_err(|source| delta(table, source))?;
     let held = committed_unit(table).await?;
     if held >= unit {
         return Ok(CommitOutcome::AlreadyCommitted);
@@ -224,16 +250,26 @@ pub async fn commit_unit(
     let actions = adds.into_iter().map(Action::Add).collect();
     let committed = CommitBuilder::from(properties)
         .with_actions(actions)
-        .build(Some(table.snapshot().map_err(|source| delta(table, source))?), table.log_store(), operation)
+        .build(
+            Some(table.snapshot().map_err(|source| delta(table, source))?),
+            table.log_store(),
+            operation,
+        )
         .await;
     match committed {
         Ok(_) => {
-            table.update_state().await.map_err(|source| delta(table, source))?;
+            table
+                .update_state()
+                .await
+                .map_err(|source| delta(table, source))?;
             Ok(CommitOutcome::Committed)
         }
         Err(source) => {
             // A concurrent run with the same unit conflicts on the txn app id: check who won.
-            table.update_state().await.map_err(|source| delta(table, source))?;
+            table
+                .update_state()
+                .await
+                .map_err(|source| delta(table, source))?;
             if committed_unit(table).await? >= unit {
                 Ok(CommitOutcome::AlreadyCommitted)
             } else {
@@ -244,7 +280,10 @@ pub async fn commit_unit(
 }
 
 pub fn delta(table: &DeltaTable, source: deltalake::DeltaTableError) -> Error {
-    Error::Delta { table: table.table_url().to_string(), source }
+    Error::Delta {
+        table: table.table_url().to_string(),
+        source,
+    }
 }
 
 pub mod summary {
@@ -258,7 +297,9 @@ pub mod summary {
 
     /// (event_type, events, distinct clients), by event count.
     pub async fn events_by_type(lake: &Lake) -> Result<Vec<(String, i64, i64)>> {
-        let Some(table) = lake.open(EVENTS).await? else { return Ok(Vec::new()) };
+        let Some(table) = lake.open(EVENTS).await? else {
+            return Ok(Vec::new());
+        };
         let context = SessionContext::new();
         table.update_datafusion_session(&context.state())?;
         context.register_table("events", table.table_provider().await?)?;
@@ -271,13 +312,18 @@ pub mod summary {
             let batch = batch?;
             let text = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
             let counts = arrow::compute::cast(batch.column(1), &arrow::datatypes::DataType::Int64)?;
-            let clients = arrow::compute::cast(batch.column(2), &arrow::datatypes::DataType::Int64)?;
+            let clients =
+                arrow::compute::cast(batch.column(2), &arrow::datatypes::DataType::Int64)?;
             let text = text.as_any().downcast_ref::<arrow::array::StringArray>();
             let counts = counts.as_any().downcast_ref::<arrow::array::Int64Array>();
             let clients = clients.as_any().downcast_ref::<arrow::array::Int64Array>();
             if let (Some(text), Some(counts), Some(clients)) = (text, counts, clients) {
                 for row in 0..batch.num_rows() {
-                    rows.push((text.value(row).to_owned(), counts.value(row), clients.value(row)));
+                    rows.push((
+                        text.value(row).to_owned(),
+                        counts.value(row),
+                        clients.value(row),
+                    ));
                 }
             }
         }

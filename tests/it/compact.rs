@@ -5,14 +5,30 @@ use eventlake::gen::{GenOptions, Layout};
 use crate::common::*;
 
 fn options(events: u64, layout: Layout) -> GenOptions {
-    GenOptions { events, clients: 50, days: 2, seed: 11, dup_rate: 0.02, bad_rate: 0.005, layout, ..GenOptions::default() }
+    GenOptions {
+        events,
+        clients: 50,
+        days: 2,
+        seed: 11,
+        dup_rate: 0.02,
+        bad_rate: 0.005,
+        layout,
+        ..GenOptions::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compact_holds_every_good_record_once_and_every_bad_one_in_errors() {
     let dir = temp_dir();
     let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
-    let summary = generate(&raw, &GenOptions { objects: 9, ..options(20_000, Layout::Firehose) }).await;
+    let summary = generate(
+        &raw,
+        &GenOptions {
+            objects: 9,
+            ..options(20_000, Layout::Firehose)
+        },
+    )
+    .await;
     assert!(summary.duplicates > 0 && summary.bad_records > 0 && summary.firehose_errors > 0);
 
     let metrics = compact_cli(&raw, &lake, &[]);
@@ -20,14 +36,29 @@ async fn compact_holds_every_good_record_once_and_every_bad_one_in_errors() {
     assert_eq!(metrics["duplicates"], summary.duplicates);
     assert_eq!(metrics["errors"], summary.bad_records);
     assert_eq!(metrics["objects"], summary.objects);
-    assert_eq!(metrics["records_in"], summary.events + summary.duplicates + summary.bad_records);
+    assert_eq!(
+        metrics["records_in"],
+        summary.events + summary.duplicates + summary.bad_records
+    );
     assert_lake_matches(&lake, &summary).await;
 
     // Partitioned by event type and the event's UTC date, with typed columns.
-    let by_type = sql(&lake, "SELECT event_type, count(*) FROM events GROUP BY 1 ORDER BY 1").await;
-    let expected: Vec<Vec<String>> = summary.by_event_type.iter().map(|(k, v)| vec![k.clone(), v.to_string()]).collect();
+    let by_type = sql(
+        &lake,
+        "SELECT event_type, count(*) FROM events GROUP BY 1 ORDER BY 1",
+    )
+    .await;
+    let expected: Vec<Vec<String>> = summary
+        .by_event_type
+        .iter()
+        .map(|(k, v)| vec![k.clone(), v.to_string()])
+        .collect();
     assert_eq!(by_type, expected);
-    let mismatched_dt = count(&lake, "SELECT count(*) FROM events WHERE dt <> to_char(time, '%Y-%m-%d')").await;
+    let mismatched_dt = count(
+        &lake,
+        "SELECT count(*) FROM events WHERE dt <> to_char(time, '%Y-%m-%d')",
+    )
+    .await;
     assert_eq!(mismatched_dt, 0);
     assert!(lake.join("events/event_type=searching").is_dir());
     let transformed = sql(
@@ -35,12 +66,19 @@ async fn compact_holds_every_good_record_once_and_every_bad_one_in_errors() {
         "SELECT count(*) FROM events WHERE client_id IS NULL OR cardinality(resources) <> 0 OR strpos(detail, client_id) = 0",
     )
     .await;
-    assert_eq!(transformed[0][0], "0", "the transform put every client id in detail.accountNumber");
+    assert_eq!(
+        transformed[0][0], "0",
+        "the transform put every client id in detail.accountNumber"
+    );
     let loyalty = count(&lake, "SELECT count(*) FROM events WHERE event_type = 'loyaltypurchase' AND strpos(detail, '\"ticket\"') > 0").await;
     assert_eq!(loyalty, summary.by_event_type["loyaltypurchase"]);
     let firehose = count(&lake, "SELECT count(*) FROM errors WHERE error_code = 'firehose_error' AND strpos(error_message, 'Lambda.FunctionError') > 0").await;
     assert_eq!(firehose, summary.firehose_errors);
-    let lineage = count(&lake, "SELECT count(*) FROM events WHERE source_object NOT LIKE 'file:///%/raw/raw/2026/%'").await;
+    let lineage = count(
+        &lake,
+        "SELECT count(*) FROM events WHERE source_object NOT LIKE 'file:///%/raw/raw/2026/%'",
+    )
+    .await;
     assert_eq!(lineage, 0);
 
     // A rerun adds nothing.
@@ -52,10 +90,23 @@ async fn compact_holds_every_good_record_once_and_every_bad_one_in_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_layout_and_compression_gives_the_same_answer() {
-    for (layout, gzip, zstd) in [(Layout::Ndjson, false, true), (Layout::Sample, true, false), (Layout::Firehose, false, false)] {
+    for (layout, gzip, zstd) in [
+        (Layout::Ndjson, false, true),
+        (Layout::Sample, true, false),
+        (Layout::Firehose, false, false),
+    ] {
         let dir = temp_dir();
         let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
-        let summary = generate(&raw, &GenOptions { gzip, zstd, objects: 4, ..options(6_000, layout) }).await;
+        let summary = generate(
+            &raw,
+            &GenOptions {
+                gzip,
+                zstd,
+                objects: 4,
+                ..options(6_000, layout)
+            },
+        )
+        .await;
         compact_cli(&raw, &lake, &[]);
         assert_lake_matches(&lake, &summary).await;
     }
@@ -68,7 +119,12 @@ async fn duplicates_across_runs_are_dropped_against_the_table() {
     let summary = generate(&raw, &options(3_000, Layout::Firehose)).await;
     compact_cli(&raw, &lake, &[]);
     // The same events redelivered in a new object, later.
-    let first = std::fs::read_dir(raw.join("raw/2026/11/01/00")).unwrap().next().unwrap().unwrap().path();
+    let first = std::fs::read_dir(raw.join("raw/2026/11/01/00"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let redelivered = raw.join("raw/2026/11/30/00/client-events-1-2026-11-30-00-00-00-6f1c2a4e-0000-4000-8000-000000000099");
     std::fs::create_dir_all(redelivered.parent().unwrap()).unwrap();
     std::fs::copy(&first, &redelivered).unwrap();
@@ -76,8 +132,14 @@ async fn duplicates_across_runs_are_dropped_against_the_table() {
     assert_eq!(metrics["objects"], 1);
     assert_eq!(metrics["records_written"], 0);
     assert!(metrics["duplicates"].as_u64().unwrap() > 0);
-    assert_eq!(count(&lake, "SELECT count(*) FROM events").await, summary.events);
-    assert_eq!(count(&lake, "SELECT count(DISTINCT id) FROM events").await, summary.events);
+    assert_eq!(
+        count(&lake, "SELECT count(*) FROM events").await,
+        summary.events
+    );
+    assert_eq!(
+        count(&lake, "SELECT count(DISTINCT id) FROM events").await,
+        summary.events
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,7 +151,11 @@ async fn odd_framings_and_bad_bytes_are_accounted_for() {
         let record = format!(
             r#"{{"version":"0","id":"{id}","detail-type":"prod","source":"clientevents","account":"1","time":"2026-11-20T13:45:01Z","region":"us-east-1","resources":["c-{id}"],"detail":{{"eventType":"searching","schemaVersion":1,"data":{{"searchTerm":"x"}}}}}}"#
         );
-        if spaced { record.replace("\":", "\": ").replace(",\"", ", \"") } else { record }
+        if spaced {
+            record.replace("\":", "\": ").replace(",\"", ", \"")
+        } else {
+            record
+        }
     };
     let mut body = Vec::new();
     body.extend_from_slice(b"\xEF\xBB\xBF");
@@ -101,9 +167,20 @@ async fn odd_framings_and_bad_bytes_are_accounted_for() {
     body.extend_from_slice(&good("a4", false).as_bytes()[..60]);
     body.extend_from_slice(b"\n");
     body.extend_from_slice(good("a5", true).as_bytes());
-    body.extend_from_slice(&good("a6", false).replace("prod", "pr\u{fffd}d").into_bytes().iter().map(|&b| if b == 0xbd { 0xff } else { b }).collect::<Vec<_>>());
+    body.extend_from_slice(
+        &good("a6", false)
+            .replace("prod", "pr\u{fffd}d")
+            .into_bytes()
+            .iter()
+            .map(|&b| if b == 0xbd { 0xff } else { b })
+            .collect::<Vec<_>>(),
+    );
     body.extend_from_slice(format!("{{\"pad\":\"{}\"}}", "x".repeat(3000)).as_bytes());
-    body.extend_from_slice(good("a7", false).replace("\"time\":\"2026-11-20T13:45:01Z\",", "").as_bytes());
+    body.extend_from_slice(
+        good("a7", false)
+            .replace("\"time\":\"2026-11-20T13:45:01Z\",", "")
+            .as_bytes(),
+    );
     body.extend_from_slice(good("a8", false).as_bytes());
     body.extend_from_slice(b"\n{\"id\": \"a9\", \"time\": \"2026-11-20T13:45:01Z\", \"detail\": {\"eventType\": \"../../../../etc\"}}\n");
     body.extend_from_slice(&good("a10", false).as_bytes()[..100]);
@@ -121,14 +198,46 @@ async fn odd_framings_and_bad_bytes_are_accounted_for() {
     let ids = sql(&lake, "SELECT id FROM events ORDER BY id").await;
     let ids: Vec<&str> = ids.iter().map(|row| row[0].as_str()).collect();
     assert_eq!(ids, ["a1", "a2", "a3", "a5", "a8", "a9", "b1"]);
-    let codes = sql(&lake, "SELECT error_code, count(*) FROM errors GROUP BY 1 ORDER BY 1").await;
-    let codes: Vec<(String, String)> = codes.into_iter().map(|row| (row[0].clone(), row[1].clone())).collect();
-    let expected = [("corrupt_object", "1"), ("invalid_utf8", "1"), ("missing_field", "1"), ("not_json", "1"), ("oversized", "1"), ("truncated", "2")];
-    let expected: Vec<(String, String)> = expected.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let codes = sql(
+        &lake,
+        "SELECT error_code, count(*) FROM errors GROUP BY 1 ORDER BY 1",
+    )
+    .await;
+    let codes: Vec<(String, String)> = codes
+        .into_iter()
+        .map(|row| (row[0].clone(), row[1].clone()))
+        .collect();
+    let expected = [
+        ("corrupt_object", "1"),
+        ("invalid_utf8", "1"),
+        ("missing_field", "1"),
+        ("not_json", "1"),
+        ("oversized", "1"),
+        ("truncated", "2"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     assert_eq!(codes, expected, "{metrics}");
     // A value from data cannot leave the table folder.
-    assert!(lake.join("events").read_dir().unwrap().all(|entry| entry.unwrap().file_name().to_string_lossy().starts_with(['_', 'e'])));
-    assert_eq!(count(&lake, "SELECT count(*) FROM events WHERE event_type = '../../../../etc'").await, 1);
-    let offsets = count(&lake, "SELECT count(*) FROM errors WHERE byte_offset IS NULL AND error_code <> 'corrupt_object'").await;
+    assert!(lake.join("events").read_dir().unwrap().all(|entry| entry
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(['_', 'e'])));
+    assert_eq!(
+        count(
+            &lake,
+            "SELECT count(*) FROM events WHERE event_type = '../../../../etc'"
+        )
+        .await,
+        1
+    );
+    let offsets = count(
+        &lake,
+        "SELECT count(*) FROM errors WHERE byte_offset IS NULL AND error_code <> 'corrupt_object'",
+    )
+    .await;
     assert_eq!(offsets, 0);
 }

@@ -32,7 +32,17 @@ async fn sigkill_at_many_points_then_rerun_holds_every_record_exactly_once() {
     let dir = temp_dir();
     let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
     let config = small_units(&dir);
-    let summary = generate(&raw, &GenOptions { events: 12_000, objects: 16, dup_rate: 0.03, bad_rate: 0.005, ..GenOptions::default() }).await;
+    let summary = generate(
+        &raw,
+        &GenOptions {
+            events: 12_000,
+            objects: 16,
+            dup_rate: 0.03,
+            bad_rate: 0.005,
+            ..GenOptions::default()
+        },
+    )
+    .await;
 
     // Kill ever later until a run finishes by itself; each run resumes where the last died.
     let mut delay = Duration::from_millis(20);
@@ -62,7 +72,10 @@ async fn sigkill_at_many_points_then_rerun_holds_every_record_exactly_once() {
             }
         }
     }
-    assert!(kills >= 3, "the test should kill compaction several times, killed {kills}");
+    assert!(
+        kills >= 3,
+        "the test should kill compaction several times, killed {kills}"
+    );
     let last = compact_cli(&raw, &lake, &["--config", config.to_str().unwrap()]);
     assert_eq!(last["objects"], 0, "a finished run leaves nothing to do");
     assert_lake_matches(&lake, &summary).await;
@@ -73,12 +86,24 @@ async fn two_runs_at_once_do_not_double_ingest() {
     let dir = temp_dir();
     let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
     let config = small_units(&dir);
-    let summary = generate(&raw, &GenOptions { events: 10_000, objects: 12, ..GenOptions::default() }).await;
+    let summary = generate(
+        &raw,
+        &GenOptions {
+            events: 10_000,
+            objects: 12,
+            ..GenOptions::default()
+        },
+    )
+    .await;
     let first = spawn_compact(&raw, &lake, &config);
     let second = spawn_compact(&raw, &lake, &config);
     for child in [first, second] {
         let output = child.wait_with_output().unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     assert_lake_matches(&lake, &summary).await;
 }

@@ -8,8 +8,12 @@ use crate::common::*;
 
 /// The Python with `duckdb` and `deltalake` (.ci/run sets EVENTLAKE_PYTHON to its virtualenv).
 fn python() -> Option<String> {
-    let python = std::env::var("EVENTLAKE_PYTHON").unwrap_or_else(|_| "/var/tmp/eventlake-venv/bin/python".into());
-    let usable = Command::new(&python).args(["-c", "import duckdb, deltalake"]).output().is_ok_and(|o| o.status.success());
+    let python = std::env::var("EVENTLAKE_PYTHON")
+        .unwrap_or_else(|_| "/var/tmp/eventlake-venv/bin/python".into());
+    let usable = Command::new(&python)
+        .args(["-c", "import duckdb, deltalake"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if usable {
         Some(python)
     } else if std::env::var_os("CI").is_some() {
@@ -25,12 +29,29 @@ async fn deltalake_and_duckdb_read_the_same_lake() {
     let Some(python) = python() else { return };
     let dir = temp_dir();
     let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
-    let summary = generate(&raw, &GenOptions { events: 8_000, days: 3, objects: 5, ..GenOptions::default() }).await;
+    let summary = generate(
+        &raw,
+        &GenOptions {
+            events: 8_000,
+            days: 3,
+            objects: 5,
+            ..GenOptions::default()
+        },
+    )
+    .await;
     compact_cli(&raw, &lake, &[]);
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/read_lake.py");
-    let output = Command::new(python).arg(script).arg(&lake).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new(python)
+        .arg(script)
+        .arg(&lake)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let read: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
 
     assert_eq!(read["deltalake_rows"], summary.events);
@@ -38,24 +59,37 @@ async fn deltalake_and_duckdb_read_the_same_lake() {
     assert_eq!(read["duckdb_rows"], summary.events);
     assert_eq!(read["duckdb_distinct_ids"], summary.events);
     assert_eq!(read["errors_rows"], summary.bad_records);
-    assert_eq!(read["partition_columns"], serde_json::json!(["event_type", "dt"]));
+    assert_eq!(
+        read["partition_columns"],
+        serde_json::json!(["event_type", "dt"])
+    );
 
-    let partitions = sql(&lake, "SELECT event_type, dt, count(*) FROM events GROUP BY 1, 2 ORDER BY 1, 2").await;
+    let partitions = sql(
+        &lake,
+        "SELECT event_type, dt, count(*) FROM events GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .await;
     let partitions: Vec<serde_json::Value> = partitions
         .into_iter()
         .map(|row| serde_json::json!([row[0], row[1], row[2].parse::<u64>().unwrap()]))
         .collect();
-    assert_eq!(read["duckdb_partitions"], serde_json::Value::Array(partitions));
+    assert_eq!(
+        read["duckdb_partitions"],
+        serde_json::Value::Array(partitions)
+    );
 
     let sample = read["sample"].as_array().unwrap();
     let id = sample[0].as_str().unwrap();
     let ours = sql(
         &lake,
         &format!(
-            "SELECT id, client_id, event_type, CAST(schema_version AS VARCHAR), to_char(time, '%Y-%m-%dT%H:%M:%S'), client_id FROM events WHERE id = '{id}'"
+            "SELECT id, client_id, event_type, CAST(schema_version AS VARCHAR), to_char(time, '%Y-%m-%dT%H:%M:%S'), client_id AS account_number FROM events WHERE id = '{id}'"
         ),
     )
     .await;
-    let theirs: Vec<String> = sample.iter().map(|v| v.as_str().unwrap_or_default().to_owned()).collect();
+    let theirs: Vec<String> = sample
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_owned())
+        .collect();
     assert_eq!(ours[0], theirs);
 }

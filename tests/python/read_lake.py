@@ -21,9 +21,7 @@ out = {
 }
 files = events.file_uris()
 relation = duckdb.read_parquet(files, hive_partitioning=True)
-rows = duckdb.sql(
-    "SELECT count(*), count(DISTINCT id) FROM relation"
-).fetchone()
+rows = duckdb.sql("SELECT count(*), count(DISTINCT id) FROM relation").fetchall()[0]
 out["duckdb_rows"], out["duckdb_distinct_ids"] = rows
 out["duckdb_partitions"] = [
     [event_type, str(dt), count]
@@ -36,6 +34,6 @@ sample = duckdb.sql(
     "SELECT id, client_id, event_type, schema_version, strftime(time AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S'), "
     "json_extract_string(detail, '$.accountNumber') FROM relation WHERE id = $id",
     params={"id": first},
-).fetchone()
+).fetchall()[0]
 out["sample"] = [None if v is None else str(v) for v in sample]
 print(json.dumps(out))
