@@ -167,9 +167,24 @@ impl Compaction {
             .await?;
 
         let mut committed = committed_objects(&ledger).await?;
+        // The highest unit whose objects `committed` holds.
+        let mut known_unit = committed_unit(&ledger).await?;
         let listing = self.source.list().await?;
+        // A lake inside the source folder is not input.
+        let lake_root = self
+            .lake
+            .root()
+            .as_str()
+            .trim_start_matches("file://")
+            .to_owned();
         let mut pending: Vec<SourceObject> = listing
             .into_iter()
+            .filter(|object| {
+                !object
+                    .uri
+                    .trim_start_matches("file://")
+                    .starts_with(&lake_root)
+            })
             .filter(|object| !committed.contains(&object.uri))
             .collect();
         metrics.objects_skipped = committed.len() as u64;
@@ -192,6 +207,11 @@ impl Compaction {
                 .await
                 .map_err(|source| table::delta(&ledger, source))?;
             let unit = committed_unit(&ledger).await? + 1;
+            if unit - 1 > known_unit {
+                // Another run committed units we did not see: their objects are not pending.
+                committed = committed_objects(&ledger).await?;
+                known_unit = unit - 1;
+            }
             let manifest = match self.read_manifest(unit).await? {
                 Some(manifest) => manifest,
                 None => {
@@ -225,6 +245,7 @@ impl Compaction {
                 .process_unit(&source, &manifest, &mut events, &mut errors, &mut ledger)
                 .await?;
             committed.extend(manifest.objects.iter().map(|object| object.uri.clone()));
+            known_unit = known_unit.max(unit);
             metrics.add(&unit_metrics);
         }
         metrics.seconds = started.elapsed().as_secs_f64();

@@ -34,6 +34,9 @@ pub enum Error {
     #[error("query: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
 
+    #[error("{0}")]
+    Query(String),
+
     #[error("config {path}: {reason}")]
     Config { path: PathBuf, reason: String },
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod gen;
 pub mod partition;
+pub mod query;
 pub mod record;
 pub mod source;
 pub mod storage;

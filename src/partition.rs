@@ -380,9 +380,11 @@ fn parse_field(path: &str) -> Result<FieldRef, String> {
         (["detail", rest @ ..], None) if !rest.is_empty() => {
             FieldRef::Detail(rest.iter().map(|s| s.to_string()).collect())
         }
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "extraction path {path:?}: only envelope fields and paths under .detail are supported"
-        )),
+        ))
+        }
     })
 }
 

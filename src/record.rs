@@ -284,12 +284,20 @@ fn parse_schema_version(raw: &RawValue) -> Result<i64, RecordError> {
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
         .unwrap_or(text);
-    digits.parse::<i64>().map_err(|_| {
+    let not_integer = || {
         RecordError::new(
             ErrorCode::WrongType,
             format!("detail.schemaVersion is not an integer: {text}"),
         )
-    })
+    };
+    match digits.parse::<i64>() {
+        Ok(version) => Ok(version),
+        // `2.0` from a client that sent a float is still version 2.
+        Err(_) => match digits.parse::<f64>() {
+            Ok(version) if version.fract() == 0.0 && version.abs() < 1e15 => Ok(version as i64),
+            _ => Err(not_integer()),
+        },
+    }
 }
 
 /// Puts `"accountNumber": client_id` into a detail object's JSON text.
@@ -345,11 +353,15 @@ pub fn parse_time(text: &str) -> Result<i64, RecordError> {
     if let Some(micros) = parse_time_fast(text.as_bytes()) {
         return Ok(micros);
     }
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|time| time.timestamp_micros())
-        .map_err(|error| {
-            RecordError::new(ErrorCode::InvalidTime, format!("`time` {text:?}: {error}"))
-        })
+    match chrono::DateTime::parse_from_rfc3339(text) {
+        Ok(time) => Ok(time.timestamp_micros()),
+        // No offset at all: EventBridge times are UTC, so read it as UTC rather than reject it.
+        Err(error) => chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+            .map(|time| time.and_utc().timestamp_micros())
+            .map_err(|_| {
+                RecordError::new(ErrorCode::InvalidTime, format!("`time` {text:?}: {error}"))
+            }),
+    }
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, the form EventBridge writes, without the general parser.
@@ -517,6 +529,14 @@ mod tests {
 
     #[test]
     fn fast_time_parser_agrees_with_chrono() {
+        assert_eq!(
+            parse_time("2026-11-20T13:45:01").unwrap(),
+            parse_time("2026-11-20T13:45:01Z").unwrap()
+        );
+        assert_eq!(
+            parse_time("2026-11-20T14:45:01.5+01:00").unwrap(),
+            parse_time("2026-11-20T13:45:01Z").unwrap() + 500_000
+        );
         for text in [
             "1970-01-01T00:00:00Z",
             "2024-02-29T23:59:59Z",

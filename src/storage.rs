@@ -40,7 +40,6 @@ pub fn object_store_for(
 ) -> Result<(Arc<dyn ObjectStore>, Path)> {
     match url.scheme() {
         "file" => {
-            ensure_local_dir(url)?;
             let path = Path::from_url_path(url.path()).map_err(|error| Error::InvalidLocation {
                 location: url.to_string(),
                 reason: error.to_string(),

@@ -2,7 +2,11 @@
 //!
 //! Exit codes: 0 success; 1 the command failed (the message says why); 2 bad usage (from clap).
 
+mod output;
 mod progress;
+mod repl;
+
+pub use output::OutputFormat;
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -15,6 +19,7 @@ use crate::compact::{CompactMetrics, Compaction};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::gen::{GenOptions, GenSummary, Layout};
+use crate::query::LakeSession;
 use crate::source::Source;
 use crate::table::Lake;
 
@@ -38,8 +43,70 @@ pub enum Command {
     Gen(GenArgs),
     /// Compact raw objects into the lake's Delta tables, exactly once.
     Compact(CompactArgs),
+    /// Run SQL over the lake: ad hoc, from a file, or a saved query by name (see --list).
+    Query(QueryArgs),
+    /// An interactive SQL prompt over the lake.
+    Sql(SqlArgs),
     /// Generate a sample, compact it into ./eventlake-demo/lake and show what it holds.
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// SQL text, or the name of a saved query (e.g. triage/overview).
+    pub query: Option<String>,
+    /// Read the SQL from a file (a header of `-- @param` lines types its parameters).
+    #[arg(short = 'f', long, conflicts_with = "query")]
+    pub file: Option<PathBuf>,
+    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
+    #[arg(long, env = "EVENTLAKE_LAKE")]
+    pub lake: Option<String>,
+    /// A parameter, bound as a typed value to `$NAME` in the SQL (repeatable).
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Output format (default: table on a terminal, csv otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// Write the result to this file instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Read the tables as of a version number or an RFC 3339 timestamp.
+    #[arg(long, value_name = "VERSION|TIMESTAMP")]
+    pub as_of: Option<crate::query::AsOf>,
+    /// Show the plan instead of running it.
+    #[arg(long, conflicts_with = "analyze")]
+    pub explain: bool,
+    /// Run the query and show the plan with what each step did (rows, files and bytes read).
+    #[arg(long)]
+    pub analyze: bool,
+    /// List the saved queries and their parameters.
+    #[arg(long)]
+    pub list: bool,
+    /// Folder of saved queries that adds to the shipped ones (default: ./queries if present).
+    #[arg(long, env = "EVENTLAKE_QUERIES")]
+    pub queries: Option<PathBuf>,
+    /// Rows a table shows at most.
+    #[arg(long, default_value_t = 1000)]
+    pub max_rows: usize,
+    /// Config file (default: ./eventlake.toml if present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
+    #[arg(long, env = "EVENTLAKE_LAKE")]
+    pub lake: Option<String>,
+    /// Read the tables as of a version number or an RFC 3339 timestamp.
+    #[arg(long, value_name = "VERSION|TIMESTAMP")]
+    pub as_of: Option<crate::query::AsOf>,
+    /// Rows a result shows at most.
+    #[arg(long, default_value_t = 1000)]
+    pub max_rows: usize,
+    /// Config file (default: ./eventlake.toml if present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -47,7 +114,8 @@ pub struct GenArgs {
     /// Where to write the objects: a folder or s3://bucket/prefix.
     #[arg(long)]
     pub out: String,
-    /// Events to generate (bad records and duplicates come on top).
+    /// Records to generate: good events, with bad records in place of some; duplicate
+    /// deliveries and Firehose error records come on top.
     #[arg(long, default_value_t = 10_000)]
     pub events: u64,
     /// Distinct client ids.
@@ -120,8 +188,8 @@ pub struct DemoArgs {
 pub fn init_logging(verbose: u8) {
     let default = match verbose {
         // The Delta kernel logs an ERROR when probing a table that does not exist yet.
-        0 => "warn,buoyant_kernel=off",
-        1 => "eventlake=info,warn,buoyant_kernel=off",
+        0 => "warn,buoyant_kernel=off,deltalake_core::writer::stats=error",
+        1 => "eventlake=info,warn,buoyant_kernel=off,deltalake_core::writer::stats=error",
         _ => "eventlake=debug,info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -145,9 +213,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Compact(args) => {
             let config = Config::load(args.config.as_deref())?;
-            let lake = args.lake.clone().or(config.lake.clone()).ok_or_else(|| {
-                Error::InvalidArgument("no lake given: pass --lake, set EVENTLAKE_LAKE, or put `lake = …` in eventlake.toml".into())
-            })?;
+            let lake = match &args.lake {
+                Some(lake) => lake.clone(),
+                None => lake_location(None, args.config.as_deref())?,
+            };
             let metrics = compact(&args, &config, &lake, !args.json).await?;
             if args.json {
                 println!("{}", to_json(&metrics)?);
@@ -156,8 +225,123 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Query(args) => query(&args).await,
+        Command::Sql(args) => {
+            let lake = lake_location(args.lake.as_deref(), args.config.as_deref())?;
+            let session = LakeSession::open(&Lake::new(&lake)?, args.as_of.as_ref()).await?;
+            repl::run(&session, args.max_rows).await
+        }
         Command::Demo(args) => demo(&args).await,
     }
+}
+
+/// The lake from the flag (or EVENTLAKE_LAKE), else from the config file.
+fn lake_location(flag: Option<&str>, config: Option<&std::path::Path>) -> Result<String> {
+    if let Some(lake) = flag {
+        return Ok(lake.to_owned());
+    }
+    Config::load(config)?.lake.ok_or_else(|| {
+        Error::InvalidArgument(
+            "no lake given: pass --lake, set EVENTLAKE_LAKE, or put `lake = …` in eventlake.toml"
+                .into(),
+        )
+    })
+}
+
+fn queries_dir(flag: Option<&std::path::Path>) -> Option<PathBuf> {
+    flag.map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from("queries")).filter(|dir| dir.is_dir()))
+}
+
+async fn query(args: &QueryArgs) -> Result<()> {
+    let catalog = crate::query::saved::catalog(queries_dir(args.queries.as_deref()).as_deref())?;
+    if args.list {
+        for saved in catalog.values() {
+            println!("{:<24} {}", saved.name, saved.description);
+            for param in &saved.params {
+                let default = param
+                    .default
+                    .as_deref()
+                    .map(|value| format!(" = {value}"))
+                    .unwrap_or_default();
+                println!(
+                    "{:<24}   --param {}=<{}>{default}  {}",
+                    "", param.name, param.kind, param.description
+                );
+            }
+        }
+        return Ok(());
+    }
+    let given = crate::query::params::parse_assignments(&args.params)?;
+    let (sql, params) = match (&args.file, &args.query) {
+        (Some(file), _) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|error| Error::Config { path: file.clone(), reason: error.to_string() })?;
+            let saved = crate::query::saved::SavedQuery::parse(&file.to_string_lossy(), &text)?;
+            let params = if saved.params.is_empty() { crate::query::params::bind_untyped(&given) } else { saved.bind(&given)? };
+            (text, params)
+        }
+        (None, Some(name)) if catalog.contains_key(name) => {
+            let saved = &catalog[name];
+            (saved.sql.clone(), saved.bind(&given)?)
+        }
+        (None, Some(sql)) => (sql.clone(), crate::query::params::bind_untyped(&given)),
+        (None, None) => {
+            return Err(Error::InvalidArgument(
+                "give SQL, the name of a saved query, or -f FILE (eventlake query --list shows the saved ones)".into(),
+            ))
+        }
+    };
+    let lake = lake_location(args.lake.as_deref(), args.config.as_deref())?;
+    let session = LakeSession::open(&Lake::new(&lake)?, args.as_of.as_ref()).await?;
+    let mut frame = session.sql(&sql, params).await?;
+    if args.explain || args.analyze {
+        frame = frame.explain(false, args.analyze)?;
+    }
+    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
+    let format = args
+        .format
+        .unwrap_or(if to_terminal || args.explain || args.analyze {
+            OutputFormat::Table
+        } else {
+            OutputFormat::Csv
+        });
+    let out: Box<dyn std::io::Write + Send> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|error| Error::Config {
+                path: path.clone(),
+                reason: error.to_string(),
+            })?,
+        )),
+        None if format == OutputFormat::Parquet => {
+            return Err(Error::InvalidArgument(
+                "--format parquet needs --output FILE".into(),
+            ))
+        }
+        None => Box::new(std::io::BufWriter::with_capacity(
+            1 << 16,
+            std::io::stdout(),
+        )),
+    };
+    let stream = frame.execute_stream().await?;
+    let printed = output::write_stream(
+        stream,
+        format,
+        out,
+        if args.explain || args.analyze {
+            usize::MAX
+        } else {
+            args.max_rows
+        },
+    )
+    .await?;
+    if printed.truncated {
+        eprintln!(
+            "({} rows; the first {} shown: use --format csv or --output for all)",
+            printed.rows, args.max_rows
+        );
+    }
+    Ok(())
 }
 
 async fn gen(args: &GenArgs) -> Result<GenSummary> {
@@ -240,14 +424,46 @@ async fn demo(args: &DemoArgs) -> Result<()> {
     let metrics = compact(&compact_args, &Config::default(), &lake_location, true).await?;
     print_compact_summary(&metrics, &lake_location);
 
-    eprintln!("3/3 querying the lake …");
-    let rows = crate::table::summary::events_by_type(&Lake::new(&lake_location)?).await?;
-    println!("\n{:<18} {:>10} {:>10}", "event_type", "events", "clients");
-    for (event_type, events, clients) in rows {
-        println!("{event_type:<18} {events:>10} {clients:>10}");
+    eprintln!("3/3 querying the lake with the saved triage queries …");
+    let session = LakeSession::open(&Lake::new(&lake_location)?, None).await?;
+    let catalog = crate::query::saved::catalog(None)?;
+    let day = "2026-11-01";
+    for (name, params) in [
+        ("triage/overview", vec![("day", day)]),
+        ("triage/errors", vec![]),
+        (
+            "triage/late-events",
+            vec![("day", day), ("threshold_minutes", "60")],
+        ),
+        ("triage/schema-drift", vec![]),
+        ("loyalty/purchases", vec![("from", day), ("to", day)]),
+    ] {
+        let saved = &catalog[name];
+        let given = params
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let frame = session.sql(&saved.sql, saved.bind(&given)?).await?;
+        println!("\n== {name}: {}", saved.description);
+        let printed = output::write_stream(
+            frame.execute_stream().await?,
+            OutputFormat::Table,
+            Box::new(std::io::stdout()),
+            8,
+        )
+        .await?;
+        println!(
+            "({} rows{})",
+            printed.rows,
+            if printed.truncated {
+                ", first 8 shown"
+            } else {
+                ""
+            }
+        );
     }
     println!(
-        "\nNext:\n  - run compact again: it adds nothing (exactly once):\n      eventlake compact --source {raw_location} --lake {lake_location}\n  - read the lake with any Delta reader, e.g. DuckDB: SELECT * FROM delta_scan('{}/events')",
+        "\nNext:\n  - the saved queries and their parameters:   eventlake query --list\n  - one of them:   eventlake query triage/overview --lake {lake_location} --param day={day}\n  - your own SQL:  eventlake query --lake {lake_location} \"SELECT event_type, count(*) FROM events GROUP BY 1\"\n  - a SQL prompt:  eventlake sql --lake {lake_location}\n  - compact again: it adds nothing (exactly once):  eventlake compact --source {raw_location} --lake {lake_location}\n  - any Delta reader works too, e.g. DuckDB: SELECT * FROM delta_scan('{}/events')",
         lake.display()
     );
     Ok(())

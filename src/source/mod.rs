@@ -68,6 +68,14 @@ impl Source {
 
     /// Every object under the prefix, in key order.
     pub async fn list(&self) -> Result<Vec<SourceObject>> {
+        if let Ok(path) = self.root.to_file_path() {
+            if !path.is_dir() {
+                return Err(Error::InvalidLocation {
+                    location: self.root.to_string(),
+                    reason: "no such folder".to_owned(),
+                });
+            }
+        }
         let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
         let mut listing = self.store.list(prefix);
         let mut objects = Vec::new();

@@ -66,6 +66,10 @@ impl Lake {
         &self.root
     }
 
+    pub fn storage_options(&self) -> &HashMap<String, String> {
+        &self.storage_options
+    }
+
     pub fn table_url(&self, name: &str) -> Result<Url> {
         self.root
             .join(&format!("{name}/"))
@@ -77,6 +81,7 @@ impl Lake {
 
     /// The object store rooted at the lake, and the path of the lake within it.
     pub fn store(&self) -> Result<(Arc<dyn ObjectStore>, object_store::path::Path)> {
+        crate::storage::ensure_local_dir(&self.root)?;
         crate::storage::object_store_for(&self.root, &self.storage_options)
     }
 
@@ -283,50 +288,5 @@ pub fn delta(table: &DeltaTable, source: deltalake::DeltaTableError) -> Error {
     Error::Delta {
         table: table.table_url().to_string(),
         source,
-    }
-}
-
-pub mod summary {
-    //! Small read-side summaries (the query issue brings full SQL).
-
-    use datafusion::prelude::SessionContext;
-    use futures::StreamExt;
-
-    use super::{Lake, EVENTS};
-    use crate::error::Result;
-
-    /// (event_type, events, distinct clients), by event count.
-    pub async fn events_by_type(lake: &Lake) -> Result<Vec<(String, i64, i64)>> {
-        let Some(table) = lake.open(EVENTS).await? else {
-            return Ok(Vec::new());
-        };
-        let context = SessionContext::new();
-        table.update_datafusion_session(&context.state())?;
-        context.register_table("events", table.table_provider().await?)?;
-        let frame = context
-            .sql("SELECT CAST(event_type AS VARCHAR), COUNT(*), COUNT(DISTINCT client_id) FROM events GROUP BY 1 ORDER BY 2 DESC")
-            .await?;
-        let mut rows = Vec::new();
-        let mut stream = frame.execute_stream().await?;
-        while let Some(batch) = stream.next().await {
-            let batch = batch?;
-            let text = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
-            let counts = arrow::compute::cast(batch.column(1), &arrow::datatypes::DataType::Int64)?;
-            let clients =
-                arrow::compute::cast(batch.column(2), &arrow::datatypes::DataType::Int64)?;
-            let text = text.as_any().downcast_ref::<arrow::array::StringArray>();
-            let counts = counts.as_any().downcast_ref::<arrow::array::Int64Array>();
-            let clients = clients.as_any().downcast_ref::<arrow::array::Int64Array>();
-            if let (Some(text), Some(counts), Some(clients)) = (text, counts, clients) {
-                for row in 0..batch.num_rows() {
-                    rows.push((
-                        text.value(row).to_owned(),
-                        counts.value(row),
-                        clients.value(row),
-                    ));
-                }
-            }
-        }
-        Ok(rows)
     }
 }

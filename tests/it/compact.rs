@@ -241,3 +241,61 @@ async fn odd_framings_and_bad_bytes_are_accounted_for() {
     .await;
     assert_eq!(offsets, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lake_inside_the_source_is_not_read_as_input() {
+    let dir = temp_dir();
+    let raw = path(&dir, "raw");
+    let summary = generate(&raw, &options(2_000, Layout::Ndjson)).await;
+    let lake = raw.join("lake");
+    compact_cli(&raw, &lake, &[]);
+    let again = compact_cli(&raw, &lake, &[]);
+    assert_eq!(
+        again["objects"], 0,
+        "the lake's own files are not new raw objects"
+    );
+    assert_lake_matches(&lake, &summary).await;
+}
+
+#[test]
+fn failures_are_clear_messages_and_a_non_zero_exit() {
+    let dir = temp_dir();
+    let missing = std::process::Command::new(binary())
+        .args(["compact", "--source", "/nonexistent/raw", "--lake"])
+        .arg(path(&dir, "lake"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("no such folder") && stderr.contains("/nonexistent/raw"),
+        "{stderr}"
+    );
+
+    let config = path(&dir, "bad.toml");
+    std::fs::write(
+        &config,
+        "[partitioning]\nprefix = \"x=!{partitionKeyFromLambda:k}/\"\n",
+    )
+    .unwrap();
+    let bad_config = std::process::Command::new(binary())
+        .args([
+            "compact",
+            "--source",
+            "/tmp",
+            "--lake",
+            "/tmp/never",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(bad_config.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad_config.stderr).contains("partitionKeyFromLambda"));
+
+    let usage = std::process::Command::new(binary())
+        .args(["compact", "--bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+}

@@ -82,28 +82,30 @@ async fn sigkill_at_many_points_then_rerun_holds_every_record_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_runs_at_once_do_not_double_ingest() {
-    let dir = temp_dir();
-    let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
-    let config = small_units(&dir);
-    let summary = generate(
-        &raw,
-        &GenOptions {
+async fn runs_at_once_do_not_double_ingest() {
+    for round in 0..3 {
+        let dir = temp_dir();
+        let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
+        let config = small_units(&dir);
+        let options = GenOptions {
             events: 10_000,
             objects: 12,
+            seed: round,
+            bad_rate: 0.005,
             ..GenOptions::default()
-        },
-    )
-    .await;
-    let first = spawn_compact(&raw, &lake, &config);
-    let second = spawn_compact(&raw, &lake, &config);
-    for child in [first, second] {
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        };
+        let summary = generate(&raw, &options).await;
+        let runs: Vec<Child> = (0..3)
+            .map(|_| spawn_compact(&raw, &lake, &config))
+            .collect();
+        for child in runs {
+            let output = child.wait_with_output().unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        assert_lake_matches(&lake, &summary).await;
     }
-    assert_lake_matches(&lake, &summary).await;
 }

@@ -7,7 +7,7 @@ use eventlake::gen::GenOptions;
 use crate::common::*;
 
 /// The Python with `duckdb` and `deltalake` (.ci/run sets EVENTLAKE_PYTHON to its virtualenv).
-fn python() -> Option<String> {
+pub fn python() -> Option<String> {
     let python = std::env::var("EVENTLAKE_PYTHON")
         .unwrap_or_else(|_| "/var/tmp/eventlake-venv/bin/python".into());
     let usable = Command::new(&python)

@@ -4,3 +4,4 @@ mod common;
 mod compact;
 mod crash;
 mod interop;
+mod query;

@@ -1,0 +1,160 @@
+//! DataFusion over a lake: every Delta table in the lake is a SQL table named by its folder,
+//! with JSON functions over `detail` and typed, bound parameters.
+//!
+//! Reads go through the Delta log, so filters on partition columns skip files without listing or
+//! opening them, and per-file statistics skip the rest where they can.
+
+pub mod functions;
+pub mod params;
+pub mod saved;
+
+use std::collections::HashMap;
+
+use datafusion::common::ParamValues;
+use datafusion::dataframe::DataFrame;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
+use deltalake::DeltaTable;
+use futures::StreamExt;
+use object_store::ObjectStore;
+
+use crate::error::{Error, Result};
+use crate::table::Lake;
+
+/// Which version of the tables to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AsOf {
+    Version(i64),
+    /// An RFC 3339 timestamp: the latest version committed at or before it.
+    Timestamp(String),
+}
+
+impl std::str::FromStr for AsOf {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if let Ok(version) = text.parse::<i64>() {
+            return Ok(AsOf::Version(version));
+        }
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|_| AsOf::Timestamp(text.to_owned()))
+            .map_err(|_| {
+                format!("--as-of {text:?} is neither a table version nor an RFC 3339 timestamp")
+            })
+    }
+}
+
+/// A SQL session over one lake.
+pub struct LakeSession {
+    context: SessionContext,
+    tables: Vec<String>,
+}
+
+impl LakeSession {
+    /// Registers every Delta table of the lake (as of `as_of`, when given).
+    pub async fn open(lake: &Lake, as_of: Option<&AsOf>) -> Result<Self> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let mut context = SessionContext::new_with_config(config);
+        datafusion_functions_json::register_all(&mut context)?;
+        functions::register(&context);
+        let mut tables = Vec::new();
+        for name in table_names(lake).await? {
+            let Some(table) = open_as_of(lake, &name, as_of).await? else {
+                continue;
+            };
+            table.update_datafusion_session(&context.state())?;
+            context.register_table(name.as_str(), table.table_provider().await?)?;
+            tables.push(name);
+        }
+        Ok(Self { context, tables })
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.context
+    }
+
+    /// The lake's tables, by name.
+    pub fn tables(&self) -> &[String] {
+        &self.tables
+    }
+
+    /// Plans a statement with its parameters bound as typed values.
+    pub async fn sql(&self, sql: &str, params: HashMap<String, ScalarValue>) -> Result<DataFrame> {
+        let frame = self
+            .context
+            .sql(sql)
+            .await
+            .map_err(|error| self.explain_error(error))?;
+        if params.is_empty() {
+            return Ok(frame);
+        }
+        frame
+            .with_param_values(ParamValues::from(params))
+            .map_err(|error| self.explain_error(error))
+    }
+
+    /// Adds what exists to "not found" errors, so the user sees what to type instead.
+    fn explain_error(&self, error: datafusion::error::DataFusionError) -> Error {
+        let text = error.to_string();
+        if text.contains("table") && text.contains("not found") {
+            return Error::Query(format!(
+                "{text}\n  tables in this lake: {}",
+                self.tables.join(", ")
+            ));
+        }
+        Error::Query(text)
+    }
+}
+
+/// Folder names in the lake that hold a Delta log.
+pub async fn table_names(lake: &Lake) -> Result<Vec<String>> {
+    let (store, root) = lake.store()?;
+    let listing = store
+        .list_with_delimiter(Some(&root))
+        .await
+        .map_err(|source| Error::ObjectStore {
+            location: lake.root().to_string(),
+            source,
+        })?;
+    let mut names = Vec::new();
+    for prefix in listing.common_prefixes {
+        let Some(name) = prefix.filename().map(str::to_owned) else {
+            continue;
+        };
+        if name.starts_with(['_', '.']) {
+            continue;
+        }
+        let log = prefix.clone().join("_delta_log");
+        let mut entries = store.list(Some(&log));
+        if entries.next().await.is_some() {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+async fn open_as_of(lake: &Lake, name: &str, as_of: Option<&AsOf>) -> Result<Option<DeltaTable>> {
+    let Some(as_of) = as_of else {
+        return lake.open(name).await;
+    };
+    let url = lake.table_url(name)?;
+    let builder = deltalake::DeltaTableBuilder::from_url(url.clone())?
+        .with_storage_options(lake.storage_options().clone());
+    let builder = match as_of {
+        AsOf::Version(version) => builder.with_version(u64::try_from(*version).map_err(|_| {
+            Error::InvalidArgument(format!("--as-of {version}: versions start at 0"))
+        })?),
+        AsOf::Timestamp(timestamp) => builder.with_datestring(timestamp)?,
+    };
+    // The builder's load honours the version; DeltaTable::load would move to the latest.
+    match builder.load().await {
+        Ok(table) => Ok(Some(table)),
+        Err(source) => Err(Error::Delta {
+            table: url.to_string(),
+            source,
+        }),
+    }
+}

@@ -1,0 +1,342 @@
+//! Saved queries against an independent computation (DuckDB over the same Delta table), plus
+//! output formats, parameters, pruning and errors of `eventlake query`.
+
+use std::process::Command;
+
+use eventlake::gen::GenOptions;
+use serde_json::Value;
+
+use crate::common::*;
+
+/// Runs `eventlake query` and returns stdout; panics with stderr on failure.
+fn query(lake: &std::path::Path, args: &[&str]) -> String {
+    let output = Command::new(binary())
+        .arg("query")
+        .arg("--lake")
+        .arg(lake)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "query {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn json_rows(lake: &std::path::Path, args: &[&str]) -> Vec<serde_json::Map<String, Value>> {
+    let mut all = vec!["--format", "json"];
+    all.extend_from_slice(args);
+    let text = query(lake, &all);
+    serde_json::from_str::<Vec<Value>>(&text)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.as_object().unwrap().clone())
+        .collect()
+}
+
+fn column(rows: &[serde_json::Map<String, Value>], names: &[&str]) -> Vec<Value> {
+    rows.iter()
+        .map(|row| {
+            Value::Array(
+                names
+                    .iter()
+                    .map(|name| row.get(*name).cloned().unwrap_or(Value::Null))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn sorted(mut values: Vec<Value>) -> Vec<Value> {
+    values.sort_by_key(|value| value.to_string());
+    values
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_queries_agree_with_duckdb_on_the_same_table() {
+    let Some(python) = crate::interop::python() else {
+        return;
+    };
+    let dir = temp_dir();
+    let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
+    let summary = generate(
+        &raw,
+        &GenOptions {
+            events: 20_000,
+            clients: 40,
+            days: 2,
+            objects: 12,
+            bad_rate: 0.003,
+            ..GenOptions::default()
+        },
+    )
+    .await;
+    compact_cli(&raw, &lake, &[]);
+    let day = "2026-11-01";
+    let client = sql(
+        &lake,
+        "SELECT client_id FROM events GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
+    )
+    .await[0][0]
+        .clone();
+    let (from, to) = ("2026-11-01T06:00:00Z", "2026-11-02T06:00:00Z");
+    let ingest_day = sql(&lake, "SELECT dt FROM errors LIMIT 1").await[0][0].clone();
+
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/expected_queries.py"
+    );
+    let output = Command::new(python)
+        .arg(script)
+        .args([lake.to_str().unwrap(), day, &client, from, to, "60"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let expected: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let expect = |name: &str| expected[name].as_array().unwrap().clone();
+
+    // overview: the day's events by type and hour; errors by ingest hour on their ingest day.
+    let overview = json_rows(
+        &lake,
+        &["triage/overview", "--param", &format!("day={day}")],
+    );
+    let ours = column(
+        &overview,
+        &["event_type", "hour", "events", "clients", "bad_records"],
+    );
+    let theirs: Vec<Value> = expect("triage/overview")
+        .into_iter()
+        .filter(|row| row[0] != "(errors)")
+        .collect();
+    assert_eq!(
+        sorted(
+            ours.into_iter()
+                .filter(|row| row[0] != "(errors)")
+                .collect()
+        ),
+        sorted(theirs)
+    );
+    let errors_day = json_rows(
+        &lake,
+        &["triage/overview", "--param", &format!("day={ingest_day}")],
+    );
+    let bad: u64 = errors_day
+        .iter()
+        .filter_map(|row| row["bad_records"].as_u64())
+        .sum();
+    assert_eq!(bad, summary.bad_records);
+
+    let timeline = json_rows(
+        &lake,
+        &[
+            "triage/client-timeline",
+            "-p",
+            &format!("client={client}"),
+            "-p",
+            &format!("from={from}"),
+            "-p",
+            &format!("to={to}"),
+        ],
+    );
+    let ids: Vec<Value> = timeline.iter().map(|row| row["id"].clone()).collect();
+    assert!(!ids.is_empty());
+    assert_eq!(ids, expect("triage/client-timeline"));
+    assert!(
+        timeline.iter().any(|row| row["search_term"].is_string()),
+        "detail fields are extracted"
+    );
+
+    let errors = json_rows(&lake, &["triage/errors"]);
+    assert_eq!(
+        sorted(column(&errors, &["error_code", "source_object", "records"])),
+        sorted(expect("triage/errors"))
+    );
+    assert!(errors.iter().all(|row| row["sample"].is_string()));
+
+    let late = json_rows(
+        &lake,
+        &[
+            "triage/late-events",
+            "--param",
+            &format!("day={day}"),
+            "--param",
+            "threshold_minutes=60",
+        ],
+    );
+    let late_ids: Vec<Value> = late.iter().map(|row| row["id"].clone()).collect();
+    assert_eq!(sorted(late_ids), sorted(expect("triage/late-events")));
+
+    let drift = json_rows(&lake, &["triage/schema-drift"]);
+    assert_eq!(
+        sorted(column(&drift, &["event_type", "schema_version", "events"])),
+        sorted(expect("triage/schema-drift"))
+    );
+    assert!(drift
+        .iter()
+        .all(|row| row["drift"] == "unexpected schemaVersion"));
+
+    let loyalty = json_rows(&lake, &["loyalty/purchases"]);
+    assert_eq!(
+        sorted(column(&loyalty, &["day", "client_id", "purchases"])),
+        sorted(expect("loyalty/purchases"))
+    );
+    let total: u64 = loyalty
+        .iter()
+        .filter_map(|row| row["purchases"].as_u64())
+        .sum();
+    assert_eq!(total, summary.by_event_type["loyaltypurchase"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn formats_params_pruning_and_errors() {
+    let dir = temp_dir();
+    let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
+    let summary = generate(
+        &raw,
+        &GenOptions {
+            events: 6_000,
+            days: 3,
+            objects: 6,
+            ..GenOptions::default()
+        },
+    )
+    .await;
+    compact_cli(&raw, &lake, &[]);
+    let count_sql = "SELECT count(*) AS n FROM events WHERE event_type = $kind";
+    let searching = summary.by_event_type["searching"];
+
+    // Bound parameters; piped output defaults to CSV.
+    let csv = query(&lake, &[count_sql, "--param", "kind=searching"]);
+    assert_eq!(csv, format!("n\n{searching}\n"));
+    let tsv = query(&lake, &["SELECT 'a' AS x, 1 AS y", "--format", "tsv"]);
+    assert_eq!(tsv, "x\ty\na\t1\n");
+    let ndjson = query(
+        &lake,
+        &[
+            "SELECT id FROM events ORDER BY id LIMIT 3",
+            "--format",
+            "ndjson",
+        ],
+    );
+    assert_eq!(ndjson.lines().count(), 3);
+    let injected = query(&lake, &[count_sql, "--param", "kind=searching' OR '1'='1"]);
+    assert_eq!(injected, "n\n0\n", "a parameter is a value, never SQL");
+
+    // Parquet and Arrow IPC files.
+    let parquet_file = path(&dir, "out.parquet");
+    query(
+        &lake,
+        &[
+            "SELECT * FROM events",
+            "--format",
+            "parquet",
+            "--output",
+            parquet_file.to_str().unwrap(),
+        ],
+    );
+    let file = std::fs::File::open(&parquet_file).unwrap();
+    let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    use parquet::file::reader::FileReader;
+    assert_eq!(
+        reader.metadata().file_metadata().num_rows() as u64,
+        summary.events
+    );
+
+    // Partition pruning: a one-day filter reads only that day's files.
+    let analyzed = query(
+        &lake,
+        &[
+            "SELECT count(*) FROM events WHERE dt = '2026-11-02' AND event_type = 'paging'",
+            "--analyze",
+        ],
+    );
+    let all_files = count(&lake, "SELECT count(DISTINCT source_object) FROM events").await; // sanity only
+    assert!(all_files > 0);
+    let explained = query(
+        &lake,
+        &[
+            "SELECT count(*) FROM events WHERE dt = '2026-11-02' AND event_type = 'paging'",
+            "--explain",
+        ],
+    );
+    assert!(
+        explained.contains("dt") && explained.contains("2026-11-02"),
+        "{explained}"
+    );
+    assert!(analyzed.contains("output_rows"), "{analyzed}");
+
+    // Time travel: version 0 of events is the empty table created before the first commit.
+    let before = query(&lake, &["SELECT count(*) AS n FROM events", "--as-of", "0"]);
+    assert_eq!(before, "n\n0\n");
+
+    // Readable errors, non-zero exits.
+    let fail = |args: &[&str]| {
+        let output = Command::new(binary())
+            .arg("query")
+            .arg("--lake")
+            .arg(&lake)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    assert!(fail(&["SELECT * FROM evnts"]).contains("errors, events, source_objects"));
+    assert!(fail(&["SELECT nope FROM events"]).contains("nope"));
+    assert!(fail(&["SELEC 1"]).to_lowercase().contains("selec"));
+    assert!(fail(&["triage/overview"]).contains("--param day="));
+    assert!(fail(&["triage/overview", "--param", "day=yesterday"]).contains("`day`"));
+
+    // --list shows the saved queries with their parameters.
+    let list = query(&lake, &["--list"]);
+    for name in [
+        "triage/overview",
+        "triage/client-timeline",
+        "triage/errors",
+        "triage/late-events",
+        "triage/schema-drift",
+        "loyalty/purchases",
+    ] {
+        assert!(list.contains(name), "{list}");
+    }
+}
+
+#[test]
+fn a_closed_pipe_is_a_quiet_success() {
+    let dir = temp_dir();
+    let lake = path(&dir, "lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    let mut child = Command::new(binary())
+        .args(["query", "--lake"])
+        .arg(&lake)
+        .args([
+            "SELECT * FROM generate_series(1, 5000000)",
+            "--format",
+            "csv",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
