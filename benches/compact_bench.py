@@ -45,7 +45,7 @@ COPY (
          TRY_CAST(detail->>'schemaVersion' AS BIGINT) AS schema_version,
          CAST(detail AS VARCHAR) AS detail, filename AS source_object, now() AS ingested_at,
          strftime(CAST(time AS TIMESTAMP), '%Y-%m-%d') AS dt
-  FROM read_json('{raw}/**', format = '{format}', filename = true, ignore_errors = true,
+  FROM read_json('{raw}/**', format = '{format}', compression = '{compression}', filename = true, ignore_errors = true,
        columns = {{'version': 'VARCHAR', 'id': 'VARCHAR', 'detail-type': 'VARCHAR', 'source': 'VARCHAR',
                   'account': 'VARCHAR', 'time': 'VARCHAR', 'region': 'VARCHAR', 'resources': 'VARCHAR[]',
                   'detail': 'JSON'}})
@@ -82,7 +82,9 @@ def main():
     threads = os.cpu_count() or 2
     # DuckDB reads run-together records ({..}{..}) with format 'unstructured'.
     fmt = "newline_delimited" if args.layout == "ndjson" else "unstructured"
-    sql = DUCKDB_SQL.format(threads=threads, raw=raw, out=duck_out, format=fmt)
+    # DuckDB picks decompression by file extension; Firehose keys have none.
+    sql = DUCKDB_SQL.format(threads=threads, raw=raw, out=duck_out, format=fmt,
+                            compression="gzip" if args.gzip else "none")
     script = os.path.join(args.workdir, "duck.sql")
     open(script, "w").write(sql)
     duck_cmd = [sys.executable, "-c",

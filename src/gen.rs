@@ -130,7 +130,12 @@ pub async fn generate(
     let objects = if options.objects > 0 {
         options.objects
     } else {
-        options.events.div_ceil(5_000).max(1)
+        // Firehose flushes a buffer at least every 15 minutes, or at 5,000 records here.
+        options
+            .events
+            .div_ceil(5_000)
+            .max(options.days.max(1) * 96)
+            .min(options.events.max(1))
     };
     let per_object = options.events.div_ceil(objects).max(1);
     let span = (options.days.max(1) * 86_400) as i64;
@@ -196,7 +201,9 @@ pub async fn generate(
             }
         }
         written += in_object;
-        let key = object_key(options.layout, prefix, arrival, first_type, &mut rng);
+        // Firehose names an object when it flushes the buffer: after its last record arrived.
+        let flushed = arrival + (in_object as i64 * span / options.events.max(1) as i64) + 5;
+        let key = object_key(options.layout, prefix, flushed, first_type, &mut rng);
         summary.bytes += put(&store, &key, &body, options).await?;
         summary.objects += 1;
         object_index += 1;

@@ -3,7 +3,7 @@
 SELECT error_code, source_object, count(*) AS records,
        min(byte_offset) AS first_offset,
        first_value(error_message ORDER BY byte_offset) AS first_message,
-       substr(first_value(raw_text ORDER BY byte_offset), 1, 200) AS sample
+       substr(first_value(raw_text ORDER BY byte_offset), 1, 120) AS sample
 FROM errors
 WHERE dt >= $since
 GROUP BY error_code, source_object

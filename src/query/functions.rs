@@ -45,4 +45,30 @@ pub fn register(context: &SessionContext) {
         }),
     );
     context.register_udf(date_hour);
+
+    // arrival_time(source_object) → when Firehose delivered the object, from its name
+    // (`…-YYYY-MM-DD-HH-MM-SS-<uuid>`); NULL for objects not named that way.
+    let arrival_time = create_udf(
+        "arrival_time",
+        vec![DataType::Utf8],
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let array = match &args[0] {
+                ColumnarValue::Array(array) => array.clone(),
+                ColumnarValue::Scalar(scalar) => scalar.to_array()?,
+            };
+            let names = arrow::compute::cast(&array, &DataType::Utf8)?;
+            let names = names
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .ok_or_else(|| DataFusionError::Plan("arrival_time takes text".into()))?;
+            let times: TimestampMicrosecondArray = names
+                .iter()
+                .map(|name| name.and_then(crate::source::arrival_time_from_name))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(times.with_timezone("UTC"))))
+        }),
+    );
+    context.register_udf(arrival_time);
 }

@@ -41,7 +41,10 @@ out["triage/errors"] = sorted(
 )
 out["triage/late-events"] = sorted(
     r[0] for r in rows(
-        "SELECT id FROM events WHERE CAST(dt AS VARCHAR) = $day AND epoch(ingested_at) - epoch(time) > $t * 60",
+        "SELECT id FROM (SELECT id, time, coalesce(CAST(strptime(nullif(regexp_extract(source_object, "
+        "'(\\d{4}-\\d{2}-\\d{2}-\\d{2}-\\d{2}-\\d{2})-[0-9a-f-]{36}$', 1), ''), '%Y-%m-%d-%H-%M-%S') AS TIMESTAMPTZ), "
+        "ingested_at) AS arrival FROM events WHERE CAST(dt AS VARCHAR) = $day) "
+        "WHERE epoch(arrival) - epoch(time) > $t * 60",
         {"day": day, "t": int(threshold)})
 )
 out["triage/schema-drift"] = sorted(
