@@ -363,7 +363,7 @@ impl Compaction {
 
         if write_events || write_errors {
             let properties = WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+                .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
                 .set_max_row_group_row_count(Some(self.plan.row_group_rows))
                 .build();
             let mut events_writer = RecordBatchWriter::for_table(events)
