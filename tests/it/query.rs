@@ -351,3 +351,52 @@ fn bytes_scanned(plan: &str) -> f64 {
     }
     total
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sql_prompt_describes_tables_runs_multi_line_statements_and_survives_errors() {
+    use std::io::Write;
+    let dir = temp_dir();
+    let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
+    let summary = generate(
+        &raw,
+        &GenOptions {
+            events: 2_000,
+            objects: 2,
+            ..GenOptions::default()
+        },
+    )
+    .await;
+    compact_cli(&raw, &lake, &[]);
+    let mut child = Command::new(binary())
+        .args(["sql", "--lake"])
+        .arg(&lake)
+        .env("HOME", dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script = "\\d\n\\d events\nSELECT nope;\nSELECT count(*)\n  AS n FROM events;\n\\q\n";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stdout.contains("source_objects") && stdout.contains("client_id"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("| {} ", summary.events)),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("nope") && stderr.contains("rows in"),
+        "{stderr}"
+    );
+}
