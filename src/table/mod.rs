@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Add, ArrayType, DataType, StructField, Transaction};
+use deltalake::kernel::{Action, Add, StructField, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::DeltaTable;
 use object_store::ObjectStore;
@@ -135,70 +135,32 @@ impl Lake {
     }
 }
 
-fn string(name: &str, nullable: bool) -> StructField {
-    StructField::new(name, DataType::STRING, nullable)
-}
-
-fn long(name: &str) -> StructField {
-    StructField::new(name, DataType::LONG, true)
-}
-
-fn timestamp(name: &str, nullable: bool) -> StructField {
-    StructField::new(name, DataType::TIMESTAMP, nullable)
+/// Delta columns from the Arrow schema the batches are built with: one definition per table.
+fn delta_columns(schema: &arrow::datatypes::Schema) -> Vec<StructField> {
+    use deltalake::kernel::engine::arrow_conversion::TryFromArrow;
+    schema
+        .fields()
+        .iter()
+        .map(|field| {
+            StructField::try_from_arrow(field.as_ref())
+                .expect("eventlake's own schemas map to Delta types")
+        })
+        .collect()
 }
 
 /// Columns of `events`: the typed envelope, the detail text, lineage, then the extra partition columns.
 pub fn events_columns(template: &PartitionTemplate) -> Vec<StructField> {
-    let mut columns = vec![
-        string("id", false),
-        string("detail_type", true),
-        string("source", true),
-        string("account", true),
-        timestamp("time", false),
-        string("region", true),
-        StructField::new("resources", ArrayType::new(DataType::STRING, true), true),
-        string("client_id", true),
-        string("event_type", true),
-        long("schema_version"),
-        string("detail", false),
-        string("source_object", false),
-        timestamp("ingested_at", false),
-    ];
-    columns.extend(
-        template
-            .extra_columns()
-            .map(|column| string(&column.name, true)),
-    );
-    columns
+    delta_columns(&batch::events_schema(template))
 }
 
 /// Columns of `errors`, partitioned by `dt`, the UTC date of ingestion.
 pub fn errors_columns() -> Vec<StructField> {
-    vec![
-        string("source_object", false),
-        long("byte_offset"),
-        string("error_code", false),
-        string("error_message", true),
-        StructField::new("raw_record", DataType::BINARY, true),
-        string("raw_text", true),
-        timestamp("ingested_at", false),
-        string("dt", false),
-    ]
+    delta_columns(&batch::errors_schema())
 }
 
 /// Columns of `source_objects`, the ledger of committed source objects.
 pub fn source_objects_columns() -> Vec<StructField> {
-    vec![
-        string("source_object", false),
-        long("size"),
-        timestamp("last_modified", true),
-        long("records"),
-        long("events"),
-        long("duplicates"),
-        long("errors"),
-        long("unit"),
-        timestamp("compacted_at", false),
-    ]
+    delta_columns(&batch::source_objects_schema())
 }
 
 /// The highest unit a table holds.
