@@ -45,6 +45,9 @@ use crate::table::batch::{
 };
 use crate::table::{self, commit_unit, committed_unit, CommitOutcome, Lake};
 
+/// Tries a unit (or a claim) gets when storage keeps failing after object_store's own retries.
+const UNIT_ATTEMPTS: u32 = 4;
+
 /// What a `compact` run did; `--json` prints it.
 #[derive(Debug, Default, Clone, Serialize, PartialEq)]
 pub struct CompactMetrics {
@@ -89,7 +92,7 @@ pub struct Compaction {
 }
 
 /// The manifest a unit claims its objects with.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct UnitManifest {
     unit: i64,
     source_root: String,
@@ -239,10 +242,16 @@ impl Compaction {
                         path: format!("unit {unit}"),
                         reason: error.to_string(),
                     })?;
-                Source::from_url(root, &HashMap::new())?
+                Source::from_url(root, self.lake.storage_options())?
             };
             let unit_metrics = self
-                .process_unit(&source, &manifest, &mut events, &mut errors, &mut ledger)
+                .process_unit_with_retries(
+                    &source,
+                    &manifest,
+                    &mut events,
+                    &mut errors,
+                    &mut ledger,
+                )
                 .await?;
             committed.extend(manifest.objects.iter().map(|object| object.uri.clone()));
             known_unit = known_unit.max(unit);
@@ -321,20 +330,63 @@ impl Compaction {
             path: path.to_string(),
             reason: error.to_string(),
         })?;
-        let options = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        match store.put_opts(&path, PutPayload::from(body), options).await {
-            Ok(_) => Ok(true),
-            Err(
-                object_store::Error::AlreadyExists { .. }
-                | object_store::Error::Precondition { .. },
-            ) => Ok(false),
-            Err(source) => Err(Error::ObjectStore {
-                location: path.to_string(),
-                source,
-            }),
+        let mut attempt = 1;
+        loop {
+            let options = PutOptions {
+                mode: PutMode::Create,
+                ..Default::default()
+            };
+            let result = store
+                .put_opts(&path, PutPayload::from(body.clone()), options)
+                .await;
+            match result {
+                Ok(_) => return Ok(true),
+                // "Already there" can also mean our own write landed and its reply was lost.
+                Err(
+                    object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. },
+                ) => {
+                    return Ok(self.read_manifest(manifest.unit).await?.as_ref() == Some(manifest))
+                }
+                Err(source) if attempt < UNIT_ATTEMPTS => {
+                    tracing::warn!(unit = manifest.unit, attempt, %source, "claiming the unit failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+                    attempt += 1;
+                }
+                Err(source) => {
+                    return Err(Error::ObjectStore {
+                        location: path.to_string(),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    /// A unit is idempotent (its txn version guards each table), so a storage failure that
+    /// outlasted the object store's own retries is retried here, whole, with a longer backoff.
+    async fn process_unit_with_retries(
+        &self,
+        source: &Source,
+        manifest: &UnitManifest,
+        events: &mut DeltaTable,
+        errors: &mut DeltaTable,
+        ledger: &mut DeltaTable,
+    ) -> Result<CompactMetrics> {
+        let mut attempt = 1;
+        loop {
+            match self
+                .process_unit(source, manifest, events, errors, ledger)
+                .await
+            {
+                Err(error) if error.is_transient() && attempt < UNIT_ATTEMPTS => {
+                    let pause = std::time::Duration::from_millis(500 << attempt);
+                    tracing::warn!(unit = manifest.unit, attempt, %error, "unit failed; retrying in {pause:?}");
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
         }
     }
 

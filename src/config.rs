@@ -20,6 +20,11 @@
 //! max_record_bytes = "2MiB"
 //! unit_max_bytes = "2GiB"               # input bytes committed per Delta commit
 //! unit_max_objects = 5000
+//!
+//! [storage]                             # S3 options (credentials belong in the environment)
+//! aws_region = "eu-west-1"
+//! max_retries = "10"
+//! retry_timeout = "180s"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -42,6 +47,9 @@ pub struct Config {
     pub output: OutputConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Storage options for every S3 location (object_store and delta-rs keys).
+    #[serde(default)]
+    pub storage: std::collections::HashMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

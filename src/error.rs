@@ -14,6 +14,9 @@ pub enum Error {
         source: object_store::Error,
     },
 
+    #[error("storage at {location}: {reason}")]
+    Storage { location: String, reason: String },
+
     #[error("reading {object}: {source}")]
     ReadObject {
         object: String,
@@ -61,6 +64,29 @@ impl From<deltalake::DeltaTableError> for Error {
         Error::Delta {
             table: String::new(),
             source,
+        }
+    }
+}
+
+impl Error {
+    /// A failure of storage or the network that a later attempt may not meet.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::ObjectStore { source, .. } => !matches!(
+                source,
+                object_store::Error::NotFound { .. }
+                    | object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. }
+                    | object_store::Error::NotSupported { .. }
+                    | object_store::Error::NotImplemented { .. }
+                    | object_store::Error::PermissionDenied { .. }
+                    | object_store::Error::Unauthenticated { .. }
+            ),
+            Error::ReadObject { source, .. } => crate::source::is_store_error(source),
+            // delta-rs wraps storage failures in many variants; a unit is idempotent, so a
+            // deterministic Delta error costs only a few wasted attempts.
+            Error::Delta { .. } | Error::Storage { .. } => true,
+            _ => false,
         }
     }
 }

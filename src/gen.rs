@@ -12,10 +12,11 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::ObjectStore;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
+use tokio::io::AsyncWriteExt as _;
 
 use crate::error::{Error, Result};
 
@@ -447,6 +448,9 @@ fn uuid_from(rng: &mut StdRng) -> String {
         .to_string()
 }
 
+/// Bytes of each part of a multipart upload (S3's minimum is 5 MiB).
+pub const PART_BYTES: usize = 8 << 20;
+
 async fn put(
     store: &Arc<dyn ObjectStore>,
     key: &Path,
@@ -477,13 +481,18 @@ async fn put(
         body.to_vec()
     };
     let size = bytes.len() as u64;
-    store
-        .put(key, PutPayload::from(bytes))
-        .await
-        .map_err(|source| Error::ObjectStore {
-            location: key.to_string(),
-            source,
-        })?;
+    // One PUT up to a part's size, a multipart upload above it (S3 caps a PUT at 5 GiB).
+    let mut writer =
+        object_store::buffered::BufWriter::with_capacity(store.clone(), key.clone(), PART_BYTES);
+    let written = async {
+        writer.write_all(&bytes).await?;
+        writer.shutdown().await
+    }
+    .await;
+    written.map_err(|source| Error::ReadObject {
+        object: key.to_string(),
+        source,
+    })?;
     Ok(size)
 }
 

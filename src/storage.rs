@@ -1,18 +1,48 @@
 //! Locations: a local path or a URL becomes an `object_store` with the path inside it.
 //!
-//! S3 credentials come from the standard AWS sources the SDKs read (environment, shared config,
-//! web identity, instance metadata) through `object_store`'s builder; they are never logged.
+//! Every S3 store, for the raw source as for the lake, is built by delta-rs' S3 factory, so all
+//! of them resolve credentials the same way: explicit options, then the AWS SDK's default chain
+//! (environment, shared config and credentials files with `AWS_PROFILE`, web identity, container
+//! and instance metadata). Credentials are never logged.
+//!
+//! Retries (`max_retries`, `retry_timeout`, `backoff_config.*`) and every `object_store` S3 key
+//! (`aws_region`, `aws_endpoint`, `aws_conditional_put`, …) can be set as storage options.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::ObjectStore;
 use url::Url;
 
 use crate::error::{Error, Result};
+
+/// Storage options for an S3-compatible endpoint (`--endpoint-url`), on top of `configured`
+/// (the `[storage]` table of eventlake.toml). Plain `http://` is allowed only when asked for.
+pub fn storage_options(
+    configured: &HashMap<String, String>,
+    endpoint_url: Option<&str>,
+) -> HashMap<String, String> {
+    let mut options = configured.clone();
+    let endpoint = endpoint_url
+        .map(str::to_owned)
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+    if let Some(endpoint) = endpoint {
+        if endpoint.starts_with("http://") {
+            options.insert("aws_allow_http".into(), "true".into());
+        }
+        options.insert("aws_endpoint".into(), endpoint);
+        // With a custom endpoint delta-rs skips the SDK chain unless told; keep profiles working.
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            options
+                .entry("AWS_FORCE_CREDENTIAL_LOAD".into())
+                .or_insert_with(|| "true".into());
+        }
+    }
+    options
+}
 
 /// Parses `s3://bucket/prefix`, `file:///abs`, or a local path (relative paths are made absolute).
 pub fn parse_location(location: &str) -> Result<Url> {
@@ -47,21 +77,31 @@ pub fn object_store_for(
             Ok((Arc::new(LocalFileSystem::new()), path))
         }
         _ => {
-            let mut builder = AmazonS3Builder::from_env().with_url(url.as_str());
-            for (key, value) in storage_options {
-                if let Ok(key) = key.to_ascii_lowercase().parse() {
-                    builder = builder.with_config(key, value);
+            let scheme = Url::parse(&format!("{}://", url.scheme())).map_err(|error| {
+                Error::InvalidLocation {
+                    location: url.to_string(),
+                    reason: error.to_string(),
                 }
-            }
-            let store = builder.build().map_err(|source| Error::ObjectStore {
-                location: url.to_string(),
-                source,
             })?;
-            let path = Path::from_url_path(url.path()).map_err(|error| Error::InvalidLocation {
-                location: url.to_string(),
-                reason: error.to_string(),
-            })?;
-            Ok((Arc::new(store), path))
+            let factory = deltalake::logstore::object_store_factories()
+                .get(&scheme)
+                .map(|entry| entry.value().clone())
+                .ok_or_else(|| Error::InvalidLocation {
+                    location: url.to_string(),
+                    reason: "no object store is registered for this scheme".to_owned(),
+                })?;
+            let config = deltalake::logstore::StorageConfig::parse_options(storage_options)
+                .map_err(|source| Error::Storage {
+                    location: url.to_string(),
+                    reason: source.to_string(),
+                })?;
+            let (store, path) = factory
+                .parse_url_opts(url, &config)
+                .map_err(|source| Error::Storage {
+                    location: url.to_string(),
+                    reason: source.to_string(),
+                })?;
+            Ok((store, path))
         }
     }
 }

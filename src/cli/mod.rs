@@ -34,6 +34,11 @@ pub struct Cli {
     /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// S3-compatible endpoint for every s3:// location (MinIO, R2, a local test server);
+    /// default: AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL, then AWS itself.
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,10 +205,16 @@ pub fn init_logging(verbose: u8) {
         .try_init();
 }
 
+/// Storage options for every location a command opens: `[storage]` plus the endpoint.
+fn storage(config: Option<&std::path::Path>, endpoint_url: Option<&str>) -> Result<HashMap<String, String>> {
+    Ok(crate::storage::storage_options(&Config::load(config)?.storage, endpoint_url))
+}
+
 pub async fn run(cli: Cli) -> Result<()> {
+    let endpoint = cli.endpoint_url.as_deref();
     match cli.command {
         Command::Gen(args) => {
-            let summary = gen(&args).await?;
+            let summary = gen(&args, &storage(None, endpoint)?).await?;
             if args.json {
                 println!("{}", to_json(&summary)?);
             } else {
@@ -217,7 +228,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Some(lake) => lake.clone(),
                 None => lake_location(None, args.config.as_deref())?,
             };
-            let metrics = compact(&args, &config, &lake, !args.json).await?;
+            let options = crate::storage::storage_options(&config.storage, endpoint);
+            let metrics = compact(&args, &config, &lake, &options, !args.json).await?;
             if args.json {
                 println!("{}", to_json(&metrics)?);
             } else {
@@ -225,10 +237,15 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Query(args) => query(&args).await,
+        Command::Query(args) => {
+            let options = storage(args.config.as_deref(), endpoint)?;
+            query(&args, options).await
+        }
         Command::Sql(args) => {
             let lake = lake_location(args.lake.as_deref(), args.config.as_deref())?;
-            let session = LakeSession::open(&Lake::new(&lake)?, args.as_of.as_ref()).await?;
+            let options = storage(args.config.as_deref(), endpoint)?;
+            let lake = Lake::with_storage_options(&lake, options)?;
+            let session = LakeSession::open(&lake, args.as_of.as_ref()).await?;
             repl::run(&session, args.max_rows).await
         }
         Command::Demo(args) => demo(&args).await,
@@ -253,7 +270,7 @@ fn queries_dir(flag: Option<&std::path::Path>) -> Option<PathBuf> {
         .or_else(|| Some(PathBuf::from("queries")).filter(|dir| dir.is_dir()))
 }
 
-async fn query(args: &QueryArgs) -> Result<()> {
+async fn query(args: &QueryArgs, storage_options: HashMap<String, String>) -> Result<()> {
     let catalog = crate::query::saved::catalog(queries_dir(args.queries.as_deref()).as_deref())?;
     if args.list {
         for saved in catalog.values() {
@@ -293,7 +310,8 @@ async fn query(args: &QueryArgs) -> Result<()> {
         }
     };
     let lake = lake_location(args.lake.as_deref(), args.config.as_deref())?;
-    let session = LakeSession::open(&Lake::new(&lake)?, args.as_of.as_ref()).await?;
+    let lake = Lake::with_storage_options(&lake, storage_options)?;
+    let session = LakeSession::open(&lake, args.as_of.as_ref()).await?;
     let mut frame = session.sql(&sql, params).await?;
     if args.explain || args.analyze {
         frame = frame.explain(false, args.analyze)?;
@@ -344,9 +362,9 @@ async fn query(args: &QueryArgs) -> Result<()> {
     Ok(())
 }
 
-async fn gen(args: &GenArgs) -> Result<GenSummary> {
+async fn gen(args: &GenArgs, storage_options: &HashMap<String, String>) -> Result<GenSummary> {
     let root = crate::storage::parse_location(&args.out)?;
-    let (store, prefix) = crate::storage::object_store_for(&root, &HashMap::new())?;
+    let (store, prefix) = crate::storage::object_store_for(&root, storage_options)?;
     let options = GenOptions {
         events: args.events,
         clients: args.clients,
@@ -368,6 +386,7 @@ async fn compact(
     args: &CompactArgs,
     config: &Config,
     lake: &str,
+    storage_options: &HashMap<String, String>,
     show_progress: bool,
 ) -> Result<CompactMetrics> {
     let mut plan = config.compact_plan()?;
@@ -375,8 +394,8 @@ async fn compact(
         plan.workers = workers.max(1);
     }
     plan.max_runtime = args.max_runtime.map(std::time::Duration::from_secs);
-    let source = Source::new(&args.source, &HashMap::new())?;
-    let lake = Lake::new(lake)?;
+    let source = Source::new(&args.source, storage_options)?;
+    let lake = Lake::with_storage_options(lake, storage_options.clone())?;
     let mut compaction = Compaction::new(source, lake, plan);
     if show_progress && std::io::stderr().is_terminal() {
         compaction = compaction.with_progress(Arc::new(progress::CompactBar::new()));
@@ -409,7 +428,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         objects: 0,
         json: false,
     };
-    let summary = gen(&gen_args).await?;
+    let summary = gen(&gen_args, &HashMap::new()).await?;
     print_gen_summary(&summary, &raw_location);
 
     eprintln!("2/3 compacting into {} …", lake.display());
@@ -421,7 +440,14 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         workers: None,
         max_runtime: None,
     };
-    let metrics = compact(&compact_args, &Config::default(), &lake_location, true).await?;
+    let metrics = compact(
+        &compact_args,
+        &Config::default(),
+        &lake_location,
+        &HashMap::new(),
+        true,
+    )
+    .await?;
     print_compact_summary(&metrics, &lake_location);
 
     eprintln!("3/3 querying the lake with the saved triage queries …");

@@ -1,6 +1,8 @@
 //! gen → compact → read back: counts, ids, partitions, values, reruns, layouts and framings.
 
 use eventlake::gen::{GenOptions, Layout};
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
 
 use crate::common::*;
 
@@ -17,10 +19,14 @@ fn options(events: u64, layout: Layout) -> GenOptions {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compact_holds_every_good_record_once_and_every_bad_one_in_errors() {
+on_both_backends!(
+    compact_holds_every_good_record_once_and_every_bad_one_in_errors,
+    duplicates_across_runs_are_dropped_against_the_table,
+);
+
+async fn compact_holds_every_good_record_once_and_every_bad_one_in_errors(backend: Backend) {
     let dir = temp_dir();
-    let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
+    let (raw, lake) = place(backend, &dir);
     let summary = generate(
         &raw,
         &GenOptions {
@@ -60,7 +66,9 @@ async fn compact_holds_every_good_record_once_and_every_bad_one_in_errors() {
     )
     .await;
     assert_eq!(mismatched_dt, 0);
-    assert!(lake.join("events/event_type=searching").is_dir());
+    let (store, root) = lake.store();
+    let partition = root.join("events").join("event_type=searching");
+    assert!(store.list(Some(&partition)).next().await.is_some());
     let transformed = sql(
         &lake,
         "SELECT count(*) FROM events WHERE client_id IS NULL OR cardinality(resources) <> 0 OR strpos(detail, client_id) = 0",
@@ -76,7 +84,10 @@ async fn compact_holds_every_good_record_once_and_every_bad_one_in_errors() {
     assert_eq!(firehose, summary.firehose_errors);
     let lineage = count(
         &lake,
-        "SELECT count(*) FROM events WHERE source_object NOT LIKE 'file:///%/raw/raw/2026/%'",
+        &format!(
+            "SELECT count(*) FROM events WHERE source_object NOT LIKE '{}/raw/2026/%'",
+            uri_of(&raw)
+        ),
     )
     .await;
     assert_eq!(lineage, 0);
@@ -112,22 +123,24 @@ async fn every_layout_and_compression_gives_the_same_answer() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicates_across_runs_are_dropped_against_the_table() {
+async fn duplicates_across_runs_are_dropped_against_the_table(backend: Backend) {
     let dir = temp_dir();
-    let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
+    let (raw, lake) = place(backend, &dir);
     let summary = generate(&raw, &options(3_000, Layout::Firehose)).await;
     compact_cli(&raw, &lake, &[]);
     // The same events redelivered in a new object, later.
-    let first = std::fs::read_dir(raw.join("raw/2026/11/01/00"))
-        .unwrap()
+    let (store, root) = raw.store();
+    let first = store
+        .list(Some(&root.clone().join("raw").join("2026").join("11").join("01").join("00")))
         .next()
+        .await
         .unwrap()
         .unwrap()
-        .path();
-    let redelivered = raw.join("raw/2026/11/30/00/client-events-1-2026-11-30-00-00-00-6f1c2a4e-0000-4000-8000-000000000099");
-    std::fs::create_dir_all(redelivered.parent().unwrap()).unwrap();
-    std::fs::copy(&first, &redelivered).unwrap();
+        .location;
+    let redelivered = root.join("raw").join("2026").join("11").join("30").join("00").join(
+        "client-events-1-2026-11-30-00-00-00-6f1c2a4e-0000-4000-8000-000000000099",
+    );
+    store.copy(&first, &redelivered).await.unwrap();
     let metrics = compact_cli(&raw, &lake, &[]);
     assert_eq!(metrics["objects"], 1);
     assert_eq!(metrics["records_written"], 0);

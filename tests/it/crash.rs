@@ -1,18 +1,20 @@
 //! Exactly once under SIGKILL at many points, and with two runs at once.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use eventlake::gen::GenOptions;
 
 use crate::common::*;
 
-fn spawn_compact(raw: &std::path::Path, lake: &std::path::Path, config: &std::path::Path) -> Child {
-    Command::new(binary())
-        .args(["compact", "--json", "--source"])
-        .arg(raw)
-        .arg("--lake")
-        .arg(lake)
+on_both_backends!(
+    sigkill_at_many_points_then_rerun_holds_every_record_exactly_once,
+    runs_at_once_do_not_double_ingest,
+);
+
+fn spawn_compact(raw: &Loc, lake: &Loc, config: &std::path::Path) -> Child {
+    eventlake(lake)
+        .args(["compact", "--json", "--source", &raw.uri, "--lake", &lake.uri])
         .arg("--config")
         .arg(config)
         .stdout(Stdio::null())
@@ -27,10 +29,9 @@ fn small_units(dir: &tempfile::TempDir) -> std::path::PathBuf {
     config
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_at_many_points_then_rerun_holds_every_record_exactly_once() {
+async fn sigkill_at_many_points_then_rerun_holds_every_record_exactly_once(backend: Backend) {
     let dir = temp_dir();
-    let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
+    let (raw, lake) = place(backend, &dir);
     let config = small_units(&dir);
     let summary = generate(
         &raw,
@@ -81,11 +82,10 @@ async fn sigkill_at_many_points_then_rerun_holds_every_record_exactly_once() {
     assert_lake_matches(&lake, &summary).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn runs_at_once_do_not_double_ingest() {
+async fn runs_at_once_do_not_double_ingest(backend: Backend) {
     for round in 0..3 {
         let dir = temp_dir();
-        let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
+        let (raw, lake) = place(backend, &dir);
         let config = small_units(&dir);
         let options = GenOptions {
             events: 10_000,

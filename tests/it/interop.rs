@@ -24,11 +24,12 @@ pub fn python() -> Option<String> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deltalake_and_duckdb_read_the_same_lake() {
+on_both_backends!(deltalake_and_duckdb_read_the_same_lake);
+
+async fn deltalake_and_duckdb_read_the_same_lake(backend: Backend) {
     let Some(python) = python() else { return };
     let dir = temp_dir();
-    let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
+    let (raw, lake) = place(backend, &dir);
     let summary = generate(
         &raw,
         &GenOptions {
@@ -44,7 +45,8 @@ async fn deltalake_and_duckdb_read_the_same_lake() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/read_lake.py");
     let output = Command::new(python)
         .arg(script)
-        .arg(&lake)
+        .arg(&lake.uri)
+        .envs(lake.storage_options().into_iter().map(|(key, value)| (key.to_ascii_uppercase(), value)))
         .output()
         .unwrap();
     assert!(

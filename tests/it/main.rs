@@ -1,7 +1,9 @@
 //! Integration tests, in one binary to save link time.
 
+#[macro_use]
 mod common;
 mod compact;
 mod crash;
 mod interop;
 mod query;
+mod s3;

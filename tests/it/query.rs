@@ -9,11 +9,10 @@ use serde_json::Value;
 use crate::common::*;
 
 /// Runs `eventlake query` and returns stdout; panics with stderr on failure.
-fn query(lake: &std::path::Path, args: &[&str]) -> String {
-    let output = Command::new(binary())
-        .arg("query")
-        .arg("--lake")
-        .arg(lake)
+fn query(lake: impl Into<Loc>, args: &[&str]) -> String {
+    let lake = lake.into();
+    let output = eventlake(&lake)
+        .args(["query", "--lake", &lake.uri])
         .args(args)
         .output()
         .unwrap();
@@ -25,7 +24,7 @@ fn query(lake: &std::path::Path, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-fn json_rows(lake: &std::path::Path, args: &[&str]) -> Vec<serde_json::Map<String, Value>> {
+fn json_rows(lake: impl Into<Loc>, args: &[&str]) -> Vec<serde_json::Map<String, Value>> {
     let mut all = vec!["--format", "json"];
     all.extend_from_slice(args);
     let text = query(lake, &all);
@@ -193,10 +192,11 @@ async fn saved_queries_agree_with_duckdb_on_the_same_table() {
     assert_eq!(total, summary.by_event_type["loyaltypurchase"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn formats_params_pruning_and_errors() {
+on_both_backends!(formats_params_pruning_and_errors);
+
+async fn formats_params_pruning_and_errors(backend: Backend) {
     let dir = temp_dir();
-    let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
+    let (raw, lake) = place(backend, &dir);
     let summary = generate(
         &raw,
         &GenOptions {
@@ -266,10 +266,8 @@ async fn formats_params_pruning_and_errors() {
 
     // Readable errors, non-zero exits.
     let fail = |args: &[&str]| {
-        let output = Command::new(binary())
-            .arg("query")
-            .arg("--lake")
-            .arg(&lake)
+        let output = eventlake(&lake)
+            .args(["query", "--lake", &lake.uri])
             .args(args)
             .output()
             .unwrap();

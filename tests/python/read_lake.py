@@ -2,25 +2,37 @@
 
 Prints one JSON object of counts and samples for the Rust test to compare.
 DuckDB reads the Parquet files the Delta log lists (its delta extension would be downloaded at
-run time, which this environment does not allow)."""
+run time, which this environment does not allow). On S3 (AWS_ENDPOINT etc. in the environment)
+DuckDB scans the table through pyarrow, as its httpfs extension is a download too."""
 import json
+import os
 import sys
 
 import duckdb
 from deltalake import DeltaTable
 
 lake = sys.argv[1].rstrip("/")
-events = DeltaTable(f"{lake}/events")
+storage = {
+    key: os.environ[key]
+    for key in ("AWS_ENDPOINT", "AWS_ALLOW_HTTP", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
+    if key in os.environ
+}
+if "AWS_ENDPOINT" in storage:
+    storage["AWS_ENDPOINT_URL"] = storage.pop("AWS_ENDPOINT")
+events = DeltaTable(f"{lake}/events", storage_options=storage)
 table = events.to_pyarrow_table()
 ids = table.column("id").to_pylist()
 out = {
     "deltalake_rows": table.num_rows,
     "deltalake_distinct_ids": len(set(ids)),
     "partition_columns": events.metadata().partition_columns,
-    "errors_rows": DeltaTable(f"{lake}/errors").to_pyarrow_table().num_rows,
+    "errors_rows": DeltaTable(f"{lake}/errors", storage_options=storage).to_pyarrow_table().num_rows,
 }
-files = events.file_uris()
-relation = duckdb.read_parquet(files, hive_partitioning=True)
+if lake.startswith("s3://"):
+    arrow_table = table  # DuckDB scans Arrow memory in place
+    relation = duckdb.sql("SELECT * FROM arrow_table")
+else:
+    relation = duckdb.read_parquet(events.file_uris(), hive_partitioning=True)
 rows = duckdb.sql("SELECT count(*), count(DISTINCT id) FROM relation").fetchall()[0]
 out["duckdb_rows"], out["duckdb_distinct_ids"] = rows
 out["duckdb_partitions"] = [
