@@ -345,9 +345,7 @@ impl Compaction {
                 Err(
                     object_store::Error::AlreadyExists { .. }
                     | object_store::Error::Precondition { .. },
-                ) => {
-                    return Ok(self.read_manifest(manifest.unit).await?.as_ref() == Some(manifest))
-                }
+                ) => return Ok(self.read_manifest(manifest.unit).await?.as_ref() == Some(manifest)),
                 Err(source) if attempt < UNIT_ATTEMPTS => {
                     tracing::warn!(unit = manifest.unit, attempt, %source, "claiming the unit failed; retrying");
                     tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;

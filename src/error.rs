@@ -55,6 +55,9 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
+    #[error("EventBridge: {0}")]
+    EventBridge(String),
+
     #[error("a worker thread failed: {0}")]
     Worker(String),
 }

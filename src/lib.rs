@@ -4,7 +4,8 @@
 //! The modules follow the path a record travels:
 //! [`source`] (list, decompress, frame) → [`record`] + [`transform`] (parse, the Lambda's
 //! transform) → [`partition`] (Firehose prefixes) → [`table`] (Delta tables, exactly-once commits),
-//! wired together by [`compact`]. [`gen`] makes input shaped like a real bucket.
+//! wired together by [`compact`]. [`query`] is SQL over the lake, [`replay`] sends selected
+//! events back into EventBridge. [`gen`] makes input shaped like a real bucket.
 
 pub mod cli;
 pub mod compact;
@@ -14,6 +15,7 @@ pub mod gen;
 pub mod partition;
 pub mod query;
 pub mod record;
+pub mod replay;
 pub mod source;
 pub mod storage;
 pub mod table;

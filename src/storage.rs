@@ -95,12 +95,13 @@ pub fn object_store_for(
                     location: url.to_string(),
                     reason: source.to_string(),
                 })?;
-            let (store, path) = factory
-                .parse_url_opts(url, &config)
-                .map_err(|source| Error::Storage {
-                    location: url.to_string(),
-                    reason: source.to_string(),
-                })?;
+            let (store, path) =
+                factory
+                    .parse_url_opts(url, &config)
+                    .map_err(|source| Error::Storage {
+                        location: url.to_string(),
+                        reason: source.to_string(),
+                    })?;
             Ok((store, path))
         }
     }

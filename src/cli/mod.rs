@@ -52,6 +52,9 @@ pub enum Command {
     Query(QueryArgs),
     /// An interactive SQL prompt over the lake.
     Sql(SqlArgs),
+    /// Send events chosen with SQL back into EventBridge (or into PutEvents files), once per
+    /// replay name: a rerun sends only what earlier runs did not.
+    Replay(ReplayArgs),
     /// Generate a sample, compact it into ./eventlake-demo/lake and show what it holds.
     Demo(DemoArgs),
 }
@@ -172,12 +175,85 @@ pub struct CompactArgs {
     /// Print the summary as JSON (for schedulers).
     #[arg(long)]
     pub json: bool,
-    /// Objects parsed at once (default: the number of cores).
+    /// Objects parsed at once (default: the number of cores; four times that from S3).
     #[arg(long)]
     pub workers: Option<usize>,
     /// Stop starting new units after this many seconds; what was started is committed.
     #[arg(long)]
     pub max_runtime: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("selection").required(true).args(["where_", "file", "query"])))]
+#[command(group(clap::ArgGroup::new("target").args(["to_file", "event_bus"])))]
+pub struct ReplayArgs {
+    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
+    #[arg(long, env = "EVENTLAKE_LAKE")]
+    pub lake: Option<String>,
+    /// The replay's name: a rerun of the same name resumes it and never resends what it sent.
+    #[arg(long)]
+    pub name: String,
+    /// A SQL predicate over `events` columns, e.g. "event_type = 'purchase' AND dt = $day".
+    #[arg(long = "where", value_name = "PREDICATE")]
+    pub where_: Option<String>,
+    /// A SQL file whose `id` column names the events to replay.
+    #[arg(short = 'f', long)]
+    pub file: Option<PathBuf>,
+    /// A saved query whose `id` column names the events to replay.
+    pub query: Option<String>,
+    /// A parameter, bound as a typed value to `$NAME` (repeatable).
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Write one PutEvents request per file in DIR (usable with `aws events put-events --entries file://…`).
+    #[arg(long, value_name = "DIR")]
+    pub to_file: Option<PathBuf>,
+    /// Send to this event bus (name or ARN) with PutEvents.
+    #[arg(long, value_name = "NAME")]
+    pub event_bus: Option<String>,
+    /// AWS region for EventBridge (default: AWS_REGION or the profile's).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Events a second at most (EventBridge throttling halves it further).
+    #[arg(long, value_name = "EVENTS_PER_S")]
+    pub rate: Option<f64>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Print what would go (events, batches, bytes by event type) and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Send the stored (transformed) detail and resources, not the client's originals.
+    #[arg(long)]
+    pub as_stored: bool,
+    /// Do not mark replayed events (`replay-name` and `replay-original-id` in their detail).
+    #[arg(long)]
+    pub no_mark: bool,
+    /// Request size limit: PutEvents' 1 MB (since January 2026) or the older 256 KB.
+    #[arg(long, value_enum, default_value_t = SizeLimit::OneMb)]
+    pub size_limit: SizeLimit,
+    /// Also send events an interrupted run may already have sent (they could arrive twice).
+    #[arg(long)]
+    pub resend_in_doubt: bool,
+    /// Read the lake as of a version number or an RFC 3339 timestamp.
+    #[arg(long, value_name = "VERSION|TIMESTAMP")]
+    pub as_of: Option<crate::query::AsOf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Folder of saved queries that adds to the shipped ones (default: ./queries if present).
+    #[arg(long, env = "EVENTLAKE_QUERIES")]
+    pub queries: Option<PathBuf>,
+    /// Config file (default: ./eventlake.toml if present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SizeLimit {
+    #[value(name = "1mb")]
+    OneMb,
+    #[value(name = "256kb")]
+    Legacy256Kb,
 }
 
 #[derive(Debug, Args)]
@@ -206,8 +282,14 @@ pub fn init_logging(verbose: u8) {
 }
 
 /// Storage options for every location a command opens: `[storage]` plus the endpoint.
-fn storage(config: Option<&std::path::Path>, endpoint_url: Option<&str>) -> Result<HashMap<String, String>> {
-    Ok(crate::storage::storage_options(&Config::load(config)?.storage, endpoint_url))
+fn storage(
+    config: Option<&std::path::Path>,
+    endpoint_url: Option<&str>,
+) -> Result<HashMap<String, String>> {
+    Ok(crate::storage::storage_options(
+        &Config::load(config)?.storage,
+        endpoint_url,
+    ))
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -248,7 +330,151 @@ pub async fn run(cli: Cli) -> Result<()> {
             let session = LakeSession::open(&lake, args.as_of.as_ref()).await?;
             repl::run(&session, args.max_rows).await
         }
+        Command::Replay(args) => {
+            let options = storage(args.config.as_deref(), endpoint)?;
+            let summary = replay(&args, options, endpoint).await?;
+            if args.json {
+                println!("{}", to_json(&summary)?);
+            } else {
+                print_replay_summary(&summary);
+            }
+            if summary.failed > 0 || summary.too_large > 0 {
+                return Err(Error::EventBridge(format!(
+                    "{} events failed and {} were too large to send (see above); a rerun of --name {} retries the failed ones",
+                    summary.failed, summary.too_large, summary.replay_name
+                )));
+            }
+            Ok(())
+        }
         Command::Demo(args) => demo(&args).await,
+    }
+}
+
+async fn replay(
+    args: &ReplayArgs,
+    storage_options: HashMap<String, String>,
+    endpoint: Option<&str>,
+) -> Result<crate::replay::ReplaySummary> {
+    use crate::replay::{entry, ReplayOptions, Selection, Target};
+    let given = crate::query::params::parse_assignments(&args.params)?;
+    let (selection, params) = match (&args.where_, &args.file, &args.query) {
+        (Some(predicate), _, _) => (
+            Selection::Where(predicate.clone()),
+            crate::query::params::bind_untyped(&given),
+        ),
+        (None, Some(file), _) => {
+            let text = std::fs::read_to_string(file).map_err(|error| Error::Config {
+                path: file.clone(),
+                reason: error.to_string(),
+            })?;
+            let saved = crate::query::saved::SavedQuery::parse(&file.to_string_lossy(), &text)?;
+            let params = if saved.params.is_empty() {
+                crate::query::params::bind_untyped(&given)
+            } else {
+                saved.bind(&given)?
+            };
+            (Selection::Query(text), params)
+        }
+        (None, None, Some(name)) => {
+            let catalog =
+                crate::query::saved::catalog(queries_dir(args.queries.as_deref()).as_deref())?;
+            let saved = catalog.get(name).ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "no saved query named {name:?} (eventlake query --list shows them)"
+                ))
+            })?;
+            (Selection::Query(saved.sql.clone()), saved.bind(&given)?)
+        }
+        (None, None, None) => unreachable!("clap requires a selection"),
+    };
+    if !args.dry_run && args.to_file.is_none() && args.event_bus.is_none() {
+        return Err(Error::InvalidArgument(
+            "say where the events go: --event-bus NAME, --to-file DIR, or --dry-run".into(),
+        ));
+    }
+    let target = match (&args.to_file, &args.event_bus) {
+        (Some(dir), bus) => {
+            std::fs::create_dir_all(dir).map_err(|error| Error::Config {
+                path: dir.clone(),
+                reason: error.to_string(),
+            })?;
+            Some(Target::Files {
+                dir: dir.clone(),
+                event_bus: bus.clone(),
+            })
+        }
+        (None, Some(bus)) => {
+            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+            if let Some(region) = &args.region {
+                loader = loader.region(aws_config::Region::new(region.clone()));
+            }
+            if let Some(endpoint) = endpoint {
+                loader = loader.endpoint_url(endpoint);
+            }
+            let config = loader.load().await;
+            Some(Target::EventBus {
+                name: bus.clone(),
+                client: aws_sdk_eventbridge::Client::new(&config),
+            })
+        }
+        (None, None) => None,
+    };
+    let options = ReplayOptions {
+        name: args.name.clone(),
+        selection,
+        params,
+        format: entry::EntryFormat {
+            as_stored: args.as_stored,
+            mark: (!args.no_mark).then(|| args.name.clone()),
+        },
+        max_request_bytes: match args.size_limit {
+            SizeLimit::OneMb => entry::DEFAULT_MAX_BYTES,
+            SizeLimit::Legacy256Kb => entry::LEGACY_MAX_BYTES,
+        },
+        rate: args.rate,
+        concurrency: args.concurrency.max(1),
+        dry_run: args.dry_run,
+        resend_in_doubt: args.resend_in_doubt,
+        as_of: args.as_of.clone(),
+    };
+    let lake = lake_location(args.lake.as_deref(), args.config.as_deref())?;
+    let lake = Lake::with_storage_options(&lake, storage_options)?;
+    let bar = progress::ReplayBar::new(!args.json && std::io::stderr().is_terminal());
+    let summary = crate::replay::replay(&lake, &options, target.as_ref(), Some(&bar)).await;
+    bar.finish();
+    summary
+}
+
+fn print_replay_summary(summary: &crate::replay::ReplaySummary) {
+    let verb = if summary.dry_run {
+        "would send"
+    } else {
+        "sent"
+    };
+    let count = if summary.dry_run {
+        summary.by_event_type.values().map(|c| c.events).sum()
+    } else {
+        summary.sent
+    };
+    println!(
+        "replay {}: {} selected, {verb} {count} in {} batches ({} bytes), {} failed, {} too large, {} already sent, {} in doubt skipped; {:.1}s ({:.0} events/s)",
+        summary.replay_name, summary.selected, summary.batches, summary.bytes, summary.failed, summary.too_large,
+        summary.skipped_already_sent, summary.skipped_in_doubt, summary.seconds, summary.events_per_second
+    );
+    for (event_type, counts) in &summary.by_event_type {
+        println!(
+            "  {event_type:<20} {:>10} events {:>14} bytes",
+            counts.events, counts.bytes
+        );
+    }
+    for (code, events) in &summary.failures {
+        println!("  failed with {code}: {events}");
+    }
+    for (id, why) in &summary.failed_examples {
+        println!("  {id}: {why}");
+    }
+    if summary.skipped_in_doubt > 0 {
+        println!("  {} events were in flight when an earlier run stopped; EventBridge may have them. --resend-in-doubt sends them again", summary.skipped_in_doubt);
     }
 }
 
@@ -395,6 +621,10 @@ async fn compact(
     }
     plan.max_runtime = args.max_runtime.map(std::time::Duration::from_secs);
     let source = Source::new(&args.source, storage_options)?;
+    if args.workers.is_none() && source.root().scheme() != "file" {
+        // Reading from S3 waits on the network: more readers than cores keep the cores busy.
+        plan.workers *= 4;
+    }
     let lake = Lake::with_storage_options(lake, storage_options.clone())?;
     let mut compaction = Compaction::new(source, lake, plan);
     if show_progress && std::io::stderr().is_terminal() {

@@ -57,3 +57,46 @@ impl Drop for CompactBar {
         self.bar.finish_and_clear();
     }
 }
+
+/// What `replay` shows as it goes: the loyalty warning, and on a terminal a bar of events
+/// settled and events/s.
+pub struct ReplayBar {
+    bar: ProgressBar,
+}
+
+impl ReplayBar {
+    pub fn new(visible: bool) -> Self {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} events ({per_sec}, eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        if !visible {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        Self { bar }
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl crate::replay::ReplayProgress for ReplayBar {
+    fn planned(&self, events: u64, loyalty_purchases: u64) {
+        if loyalty_purchases > 0 {
+            self.bar.suspend(|| {
+                eprintln!(
+                    "warning: the selection holds {loyalty_purchases} loyalty purchases; unless the Zendesk rule excludes replays ({{\"detail\": {{\"replay-name\": [{{\"exists\": false}}]}}}}), each opens another ticket"
+                )
+            });
+        }
+        self.bar.set_length(events);
+    }
+
+    fn done(&self, events: u64) {
+        self.bar.inc(events);
+    }
+}

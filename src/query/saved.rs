@@ -22,6 +22,14 @@ use crate::error::{Error, Result};
 /// The queries shipped in the binary, by name.
 const SHIPPED: &[(&str, &str)] = &[
     (
+        "replay/client-window",
+        include_str!("../../queries/replay/client-window.sql"),
+    ),
+    (
+        "replay/loyalty-purchases",
+        include_str!("../../queries/replay/loyalty-purchases.sql"),
+    ),
+    (
         "triage/overview",
         include_str!("../../queries/triage/overview.sql"),
     ),

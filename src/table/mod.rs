@@ -136,7 +136,7 @@ impl Lake {
 }
 
 /// Delta columns from the Arrow schema the batches are built with: one definition per table.
-fn delta_columns(schema: &arrow::datatypes::Schema) -> Vec<StructField> {
+pub(crate) fn delta_columns(schema: &arrow::datatypes::Schema) -> Vec<StructField> {
     use deltalake::kernel::engine::arrow_conversion::TryFromArrow;
     schema
         .fields()
@@ -165,9 +165,14 @@ pub fn source_objects_columns() -> Vec<StructField> {
 
 /// The highest unit a table holds.
 pub async fn committed_unit(table: &DeltaTable) -> Result<i64> {
+    transaction_version(table, COMPACT_APP_ID).await
+}
+
+/// The version of application transaction `app_id` a table holds (0 when none).
+pub async fn transaction_version(table: &DeltaTable, app_id: &str) -> Result<i64> {
     let snapshot = table.snapshot().map_err(|source| delta(table, source))?;
     let version = snapshot
-        .transaction_version(table.log_store().as_ref(), COMPACT_APP_ID)
+        .transaction_version(table.log_store().as_ref(), app_id)
         .await
         .map_err(|source| delta(table, source))?;
     Ok(version.unwrap_or(0))
@@ -188,11 +193,22 @@ pub async fn commit_unit(
     unit: i64,
     app_metadata: HashMap<String, serde_json::Value>,
 ) -> Result<CommitOutcome> {
+    commit_once(table, adds, COMPACT_APP_ID, unit, app_metadata).await
+}
+
+/// Commits `adds` with `txn(app_id, version)`, unless the table already holds that version.
+pub async fn commit_once(
+    table: &mut DeltaTable,
+    adds: Vec<Add>,
+    app_id: &str,
+    unit: i64,
+    app_metadata: HashMap<String, serde_json::Value>,
+) -> Result<CommitOutcome> {
     table
         .update_state()
         .await
         .map_err(|source| delta(table, source))?;
-    let held = committed_unit(table).await?;
+    let held = transaction_version(table, app_id).await?;
     if held >= unit {
         return Ok(CommitOutcome::AlreadyCommitted);
     }
@@ -204,7 +220,7 @@ pub async fn commit_unit(
         .to_vec();
     let properties = CommitProperties::default()
         .with_application_transaction(Transaction::new_with_last_update(
-            COMPACT_APP_ID,
+            app_id,
             unit,
             Some(chrono::Utc::now().timestamp_millis()),
         ))
@@ -237,7 +253,7 @@ pub async fn commit_unit(
                 .update_state()
                 .await
                 .map_err(|source| delta(table, source))?;
-            if committed_unit(table).await? >= unit {
+            if transaction_version(table, app_id).await? >= unit {
                 Ok(CommitOutcome::AlreadyCommitted)
             } else {
                 Err(delta(table, source))

@@ -156,10 +156,7 @@ pub fn uri_of(loc: &Loc) -> String {
 /// The raw folder and the lake of one test: in `dir`, or in a new bucket on the test S3 server.
 pub fn place(backend: Backend, dir: &tempfile::TempDir) -> (Loc, Loc) {
     match backend {
-        Backend::Local => (
-            Loc::local(path(dir, "raw")),
-            Loc::local(path(dir, "lake")),
-        ),
+        Backend::Local => (Loc::local(path(dir, "raw")), Loc::local(path(dir, "lake"))),
         Backend::S3 => {
             let endpoint = s3_endpoint();
             let bucket = format!("eventlake-{}", uuid::Uuid::new_v4().simple());
@@ -220,10 +217,21 @@ pub fn eventlake(loc: &Loc) -> Command {
 }
 
 /// Runs `eventlake compact --json` and returns its metrics as JSON.
-pub fn compact_cli(source: impl Into<Loc>, lake: impl Into<Loc>, extra: &[&str]) -> serde_json::Value {
+pub fn compact_cli(
+    source: impl Into<Loc>,
+    lake: impl Into<Loc>,
+    extra: &[&str],
+) -> serde_json::Value {
     let (source, lake) = (source.into(), lake.into());
     let output = eventlake(&lake)
-        .args(["compact", "--json", "--source", &source.uri, "--lake", &lake.uri])
+        .args([
+            "compact",
+            "--json",
+            "--source",
+            &source.uri,
+            "--lake",
+            &lake.uri,
+        ])
         .args(extra)
         .output()
         .unwrap();
@@ -239,7 +247,7 @@ pub fn compact_cli(source: impl Into<Loc>, lake: impl Into<Loc>, extra: &[&str])
 pub async fn sql(lake: impl Into<Loc>, query: &str) -> Vec<Vec<String>> {
     let lake = lake.into().lake();
     let context = SessionContext::new();
-    for name in ["events", "errors", "source_objects"] {
+    for name in ["events", "errors", "source_objects", "replays"] {
         if let Some(table) = lake.open(name).await.unwrap() {
             table.update_datafusion_session(&context.state()).unwrap();
             context

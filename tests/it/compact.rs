@@ -131,15 +131,27 @@ async fn duplicates_across_runs_are_dropped_against_the_table(backend: Backend) 
     // The same events redelivered in a new object, later.
     let (store, root) = raw.store();
     let first = store
-        .list(Some(&root.clone().join("raw").join("2026").join("11").join("01").join("00")))
+        .list(Some(
+            &root
+                .clone()
+                .join("raw")
+                .join("2026")
+                .join("11")
+                .join("01")
+                .join("00"),
+        ))
         .next()
         .await
         .unwrap()
         .unwrap()
         .location;
-    let redelivered = root.join("raw").join("2026").join("11").join("30").join("00").join(
-        "client-events-1-2026-11-30-00-00-00-6f1c2a4e-0000-4000-8000-000000000099",
-    );
+    let redelivered = root
+        .join("raw")
+        .join("2026")
+        .join("11")
+        .join("30")
+        .join("00")
+        .join("client-events-1-2026-11-30-00-00-00-6f1c2a4e-0000-4000-8000-000000000099");
     store.copy(&first, &redelivered).await.unwrap();
     let metrics = compact_cli(&raw, &lake, &[]);
     assert_eq!(metrics["objects"], 1);

@@ -14,7 +14,9 @@ on_both_backends!(
 
 fn spawn_compact(raw: &Loc, lake: &Loc, config: &std::path::Path) -> Child {
     eventlake(lake)
-        .args(["compact", "--json", "--source", &raw.uri, "--lake", &lake.uri])
+        .args([
+            "compact", "--json", "--source", &raw.uri, "--lake", &lake.uri,
+        ])
         .arg("--config")
         .arg(config)
         .stdout(Stdio::null())

@@ -46,7 +46,11 @@ async fn deltalake_and_duckdb_read_the_same_lake(backend: Backend) {
     let output = Command::new(python)
         .arg(script)
         .arg(&lake.uri)
-        .envs(lake.storage_options().into_iter().map(|(key, value)| (key.to_ascii_uppercase(), value)))
+        .envs(
+            lake.storage_options()
+                .into_iter()
+                .map(|(key, value)| (key.to_ascii_uppercase(), value)),
+        )
         .output()
         .unwrap();
     assert!(

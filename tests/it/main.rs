@@ -6,4 +6,5 @@ mod compact;
 mod crash;
 mod interop;
 mod query;
+mod replay;
 mod s3;

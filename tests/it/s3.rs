@@ -33,13 +33,27 @@ async fn compaction_and_queries_ride_out_injected_faults_with_the_exact_result()
     let config = small_units(&dir, QUICK_RETRIES);
     let (raw_faulty, lake_faulty) = (raw.via(&proxy.endpoint), lake.via(&proxy.endpoint));
 
-    compact_cli(&raw_faulty, &lake_faulty, &["--config", config.to_str().unwrap()]);
+    compact_cli(
+        &raw_faulty,
+        &lake_faulty,
+        &["--config", config.to_str().unwrap()],
+    );
     let output = eventlake(&lake_faulty)
-        .args(["query", "--lake", &lake.uri, "--config", config.to_str().unwrap()])
+        .args([
+            "query",
+            "--lake",
+            &lake.uri,
+            "--config",
+            config.to_str().unwrap(),
+        ])
         .arg("SELECT count(*) AS n, count(DISTINCT id) AS ids FROM events")
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
         format!("n,ids\n{0},{0}\n", summary.events)
@@ -52,9 +66,15 @@ async fn compaction_and_queries_ride_out_injected_faults_with_the_exact_result()
         .values()
         .map(|count| count.as_u64().unwrap())
         .sum();
-    assert!(faults >= 20, "the proxy should have injected many faults: {stats}");
+    assert!(
+        faults >= 20,
+        "the proxy should have injected many faults: {stats}"
+    );
     for kind in ["slowdown", "internal", "drop", "lost_reply"] {
-        assert!(stats["faults"][kind].as_u64().unwrap_or(0) > 0, "no {kind} fault: {stats}");
+        assert!(
+            stats["faults"][kind].as_u64().unwrap_or(0) > 0,
+            "no {kind} fault: {stats}"
+        );
     }
     assert_lake_matches(&lake, &summary).await;
 }
@@ -82,7 +102,9 @@ async fn when_retries_run_out_the_command_fails_clearly_and_a_rerun_is_exact() {
     for seed in 0..6 {
         let proxy = FaultProxy::start(0.35, seed, "slowdown,internal,drop,lost_reply");
         let output = eventlake(&lake.via(&proxy.endpoint))
-            .args(["compact", "--json", "--source", &raw.uri, "--lake", &lake.uri])
+            .args([
+                "compact", "--json", "--source", &raw.uri, "--lake", &lake.uri,
+            ])
             .args(["--config", config.to_str().unwrap()])
             .output()
             .unwrap();
@@ -92,7 +114,10 @@ async fn when_retries_run_out_the_command_fails_clearly_and_a_rerun_is_exact() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert!(stderr.starts_with("error: "), "{stderr}");
             assert!(!stderr.contains("panicked"), "{stderr}");
-            assert!(!stderr.contains("eventlake-test-secret"), "a secret in: {stderr}");
+            assert!(
+                !stderr.contains("eventlake-test-secret"),
+                "a secret in: {stderr}"
+            );
         }
     }
     assert!(failures > 0, "with no retries some run should have failed");
@@ -132,7 +157,14 @@ async fn a_run_over_a_compacted_prefix_reads_only_the_new_objects() {
     assert_eq!(metrics["objects"], second.objects);
     assert_eq!(metrics["objects_skipped"], first.objects);
     let stats = proxy.stats();
-    let raw_prefix = format!("/{}/raw/", raw.uri.trim_start_matches("s3://").split('/').next().unwrap());
+    let raw_prefix = format!(
+        "/{}/raw/",
+        raw.uri
+            .trim_start_matches("s3://")
+            .split('/')
+            .next()
+            .unwrap()
+    );
     let raw_gets: u64 = stats["gets"]
         .as_object()
         .unwrap()
@@ -140,8 +172,16 @@ async fn a_run_over_a_compacted_prefix_reads_only_the_new_objects() {
         .filter(|(path, _)| path.starts_with(&raw_prefix))
         .map(|(_, count)| count.as_u64().unwrap())
         .sum();
-    assert_eq!(raw_gets, second.objects, "only new objects are read: {stats}");
-    eprintln!("requests for a run over {} objects, {} new: {}", first.objects + second.objects, second.objects, stats["requests"]);
+    assert_eq!(
+        raw_gets, second.objects,
+        "only new objects are read: {stats}"
+    );
+    eprintln!(
+        "requests for a run over {} objects, {} new: {}",
+        first.objects + second.objects,
+        second.objects,
+        stats["requests"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,9 +200,16 @@ async fn objects_larger_than_a_part_go_up_in_parts_and_read_back_whole() {
         },
     )
     .await;
-    assert!(summary.bytes > eventlake::gen::PART_BYTES as u64, "{} bytes", summary.bytes);
+    assert!(
+        summary.bytes > eventlake::gen::PART_BYTES as u64,
+        "{} bytes",
+        summary.bytes
+    );
     let stats = proxy.stats();
-    assert!(stats["requests"]["POST"].as_u64().unwrap_or(0) >= 2, "create + complete: {stats}");
+    assert!(
+        stats["requests"]["POST"].as_u64().unwrap_or(0) >= 2,
+        "create + complete: {stats}"
+    );
     compact_cli(&raw, &lake, &[]);
     assert_lake_matches(&lake, &summary).await;
 }

@@ -1,0 +1,619 @@
+//! `replay`: events chosen with SQL go back into EventBridge (or into PutEvents files), once.
+//!
+//! ```text
+//!  SQL over events ─▶ minus what this replay name already sent ─▶ entry (undo transform, mark)
+//!    ─▶ batches (10 entries, size limit) ─▶ rounds of `concurrency` batches:
+//!         journal intent ─▶ PutEvents (retry InternalFailure/Throttling alone) ─▶ journal ack
+//! ```
+
+pub mod entry;
+pub mod journal;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Field, TimestampMicrosecondType};
+use datafusion::scalar::ScalarValue;
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::query::{AsOf, LakeSession};
+use crate::table::Lake;
+use entry::{Batcher, Entry, EntryFormat, StoredEvent};
+use journal::{Journal, Outcome, ReplayState, Status};
+
+/// Rounds between folds of the journal into the `replays` table.
+const FOLD_EVERY_ROUNDS: i64 = 500;
+/// Tries a PutEvents entry gets when it fails with a retryable code.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// Which events to replay.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// A predicate over `events` columns.
+    Where(String),
+    /// A query (a saved one, or a file) whose `id` column names the events.
+    Query(String),
+}
+
+/// Where the entries go.
+pub enum Target {
+    /// One JSON array of entries per request, for `aws events put-events --entries file://…`.
+    Files {
+        dir: PathBuf,
+        event_bus: Option<String>,
+    },
+    EventBus {
+        name: String,
+        client: aws_sdk_eventbridge::Client,
+    },
+}
+
+pub struct ReplayOptions {
+    pub name: String,
+    pub selection: Selection,
+    pub params: HashMap<String, ScalarValue>,
+    pub format: EntryFormat,
+    pub max_request_bytes: usize,
+    /// Events a second at most.
+    pub rate: Option<f64>,
+    pub concurrency: usize,
+    pub dry_run: bool,
+    pub resend_in_doubt: bool,
+    pub as_of: Option<AsOf>,
+}
+
+/// Per event type, what went (or would go).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct TypeCounts {
+    pub events: u64,
+    pub bytes: u64,
+}
+
+/// What a replay did; `--json` prints it.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ReplaySummary {
+    pub replay_name: String,
+    pub dry_run: bool,
+    /// Events the selection matched.
+    pub selected: u64,
+    pub sent: u64,
+    pub failed: u64,
+    /// Events larger than a request may be: reported, never sent.
+    pub too_large: u64,
+    pub skipped_already_sent: u64,
+    /// Events an interrupted run may or may not have sent (see `--resend-in-doubt`).
+    pub skipped_in_doubt: u64,
+    pub loyalty_purchases: u64,
+    pub batches: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub events_per_second: f64,
+    pub by_event_type: BTreeMap<String, TypeCounts>,
+    /// Error code → events that failed with it.
+    pub failures: BTreeMap<String, u64>,
+    /// The first few failed or too-large event ids, with why.
+    pub failed_examples: Vec<(String, String)>,
+}
+
+/// Observes a replay as it goes (a progress bar).
+pub trait ReplayProgress: Send + Sync {
+    /// Before anything is sent: what the selection holds.
+    fn planned(&self, _events: u64, _loyalty_purchases: u64) {}
+    fn done(&self, _events: u64) {}
+}
+
+struct NoProgress;
+impl ReplayProgress for NoProgress {}
+
+const COLUMNS: &str = "id, source, detail_type, time, resources, event_type, detail";
+
+/// The SQL of a selection, over `events`, in time order.
+pub fn selection_sql(selection: &Selection) -> String {
+    match selection {
+        Selection::Where(predicate) => {
+            format!("SELECT {COLUMNS} FROM events WHERE ({predicate}) ORDER BY time, id")
+        }
+        Selection::Query(sql) => {
+            let sql = sql.trim().trim_end_matches(';');
+            // A join, not `IN (subquery)`: DataFusion cannot plan the latter with parameters.
+            format!(
+                "SELECT {} FROM events AS e JOIN (SELECT DISTINCT id AS picked_id FROM ({sql}) AS selection) AS picked \
+                 ON e.id = picked.picked_id ORDER BY e.time, e.id",
+                COLUMNS.split(", ").map(|column| format!("e.{column}")).collect::<Vec<_>>().join(", ")
+            )
+        }
+    }
+}
+
+pub async fn replay(
+    lake: &Lake,
+    options: &ReplayOptions,
+    target: Option<&Target>,
+    progress: Option<&dyn ReplayProgress>,
+) -> Result<ReplaySummary> {
+    let progress = progress.unwrap_or(&NoProgress);
+    let started = Instant::now();
+    let session = LakeSession::open(lake, options.as_of.as_ref()).await?;
+    if !session.tables().iter().any(|table| table == "events") {
+        return Err(Error::InvalidArgument(format!(
+            "{} has no events table: compact into it first",
+            lake.root()
+        )));
+    }
+    let sql = selection_sql(&options.selection);
+    let mut summary = ReplaySummary {
+        replay_name: options.name.clone(),
+        dry_run: options.dry_run,
+        ..ReplaySummary::default()
+    };
+
+    // Count first: the progress bar's total, and the loyalty warning before anything goes.
+    let counted = session
+        .sql(
+            &format!("SELECT count(*), count(*) FILTER (WHERE event_type = 'loyaltypurchase') FROM ({sql}) AS picked"),
+            options.params.clone(),
+        )
+        .await
+        .map_err(|error| match (&options.selection, error) {
+            (Selection::Query(_), Error::Query(text)) if text.contains("No field named id") => {
+                Error::Query(format!("a replay selection must return an `id` column naming events: {text}"))
+            }
+            (_, error) => error,
+        })?
+        .collect()
+        .await?;
+    if let Some(batch) = counted.first() {
+        let ints = |column: usize| {
+            batch
+                .column(column)
+                .as_primitive_opt::<arrow::datatypes::Int64Type>()
+                .map_or(0, |array| array.value(0) as u64)
+        };
+        summary.selected = ints(0);
+        summary.loyalty_purchases = ints(1);
+    }
+    progress.planned(summary.selected, summary.loyalty_purchases);
+
+    journal::check_name(&options.name)?;
+    let (mut journal, state) = match (options.dry_run, target) {
+        (false, Some(_)) => {
+            let (journal, state) = Journal::open(lake, &options.name).await?;
+            (Some(journal), state)
+        }
+        _ => (None, ReplayState::default()),
+    };
+    let mut sender = Sender {
+        target: if options.dry_run { None } else { target },
+        limiter: RateLimiter::new(options.rate),
+        journal: journal.as_mut(),
+        summary: &mut summary,
+        rounds_since_fold: 0,
+    };
+
+    let mut stream = session
+        .sql(&sql, options.params.clone())
+        .await?
+        .execute_stream()
+        .await?;
+    let mut batcher = Batcher::new(options.max_request_bytes);
+    let mut round: Vec<Vec<Entry>> = Vec::with_capacity(options.concurrency);
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        for entry in entries_of(
+            &batch,
+            &options.format,
+            &state,
+            options.resend_in_doubt,
+            sender.summary,
+        )? {
+            if !batcher.fits(&entry) {
+                sender.summary.too_large += 1;
+                note_failure(
+                    sender.summary,
+                    &entry.event_id,
+                    &format!(
+                        "{} bytes, over the {}-byte request limit",
+                        entry.size(),
+                        options.max_request_bytes
+                    ),
+                );
+                continue;
+            }
+            if let Some(closed) = batcher.push(entry) {
+                round.push(closed);
+                if round.len() >= options.concurrency.max(1) {
+                    sender
+                        .send_round(std::mem::take(&mut round), progress)
+                        .await?;
+                }
+            }
+        }
+    }
+    if let Some(last) = batcher.finish() {
+        round.push(last);
+    }
+    if !round.is_empty() {
+        sender.send_round(round, progress).await?;
+    }
+    if let Some(journal) = journal.as_mut() {
+        journal.fold().await?;
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    let moved = if options.dry_run {
+        summary
+            .by_event_type
+            .values()
+            .map(|counts| counts.events)
+            .sum::<u64>()
+    } else {
+        summary.sent
+    };
+    summary.events_per_second = if summary.seconds > 0.0 {
+        moved as f64 / summary.seconds
+    } else {
+        0.0
+    };
+    Ok(summary)
+}
+
+fn note_failure(summary: &mut ReplaySummary, event_id: &str, why: &str) {
+    if summary.failed_examples.len() < 20 {
+        summary
+            .failed_examples
+            .push((event_id.to_owned(), why.to_owned()));
+    }
+}
+
+/// The entries of one batch of selected rows, minus those this replay already settled.
+fn entries_of(
+    batch: &RecordBatch,
+    format: &EntryFormat,
+    state: &ReplayState,
+    resend_in_doubt: bool,
+    summary: &mut ReplaySummary,
+) -> Result<Vec<Entry>> {
+    // Delta scans may give view or dictionary strings: one cast to plain UTF-8 per column.
+    let utf8 = |index: usize, to: &DataType| -> Result<ArrayRef> {
+        Ok(arrow::compute::cast(batch.column(index), to)?)
+    };
+    let list_of_utf8 = DataType::List(Arc::new(Field::new("element", DataType::Utf8, true)));
+    let columns = [
+        utf8(0, &DataType::Utf8)?,
+        utf8(1, &DataType::Utf8)?,
+        utf8(2, &DataType::Utf8)?,
+        utf8(5, &DataType::Utf8)?,
+        utf8(6, &DataType::Utf8)?,
+    ];
+    let resources = utf8(4, &list_of_utf8)?;
+    let resources = resources.as_list_opt::<i32>();
+    let text = |index: usize| {
+        columns[index]
+            .as_string_opt::<i32>()
+            .ok_or_else(|| Error::Query(format!("column {index} of the selection is not text")))
+    };
+    let (ids, sources, detail_types, event_types, details) =
+        (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?);
+    let times = batch
+        .column(3)
+        .as_primitive_opt::<TimestampMicrosecondType>()
+        .ok_or_else(|| Error::Query("the selection's time is not a timestamp".into()))?;
+    let mut entries = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        let id = ids.value(row);
+        match state.status(id) {
+            Some(Status::Sent) => {
+                summary.skipped_already_sent += 1;
+                continue;
+            }
+            Some(Status::InDoubt) if !resend_in_doubt => {
+                summary.skipped_in_doubt += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let row_resources = match resources {
+            Some(lists) if !lists.is_null(row) => {
+                let values = lists.value(row);
+                let values = values.as_string::<i32>();
+                values.iter().flatten().map(str::to_owned).collect()
+            }
+            _ => Vec::new(),
+        };
+        let stored = StoredEvent {
+            id,
+            source: sources.value(row),
+            detail_type: detail_types.value(row),
+            time_micros: times.value(row),
+            resources: row_resources,
+            event_type: (!event_types.is_null(row)).then(|| event_types.value(row)),
+            detail: details.value(row),
+        };
+        match format.entry(stored) {
+            Ok(entry) => entries.push(entry),
+            Err(reason) => {
+                summary.failed += 1;
+                *summary.failures.entry("unformattable".into()).or_default() += 1;
+                note_failure(summary, id, &reason);
+            }
+        }
+    }
+    Ok(entries)
+}
+
+struct Sender<'a> {
+    target: Option<&'a Target>,
+    limiter: RateLimiter,
+    journal: Option<&'a mut Journal>,
+    summary: &'a mut ReplaySummary,
+    rounds_since_fold: i64,
+}
+
+impl Sender<'_> {
+    async fn send_round(
+        &mut self,
+        batches: Vec<Vec<Entry>>,
+        progress: &dyn ReplayProgress,
+    ) -> Result<()> {
+        for batch in &batches {
+            self.summary.batches += 1;
+            for entry in batch {
+                let size = entry.size() as u64;
+                self.summary.bytes += size;
+                let counts = self
+                    .summary
+                    .by_event_type
+                    .entry(entry.event_type.clone().unwrap_or_default())
+                    .or_default();
+                counts.events += 1;
+                counts.bytes += size;
+            }
+        }
+        let (Some(target), Some(journal)) = (self.target, self.journal.as_deref_mut()) else {
+            progress.done(batches.iter().map(|batch| batch.len() as u64).sum());
+            return Ok(()); // a dry run
+        };
+        let ids = batches
+            .iter()
+            .flatten()
+            .map(|entry| entry.event_id.clone())
+            .collect();
+        let round = journal.intent(ids).await?;
+        let events: usize = batches.iter().map(Vec::len).sum();
+        self.limiter.wait(events).await;
+        let sends = batches
+            .iter()
+            .enumerate()
+            .map(|(index, batch)| send_batch(target, round, index, batch));
+        let mut outcomes = Vec::with_capacity(events);
+        let mut first_error = None;
+        for result in futures::future::join_all(sends).await {
+            match result {
+                Ok((batch_outcomes, throttled)) => {
+                    if throttled {
+                        self.limiter.slow_down();
+                    }
+                    outcomes.extend(batch_outcomes);
+                }
+                Err(error) => first_error = first_error.or(Some(error)),
+            }
+        }
+        if let Some(error) = first_error {
+            // The round's intent stays without an ack: its ids are in doubt on the next run.
+            return Err(error);
+        }
+        for outcome in &outcomes {
+            match outcome.status {
+                Status::Sent => self.summary.sent += 1,
+                _ => {
+                    self.summary.failed += 1;
+                    let code = outcome
+                        .error_code
+                        .clone()
+                        .unwrap_or_else(|| "unknown".into());
+                    note_failure(self.summary, &outcome.event_id, &code);
+                    *self.summary.failures.entry(code).or_default() += 1;
+                }
+            }
+        }
+        progress.done(outcomes.len() as u64);
+        journal.ack(round, outcomes).await?;
+        self.rounds_since_fold += 1;
+        if self.rounds_since_fold >= FOLD_EVERY_ROUNDS {
+            journal.fold().await?;
+            self.rounds_since_fold = 0;
+        }
+        Ok(())
+    }
+}
+
+/// Sends one request's entries; returns each entry's outcome and whether EventBridge throttled.
+async fn send_batch(
+    target: &Target,
+    round: i64,
+    index: usize,
+    entries: &[Entry],
+) -> Result<(Vec<Outcome>, bool)> {
+    match target {
+        Target::Files { dir, event_bus } => {
+            let path = dir.join(format!("round-{round:08}-{index:02}.json"));
+            let body: Vec<serde_json::Value> = entries
+                .iter()
+                .map(|entry| entry.to_json(event_bus.as_deref()))
+                .collect();
+            let text = serde_json::to_vec_pretty(&body)
+                .map_err(|error| Error::InvalidArgument(error.to_string()))?;
+            std::fs::write(&path, text).map_err(|source| Error::ReadObject {
+                object: path.display().to_string(),
+                source,
+            })?;
+            let outcomes = entries
+                .iter()
+                .map(|entry| Outcome {
+                    event_id: entry.event_id.clone(),
+                    status: Status::Sent,
+                    error_code: None,
+                    eventbridge_id: None,
+                })
+                .collect();
+            Ok((outcomes, false))
+        }
+        Target::EventBus { name, client } => put_events(client, name, entries).await,
+    }
+}
+
+fn retryable(code: &str) -> bool {
+    matches!(code, "InternalFailure" | "ThrottlingException")
+}
+
+/// PutEvents with the failed entries retried alone (only the retryable codes), with
+/// exponential backoff and jitter.
+async fn put_events(
+    client: &aws_sdk_eventbridge::Client,
+    bus: &str,
+    entries: &[Entry],
+) -> Result<(Vec<Outcome>, bool)> {
+    use aws_sdk_eventbridge::error::ProvideErrorMetadata;
+    use aws_sdk_eventbridge::primitives::DateTime;
+    use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; entries.len()];
+    let mut pending: Vec<usize> = (0..entries.len()).collect();
+    let mut throttled = false;
+    let settle = |outcomes: &mut Vec<Option<Outcome>>,
+                  index: usize,
+                  status,
+                  code: Option<&str>,
+                  id: Option<&str>| {
+        outcomes[index] = Some(Outcome {
+            event_id: entries[index].event_id.clone(),
+            status,
+            error_code: code.map(str::to_owned),
+            eventbridge_id: id.map(str::to_owned),
+        });
+    };
+    for attempt in 0..MAX_ATTEMPTS {
+        let last = attempt + 1 == MAX_ATTEMPTS;
+        let request: Vec<PutEventsRequestEntry> = pending
+            .iter()
+            .map(|&index| {
+                let entry = &entries[index];
+                let seconds = chrono::DateTime::parse_from_rfc3339(&entry.time)
+                    .map_or(0, |time| time.timestamp());
+                PutEventsRequestEntry::builder()
+                    .time(DateTime::from_secs(seconds))
+                    .source(&entry.source)
+                    .detail_type(&entry.detail_type)
+                    .detail(&entry.detail)
+                    .set_resources(Some(entry.resources.clone()))
+                    .event_bus_name(bus)
+                    .build()
+            })
+            .collect();
+        let mut retry = Vec::new();
+        match client.put_events().set_entries(Some(request)).send().await {
+            Ok(output) => {
+                let results = output.entries();
+                for (position, &index) in pending.iter().enumerate() {
+                    let Some(result) = results.get(position) else {
+                        settle(
+                            &mut outcomes,
+                            index,
+                            Status::InDoubt,
+                            Some("NoResult"),
+                            None,
+                        );
+                        continue;
+                    };
+                    match result.error_code() {
+                        None => settle(&mut outcomes, index, Status::Sent, None, result.event_id()),
+                        Some(code) if retryable(code) && !last => {
+                            throttled |= code == "ThrottlingException";
+                            retry.push(index);
+                        }
+                        Some(code) => {
+                            settle(&mut outcomes, index, Status::Failed, Some(code), None)
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                let code = error.code().map(str::to_owned);
+                match code.as_deref() {
+                    Some(
+                        code @ ("ThrottlingException" | "InternalException" | "InternalFailure"),
+                    ) if !last => {
+                        throttled |= code == "ThrottlingException";
+                        retry = pending.clone();
+                    }
+                    Some(code) if error.as_service_error().is_some() => {
+                        for &index in &pending {
+                            settle(&mut outcomes, index, Status::Failed, Some(code), None);
+                        }
+                    }
+                    _ => {
+                        return Err(Error::EventBridge(
+                            aws_sdk_eventbridge::error::DisplayErrorContext(&error).to_string(),
+                        ))
+                    }
+                }
+            }
+        }
+        if retry.is_empty() {
+            break;
+        }
+        pending = retry;
+        tokio::time::sleep(backoff(attempt)).await;
+    }
+    Ok((outcomes.into_iter().flatten().collect(), throttled))
+}
+
+/// 100 ms doubling up to 5 s, times a random factor in [0.5, 1.5).
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(100u64 << attempt.min(6)).min(Duration::from_secs(5));
+    base.mul_f64(0.5 + rand::random::<f64>())
+}
+
+/// Spaces sends so no more than `rate` events a second go; throttling halves the rate.
+struct RateLimiter {
+    rate: Option<f64>,
+    started: Instant,
+    granted: f64,
+}
+
+impl RateLimiter {
+    fn new(rate: Option<f64>) -> Self {
+        Self {
+            rate: rate.filter(|rate| *rate > 0.0),
+            started: Instant::now(),
+            granted: 0.0,
+        }
+    }
+
+    async fn wait(&mut self, events: usize) {
+        if let Some(rate) = self.rate {
+            let due = Duration::from_secs_f64(self.granted / rate);
+            let elapsed = self.started.elapsed();
+            if due > elapsed {
+                tokio::time::sleep(due - elapsed).await;
+            }
+        }
+        self.granted += events as f64;
+    }
+
+    fn slow_down(&mut self) {
+        let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
+        let current = self.rate.unwrap_or(self.granted / elapsed);
+        let slower = (current / 2.0).max(1.0);
+        tracing::warn!("EventBridge is throttling: slowing to {slower:.0} events/s");
+        // Restart the schedule at the new rate from now.
+        self.rate = Some(slower);
+        self.started = Instant::now();
+        self.granted = 0.0;
+    }
+}
