@@ -55,6 +55,9 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
+    #[error("Zendesk: {0}")]
+    Zendesk(String),
+
     #[error("EventBridge: {0}")]
     EventBridge(String),
 

@@ -5,7 +5,8 @@
 //! [`source`] (list, decompress, frame) → [`record`] + [`transform`] (parse, the Lambda's
 //! transform) → [`partition`] (Firehose prefixes) → [`table`] (Delta tables, exactly-once commits),
 //! wired together by [`compact`]. [`query`] is SQL over the lake, [`replay`] sends selected
-//! events back into EventBridge. [`gen`] makes input shaped like a real bucket.
+//! events back into EventBridge, [`zendesk`] syncs tickets and [`reconcile`] matches them to
+//! loyalty purchases. [`gen`] makes input shaped like a real bucket.
 
 pub mod cli;
 pub mod compact;
@@ -14,12 +15,14 @@ pub mod error;
 pub mod gen;
 pub mod partition;
 pub mod query;
+pub mod reconcile;
 pub mod record;
 pub mod replay;
 pub mod source;
 pub mod storage;
 pub mod table;
 pub mod transform;
+pub mod zendesk;
 
 pub use compact::{CompactMetrics, Compaction};
 pub use config::{CompactPlan, Config};

@@ -55,6 +55,11 @@ pub enum Command {
     /// Send events chosen with SQL back into EventBridge (or into PutEvents files), once per
     /// replay name: a rerun sends only what earlier runs did not.
     Replay(ReplayArgs),
+    /// Zendesk tickets into the lake (`zendesk sync`).
+    #[command(subcommand)]
+    Zendesk(ZendeskCommand),
+    /// Match loyalty purchases to Zendesk tickets: matched, missing, orphaned, duplicated, late.
+    Reconcile(ReconcileArgs),
     /// Generate a sample, compact it into ./eventlake-demo/lake and show what it holds.
     Demo(DemoArgs),
 }
@@ -248,6 +253,75 @@ pub struct ReplayArgs {
     pub config: Option<PathBuf>,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ZendeskCommand {
+    /// Fetch tickets changed since the last sync into the `zendesk_tickets` table.
+    Sync(ZendeskSyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ZendeskSyncArgs {
+    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
+    #[arg(long, env = "EVENTLAKE_LAKE")]
+    pub lake: Option<String>,
+    /// Your Zendesk, e.g. https://acme.zendesk.com.
+    #[arg(long, value_name = "URL", required_unless_present = "tickets")]
+    pub zendesk_url: Option<String>,
+    /// The pipeline's secret file: {"username": EMAIL, "apiToken": TOKEN} ("apiKey" also read).
+    /// Default: ZENDESK_EMAIL and ZENDESK_API_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    pub secret: Option<PathBuf>,
+    /// The first sync starts here (RFC 3339 or a unix time; default: 30 days ago).
+    #[arg(long)]
+    pub start_time: Option<String>,
+    /// Import a saved export instead (a JSON array of tickets, or export pages' `tickets`).
+    #[arg(long, value_name = "FILE", conflicts_with = "zendesk_url")]
+    pub tickets: Option<PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Config file (default: ./eventlake.toml if present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
+    #[arg(long, env = "EVENTLAKE_LAKE")]
+    pub lake: Option<String>,
+    /// First purchase time (RFC 3339, or a UTC day YYYY-MM-DD).
+    #[arg(long)]
+    pub from: String,
+    /// End of the purchase window, exclusive (RFC 3339, or a UTC day: the day after it).
+    #[arg(long)]
+    pub to: String,
+    /// How long after its purchase a ticket may be created and still match (e.g. 24h, 90m).
+    #[arg(long, default_value = "24h")]
+    pub window: String,
+    /// Tickets created later than this after their purchase are late.
+    #[arg(long, default_value = "15m")]
+    pub sla: String,
+    /// Rows output format (default: table on a terminal, csv otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// Only rows of this class (matched, missing_ticket, orphan_ticket, duplicate_ticket, late_ticket).
+    #[arg(long)]
+    pub class: Option<String>,
+    /// Print only the summary, as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Folder of saved queries that adds to the shipped ones (reconcile/candidates can be overridden).
+    #[arg(long, env = "EVENTLAKE_QUERIES")]
+    pub queries: Option<PathBuf>,
+    /// Rows a table shows at most.
+    #[arg(long, default_value_t = 1000)]
+    pub max_rows: usize,
+    /// Config file (default: ./eventlake.toml if present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SizeLimit {
     #[value(name = "1mb")]
@@ -346,8 +420,184 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Zendesk(ZendeskCommand::Sync(args)) => {
+            let options = storage(args.config.as_deref(), endpoint)?;
+            let summary = zendesk_sync(&args, options).await?;
+            if args.json {
+                println!("{}", to_json(&summary)?);
+            } else {
+                println!(
+                    "synced {} changed tickets ({} versions in {} pages{}); zendesk_tickets holds {}",
+                    summary.tickets_changed,
+                    summary.tickets_fetched,
+                    summary.pages,
+                    if summary.resumed { ", from the last sync's cursor" } else { "" },
+                    summary.tickets_in_table
+                );
+            }
+            Ok(())
+        }
+        Command::Reconcile(args) => {
+            let options = storage(args.config.as_deref(), endpoint)?;
+            reconcile(&args, options).await
+        }
         Command::Demo(args) => demo(&args).await,
     }
+}
+
+async fn zendesk_sync(
+    args: &ZendeskSyncArgs,
+    storage_options: HashMap<String, String>,
+) -> Result<crate::zendesk::SyncSummary> {
+    let lake = lake_location(args.lake.as_deref(), args.config.as_deref())?;
+    let lake = Lake::with_storage_options(&lake, storage_options)?;
+    if let Some(file) = &args.tickets {
+        let text = std::fs::read_to_string(file).map_err(|error| Error::Config {
+            path: file.clone(),
+            reason: error.to_string(),
+        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|error| Error::Config {
+                path: file.clone(),
+                reason: error.to_string(),
+            })?;
+        let tickets = match value {
+            serde_json::Value::Array(items) => items,
+            mut page => match page["tickets"].take() {
+                serde_json::Value::Array(items) => items,
+                _ => {
+                    return Err(Error::Config {
+                        path: file.clone(),
+                        reason: "not a JSON array of tickets nor an export page".into(),
+                    })
+                }
+            },
+        };
+        return crate::zendesk::import(&lake, tickets).await;
+    }
+    let url = args.zendesk_url.as_deref().unwrap_or_default();
+    let credentials = match &args.secret {
+        Some(file) => crate::zendesk::client::Credentials::from_secret_file(file)?,
+        None => crate::zendesk::client::Credentials::from_env().ok_or_else(|| {
+            Error::InvalidArgument("no Zendesk credentials: pass --secret FILE or set ZENDESK_EMAIL and ZENDESK_API_TOKEN".into())
+        })?,
+    };
+    let start_time = match &args.start_time {
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .or_else(|| {
+                crate::record::parse_time(text)
+                    .ok()
+                    .map(|micros| micros / 1_000_000)
+            })
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "--start-time {text:?} is neither RFC 3339 nor a unix time"
+                ))
+            })?,
+        None => chrono::Utc::now().timestamp() - 30 * 86_400,
+    };
+    let client = crate::zendesk::client::Client::new(url, credentials)?;
+    crate::zendesk::sync(&lake, &client, start_time).await
+}
+
+/// `24h`, `90m`, `30s`, `2d` or plain seconds.
+fn parse_duration(text: &str) -> Result<i64> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let value: i64 = number.parse().map_err(|_| {
+        Error::InvalidArgument(format!("{text:?} is not a duration like 24h, 90m or 30s"))
+    })?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => {
+            return Err(Error::InvalidArgument(format!(
+                "{text:?}: use s, m, h or d"
+            )))
+        }
+    };
+    Ok(value * scale)
+}
+
+/// An RFC 3339 time, or a UTC day (its start; `end_of_day` gives the next day's start).
+fn parse_instant(text: &str, end_of_day: bool) -> Result<i64> {
+    if let Ok(micros) = crate::record::parse_time(text) {
+        return Ok(micros);
+    }
+    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        Error::InvalidArgument(format!("{text:?} is neither RFC 3339 nor YYYY-MM-DD"))
+    })?;
+    let day = if end_of_day {
+        day.succ_opt().unwrap_or(day)
+    } else {
+        day
+    };
+    Ok(day
+        .and_hms_opt(0, 0, 0)
+        .map_or(0, |time| time.and_utc().timestamp_micros()))
+}
+
+async fn reconcile(args: &ReconcileArgs, storage_options: HashMap<String, String>) -> Result<()> {
+    let options = crate::reconcile::ReconcileOptions {
+        from_micros: parse_instant(&args.from, false)?,
+        to_micros: parse_instant(&args.to, true)?,
+        window_seconds: parse_duration(&args.window)?,
+        sla_seconds: parse_duration(&args.sla)?,
+    };
+    let catalog = crate::query::saved::catalog(queries_dir(args.queries.as_deref()).as_deref())?;
+    let candidates = &catalog["reconcile/candidates"];
+    let lake = lake_location(args.lake.as_deref(), args.config.as_deref())?;
+    let lake = Lake::with_storage_options(&lake, storage_options)?;
+    let session = LakeSession::open(&lake, None).await?;
+    let (summary, mut rows) =
+        crate::reconcile::reconcile(&session, &candidates.sql, &options).await?;
+    if args.json {
+        println!("{}", to_json(&summary)?);
+        return Ok(());
+    }
+    eprintln!(
+        "{} purchases, {} tickets: {} matched, {} missing_ticket, {} duplicate_ticket, {} late_ticket, {} orphan_ticket; time to ticket p50 {}s p90 {}s p99 {}s; by match mode {:?}",
+        summary.purchases, summary.tickets, summary.matched, summary.missing_ticket, summary.duplicate_ticket,
+        summary.late_ticket, summary.orphan_ticket,
+        summary.time_to_ticket_seconds_p50.map_or("-".into(), |v| v.to_string()),
+        summary.time_to_ticket_seconds_p90.map_or("-".into(), |v| v.to_string()),
+        summary.time_to_ticket_seconds_p99.map_or("-".into(), |v| v.to_string()),
+        summary.by_match_mode
+    );
+    if let Some(class) = &args.class {
+        rows.retain(|row| row.class == class);
+    }
+    let batch = crate::reconcile::rows_batch(&rows)?;
+    let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+        crate::reconcile::rows_schema(),
+        futures::stream::iter(vec![Ok(batch)]),
+    );
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        OutputFormat::Table
+    } else {
+        OutputFormat::Csv
+    });
+    let printed = output::write_stream(
+        Box::pin(stream),
+        format,
+        Box::new(std::io::BufWriter::new(std::io::stdout())),
+        args.max_rows,
+    )
+    .await?;
+    if printed.truncated {
+        eprintln!(
+            "({} rows; the first {} shown: use --format csv for all)",
+            printed.rows, args.max_rows
+        );
+    }
+    Ok(())
 }
 
 async fn replay(

@@ -22,6 +22,10 @@ use crate::error::{Error, Result};
 /// The queries shipped in the binary, by name.
 const SHIPPED: &[(&str, &str)] = &[
     (
+        "reconcile/candidates",
+        include_str!("../../queries/reconcile/candidates.sql"),
+    ),
+    (
         "replay/client-window",
         include_str!("../../queries/replay/client-window.sql"),
     ),

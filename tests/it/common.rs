@@ -247,7 +247,8 @@ pub fn compact_cli(
 pub async fn sql(lake: impl Into<Loc>, query: &str) -> Vec<Vec<String>> {
     let lake = lake.into().lake();
     let context = SessionContext::new();
-    for name in ["events", "errors", "source_objects", "replays"] {
+    for name in eventlake::query::table_names(&lake).await.unwrap() {
+        let name = name.as_str();
         if let Some(table) = lake.open(name).await.unwrap() {
             table.update_datafusion_session(&context.state()).unwrap();
             context

@@ -8,3 +8,4 @@ mod interop;
 mod query;
 mod replay;
 mod s3;
+mod zendesk;
