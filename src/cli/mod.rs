@@ -889,7 +889,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
     let raw_location = raw.to_string_lossy().into_owned();
     let lake_location = lake.to_string_lossy().into_owned();
     eprintln!(
-        "1/3 generating {} events into {} …",
+        "1/4 generating {} events into {} …",
         args.events,
         raw.display()
     );
@@ -911,7 +911,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
     let summary = gen(&gen_args, &HashMap::new()).await?;
     print_gen_summary(&summary, &raw_location);
 
-    eprintln!("2/3 compacting into {} …", lake.display());
+    eprintln!("2/4 compacting into {} …", lake.display());
     let compact_args = CompactArgs {
         source: raw_location.clone(),
         lake: Some(lake_location.clone()),
@@ -930,7 +930,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
     .await?;
     print_compact_summary(&metrics, &lake_location);
 
-    eprintln!("3/3 querying the lake with the saved triage queries …");
+    eprintln!("3/4 querying the lake with the saved triage queries …");
     let session = LakeSession::open(&Lake::new(&lake_location)?, None).await?;
     let catalog = crate::query::saved::catalog(None)?;
     let day = "2026-11-01";
@@ -968,8 +968,55 @@ async fn demo(args: &DemoArgs) -> Result<()> {
             }
         );
     }
+    eprintln!("\n4/4 reconciling loyalty purchases with generated Zendesk tickets …");
+    let purchases = session
+        .sql(
+            "SELECT id, client_id, CAST(to_unixtime(time) AS BIGINT) * 1000000 FROM events WHERE event_type = 'loyaltypurchase' ORDER BY time",
+            HashMap::new(),
+        )
+        .await?
+        .collect()
+        .await?;
+    let mut rows = Vec::new();
+    for batch in &purchases {
+        let ids = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
+        let clients = arrow::compute::cast(batch.column(1), &arrow::datatypes::DataType::Utf8)?;
+        let times = arrow::compute::cast(batch.column(2), &arrow::datatypes::DataType::Int64)?;
+        use arrow::array::AsArray;
+        let (ids, clients) = (ids.as_string::<i32>(), clients.as_string::<i32>());
+        let times = times.as_primitive::<arrow::datatypes::Int64Type>();
+        for row in 0..batch.num_rows() {
+            rows.push((
+                ids.value(row).to_owned(),
+                clients.value(row).to_owned(),
+                times.value(row),
+            ));
+        }
+    }
+    let lake_handle = Lake::new(&lake_location)?;
+    crate::zendesk::import(&lake_handle, crate::gen::tickets_for(&rows, 7)).await?;
+    let session = LakeSession::open(&lake_handle, None).await?;
+    let catalog = crate::query::saved::catalog(None)?;
+    let options = crate::reconcile::ReconcileOptions {
+        from_micros: parse_instant("2026-11-01", false)?,
+        to_micros: parse_instant("2026-11-02", true)?,
+        window_seconds: 3_600,
+        sla_seconds: 900,
+    };
+    let (summary, _) =
+        crate::reconcile::reconcile(&session, &catalog["reconcile/candidates"].sql, &options)
+            .await?;
     println!(
-        "\nNext:\n  - the saved queries and their parameters:   eventlake query --list\n  - one of them:   eventlake query triage/overview --lake {lake_location} --param day={day}\n  - your own SQL:  eventlake query --lake {lake_location} \"SELECT event_type, count(*) FROM events GROUP BY 1\"\n  - a SQL prompt:  eventlake sql --lake {lake_location}\n  - compact again: it adds nothing (exactly once):  eventlake compact --source {raw_location} --lake {lake_location}\n  - any Delta reader works too, e.g. DuckDB: SELECT * FROM delta_scan('{}/events')",
+        "== reconcile (window 1h, SLA 15m): {} purchases, {} tickets: {} matched, {} missing_ticket, {} duplicate_ticket, {} late_ticket, {} orphan_ticket; time to ticket p50 {}s, p90 {}s, p99 {}s; by match mode {:?}",
+        summary.purchases, summary.tickets, summary.matched, summary.missing_ticket, summary.duplicate_ticket,
+        summary.late_ticket, summary.orphan_ticket,
+        summary.time_to_ticket_seconds_p50.unwrap_or(0),
+        summary.time_to_ticket_seconds_p90.unwrap_or(0),
+        summary.time_to_ticket_seconds_p99.unwrap_or(0),
+        summary.by_match_mode
+    );
+    println!(
+        "\nNext:\n  - reconcile rows:  eventlake reconcile --lake {lake_location} --from 2026-11-01 --to 2026-11-02 --window 1h --class missing_ticket\n  - a replay dry run:  eventlake replay --lake {lake_location} --name try-1 --where \"event_type = 'purchase' AND dt = '2026-11-01'\" --dry-run\n  - the saved queries and their parameters:   eventlake query --list\n  - one of them:   eventlake query triage/overview --lake {lake_location} --param day={day}\n  - your own SQL:  eventlake query --lake {lake_location} \"SELECT event_type, count(*) FROM events GROUP BY 1\"\n  - a SQL prompt:  eventlake sql --lake {lake_location}\n  - compact again: it adds nothing (exactly once):  eventlake compact --source {raw_location} --lake {lake_location}\n  - any Delta reader works too, e.g. DuckDB: SELECT * FROM delta_scan('{}/events')",
         lake.display()
     );
     Ok(())
