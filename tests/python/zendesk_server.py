@@ -5,7 +5,7 @@
 GET /api/v2/incremental/tickets/cursor.json?start_time=S | ?cursor=C  pages of PAGE_SIZE ticket
 versions in change order; after_cursor / after_url / end_of_stream as Zendesk sends them.
 Basic auth must be `E/token:T` (else 401). The second page request ever answers 429 with
-Retry-After: 1 once. POST /__test/tickets appends ticket versions (a JSON array) to the change log;
+Retry-After: 1 once, and the fourth answers 503 once. POST /__test/tickets appends ticket versions (a JSON array) to the change log;
 an id seen before is an update and reappears in a later page. GET /__test/requests lists the
 export requests served (query strings), so a test can see what a sync asked for.
 """
@@ -73,6 +73,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if state["export_requests"] == 2 and not state["throttled"]:
                 state["throttled"] = True
                 self.send_json(429, {"error": "APIRateLimitExceeded"}, [("Retry-After", "1")])
+                return
+            if state["export_requests"] == 4:
+                self.send_json(503, {"error": "ServiceUnavailable"})
                 return
             requests.append(url.query)
             if "cursor" in query:
