@@ -22,6 +22,7 @@ pub mod source;
 pub mod storage;
 pub mod table;
 pub mod transform;
+pub mod upkeep;
 pub mod zendesk;
 
 pub use compact::{CompactMetrics, Compaction};

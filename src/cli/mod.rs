@@ -60,6 +60,14 @@ pub enum Command {
     Zendesk(ZendeskCommand),
     /// Match loyalty purchases to Zendesk tickets: matched, missing, orphaned, duplicated, late.
     Reconcile(ReconcileArgs),
+    /// Bin-pack small files into large ones, sorted so per-file statistics prune well.
+    Optimize(OptimizeArgs),
+    /// Delete files no table version within the retention needs.
+    Vacuum(VacuumArgs),
+    /// Delete whole days (`dt` partitions) older than a retention from events and errors.
+    Expire(ExpireArgs),
+    /// List the commits of every table of the lake, newest first, with what each did.
+    History(HistoryArgs),
     /// Generate a sample, compact it into ./eventlake-demo/lake and show what it holds.
     Demo(DemoArgs),
 }
@@ -186,6 +194,9 @@ pub struct CompactArgs {
     /// Stop starting new units after this many seconds; what was started is committed.
     #[arg(long)]
     pub max_runtime: Option<u64>,
+    /// Then optimize the partitions of events this run wrote to (sorted by time).
+    #[arg(long)]
+    pub then_optimize: bool,
 }
 
 #[derive(Debug, Args)]
@@ -248,6 +259,82 @@ pub struct ReplayArgs {
     /// Folder of saved queries that adds to the shipped ones (default: ./queries if present).
     #[arg(long, env = "EVENTLAKE_QUERIES")]
     pub queries: Option<PathBuf>,
+    /// Config file (default: ./eventlake.toml if present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct OptimizeArgs {
+    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
+    #[arg(long, env = "EVENTLAKE_LAKE")]
+    pub lake: Option<String>,
+    /// The table to optimize.
+    #[arg(long, default_value = "events")]
+    pub table: String,
+    /// Only partitions matching these conditions, e.g. "dt >= '2026-11-01'".
+    #[arg(long = "where", value_name = "PARTITION CONDITIONS")]
+    pub where_: Option<String>,
+    /// The size files are packed to.
+    #[arg(long, default_value = "256MiB")]
+    pub target_size: String,
+    /// Columns to sort (z-order) each partition's files by; "none" only bin-packs.
+    #[arg(long, default_value = "time", value_delimiter = ',')]
+    pub sort_by: Vec<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Config file (default: ./eventlake.toml if present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VacuumArgs {
+    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
+    #[arg(long, env = "EVENTLAKE_LAKE")]
+    pub lake: Option<String>,
+    /// Keep every file a version of the last RETAIN needs (time travel and running queries).
+    #[arg(long, default_value = "7d")]
+    pub retain: String,
+    /// List what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Config file (default: ./eventlake.toml if present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExpireArgs {
+    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
+    #[arg(long, env = "EVENTLAKE_LAKE")]
+    pub lake: Option<String>,
+    /// Delete days older than this (e.g. 400d), counted from today (UTC).
+    #[arg(long)]
+    pub older_than: String,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Config file (default: ./eventlake.toml if present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
+    #[arg(long, env = "EVENTLAKE_LAKE")]
+    pub lake: Option<String>,
+    /// Commits per table at most.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// One JSON object per commit.
+    #[arg(long)]
+    pub json: bool,
     /// Config file (default: ./eventlake.toml if present).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -386,10 +473,32 @@ pub async fn run(cli: Cli) -> Result<()> {
             };
             let options = crate::storage::storage_options(&config.storage, endpoint);
             let metrics = compact(&args, &config, &lake, &options, !args.json).await?;
-            if args.json {
+            if args.json && !args.then_optimize {
                 println!("{}", to_json(&metrics)?);
-            } else {
+            } else if !args.json {
                 print_compact_summary(&metrics, &lake);
+            }
+            if args.then_optimize {
+                let handle = Lake::with_storage_options(&lake, options)?;
+                let optimized = crate::upkeep::optimize(
+                    &handle,
+                    "events",
+                    &[],
+                    256 << 20,
+                    &["time".to_owned()],
+                )
+                .await?;
+                if args.json {
+                    println!(
+                        "{}",
+                        to_json(&serde_json::json!({"compact": metrics, "optimize": optimized}))?
+                    );
+                } else {
+                    println!(
+                        "optimized events: {} files into {}",
+                        optimized.files_removed, optimized.files_added
+                    );
+                }
             }
             Ok(())
         }
@@ -441,8 +550,111 @@ pub async fn run(cli: Cli) -> Result<()> {
             let options = storage(args.config.as_deref(), endpoint)?;
             reconcile(&args, options).await
         }
+        Command::Optimize(args) => {
+            let lake = upkeep_lake(args.lake.as_deref(), args.config.as_deref(), endpoint)?;
+            let filters = match &args.where_ {
+                Some(text) => crate::upkeep::parse_partition_filter(text)?,
+                None => Vec::new(),
+            };
+            let target: crate::config::ByteSize = args
+                .target_size
+                .parse()
+                .map_err(|reason| Error::InvalidArgument(format!("--target-size: {reason}")))?;
+            let sort_by: Vec<String> = args
+                .sort_by
+                .iter()
+                .filter(|c| c.as_str() != "none" && !c.is_empty())
+                .cloned()
+                .collect();
+            let summary =
+                crate::upkeep::optimize(&lake, &args.table, &filters, target.0, &sort_by).await?;
+            if args.json {
+                println!("{}", to_json(&summary)?);
+            } else {
+                println!(
+                    "optimized {}: {} files into {} across {} partitions",
+                    summary.table,
+                    summary.files_removed,
+                    summary.files_added,
+                    summary.partitions_optimized
+                );
+            }
+            Ok(())
+        }
+        Command::Vacuum(args) => {
+            let lake = upkeep_lake(args.lake.as_deref(), args.config.as_deref(), endpoint)?;
+            let retain =
+                std::time::Duration::from_secs(parse_duration(&args.retain)?.max(0) as u64);
+            let summaries = crate::upkeep::vacuum(&lake, retain, args.dry_run).await?;
+            if args.json {
+                println!("{}", to_json(&summaries)?);
+            } else {
+                for summary in summaries {
+                    println!(
+                        "{}: {} {} files",
+                        summary.table,
+                        if summary.dry_run {
+                            "would delete"
+                        } else {
+                            "deleted"
+                        },
+                        summary.files_deleted
+                    );
+                    for example in summary.examples.iter().filter(|_| summary.dry_run) {
+                        println!("  {example}");
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Expire(args) => {
+            let lake = upkeep_lake(args.lake.as_deref(), args.config.as_deref(), endpoint)?;
+            let days = parse_duration(&args.older_than)? / 86_400;
+            let cutoff = (chrono::Utc::now() - chrono::Duration::days(days))
+                .format("%Y-%m-%d")
+                .to_string();
+            let summaries = crate::upkeep::expire(&lake, &cutoff).await?;
+            if args.json {
+                println!("{}", to_json(&summaries)?);
+            } else {
+                for summary in summaries {
+                    println!(
+                        "{}: deleted days before {} ({} files)",
+                        summary.table, summary.cutoff_day, summary.files_removed
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::History(args) => {
+            let lake = upkeep_lake(args.lake.as_deref(), args.config.as_deref(), endpoint)?;
+            for commit in crate::upkeep::history(&lake, args.limit).await? {
+                if args.json {
+                    println!("{}", to_json(&commit)?);
+                } else {
+                    println!(
+                        "{:<25} {:<16} v{:<5} {:<12} {}",
+                        commit.timestamp.as_deref().unwrap_or("-"),
+                        commit.table,
+                        commit.version.unwrap_or(-1),
+                        commit.operation,
+                        commit.details
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Demo(args) => demo(&args).await,
     }
+}
+
+fn upkeep_lake(
+    flag: Option<&str>,
+    config: Option<&std::path::Path>,
+    endpoint: Option<&str>,
+) -> Result<Lake> {
+    let location = lake_location(flag, config)?;
+    Lake::with_storage_options(&location, storage(config, endpoint)?)
 }
 
 async fn zendesk_sync(
@@ -919,6 +1131,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         json: false,
         workers: None,
         max_runtime: None,
+        then_optimize: false,
     };
     let metrics = compact(
         &compact_args,

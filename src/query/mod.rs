@@ -61,7 +61,18 @@ impl LakeSession {
         functions::register(&context);
         let mut tables = Vec::new();
         for name in table_names(lake).await? {
-            let Some(table) = open_as_of(lake, &name, as_of).await? else {
+            let opened = match open_as_of(lake, &name, as_of).await {
+                // Version numbers are per table: one that has no such version yet is left out
+                // rather than failing a query that may not read it.
+                Err(error)
+                    if matches!(as_of, Some(AsOf::Version(_))) && name != crate::table::EVENTS =>
+                {
+                    tracing::warn!("{name} is left out: it has no version {as_of:?} ({error})");
+                    continue;
+                }
+                opened => opened?,
+            };
+            let Some(table) = opened else {
                 continue;
             };
             table.update_datafusion_session(&context.state())?;

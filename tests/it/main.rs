@@ -8,4 +8,5 @@ mod interop;
 mod query;
 mod replay;
 mod s3;
+mod upkeep;
 mod zendesk;

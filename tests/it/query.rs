@@ -329,7 +329,7 @@ fn a_closed_pipe_is_a_quiet_success() {
 }
 
 /// Sums `bytes_scanned=` metrics of an EXPLAIN ANALYZE (numbers with an optional unit).
-fn bytes_scanned(plan: &str) -> f64 {
+pub fn bytes_scanned(plan: &str) -> f64 {
     let mut total = 0.0;
     for part in plan.split("bytes_scanned=").skip(1) {
         let end = part.find([',', ']']).unwrap_or(part.len());
