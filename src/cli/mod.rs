@@ -72,6 +72,25 @@ pub enum Command {
     Demo(DemoArgs),
 }
 
+/// Where the lake is, for every command that reads or keeps one.
+#[derive(Debug, Args)]
+pub struct LakeArgs {
+    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
+    #[arg(long, env = "EVENTLAKE_LAKE")]
+    pub lake: Option<String>,
+    /// Config file (default: ./eventlake.toml if present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+impl LakeArgs {
+    /// The lake, opened with the storage options of the config and the endpoint.
+    fn open(&self, endpoint: Option<&str>) -> Result<Lake> {
+        let location = lake_location(self.lake.as_deref(), self.config.as_deref())?;
+        Lake::with_storage_options(&location, storage(self.config.as_deref(), endpoint)?)
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct QueryArgs {
     /// SQL text, or the name of a saved query (e.g. triage/overview).
@@ -79,9 +98,8 @@ pub struct QueryArgs {
     /// Read the SQL from a file (a header of `-- @param` lines types its parameters).
     #[arg(short = 'f', long, conflicts_with = "query")]
     pub file: Option<PathBuf>,
-    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
-    #[arg(long, env = "EVENTLAKE_LAKE")]
-    pub lake: Option<String>,
+    #[command(flatten)]
+    pub at: LakeArgs,
     /// A parameter, bound as a typed value to `$NAME` in the SQL (repeatable).
     #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
@@ -109,25 +127,18 @@ pub struct QueryArgs {
     /// Rows a table shows at most.
     #[arg(long, default_value_t = 1000)]
     pub max_rows: usize,
-    /// Config file (default: ./eventlake.toml if present).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct SqlArgs {
-    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
-    #[arg(long, env = "EVENTLAKE_LAKE")]
-    pub lake: Option<String>,
+    #[command(flatten)]
+    pub at: LakeArgs,
     /// Read the tables as of a version number or an RFC 3339 timestamp.
     #[arg(long, value_name = "VERSION|TIMESTAMP")]
     pub as_of: Option<crate::query::AsOf>,
     /// Rows a result shows at most.
     #[arg(long, default_value_t = 1000)]
     pub max_rows: usize,
-    /// Config file (default: ./eventlake.toml if present).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -203,9 +214,8 @@ pub struct CompactArgs {
 #[command(group(clap::ArgGroup::new("selection").required(true).args(["where_", "file", "query"])))]
 #[command(group(clap::ArgGroup::new("target").args(["to_file", "event_bus"])))]
 pub struct ReplayArgs {
-    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
-    #[arg(long, env = "EVENTLAKE_LAKE")]
-    pub lake: Option<String>,
+    #[command(flatten)]
+    pub at: LakeArgs,
     /// The replay's name: a rerun of the same name resumes it and never resends what it sent.
     #[arg(long)]
     pub name: String,
@@ -259,16 +269,12 @@ pub struct ReplayArgs {
     /// Folder of saved queries that adds to the shipped ones (default: ./queries if present).
     #[arg(long, env = "EVENTLAKE_QUERIES")]
     pub queries: Option<PathBuf>,
-    /// Config file (default: ./eventlake.toml if present).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct OptimizeArgs {
-    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
-    #[arg(long, env = "EVENTLAKE_LAKE")]
-    pub lake: Option<String>,
+    #[command(flatten)]
+    pub at: LakeArgs,
     /// The table to optimize.
     #[arg(long, default_value = "events")]
     pub table: String,
@@ -284,16 +290,12 @@ pub struct OptimizeArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Config file (default: ./eventlake.toml if present).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct VacuumArgs {
-    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
-    #[arg(long, env = "EVENTLAKE_LAKE")]
-    pub lake: Option<String>,
+    #[command(flatten)]
+    pub at: LakeArgs,
     /// Keep every file a version of the last RETAIN needs (time travel and running queries).
     #[arg(long, default_value = "7d")]
     pub retain: String,
@@ -303,41 +305,30 @@ pub struct VacuumArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Config file (default: ./eventlake.toml if present).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct ExpireArgs {
-    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
-    #[arg(long, env = "EVENTLAKE_LAKE")]
-    pub lake: Option<String>,
+    #[command(flatten)]
+    pub at: LakeArgs,
     /// Delete days older than this (e.g. 400d), counted from today (UTC).
     #[arg(long)]
     pub older_than: String,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Config file (default: ./eventlake.toml if present).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
-    #[arg(long, env = "EVENTLAKE_LAKE")]
-    pub lake: Option<String>,
+    #[command(flatten)]
+    pub at: LakeArgs,
     /// Commits per table at most.
     #[arg(long)]
     pub limit: Option<usize>,
     /// One JSON object per commit.
     #[arg(long)]
     pub json: bool,
-    /// Config file (default: ./eventlake.toml if present).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -348,9 +339,8 @@ pub enum ZendeskCommand {
 
 #[derive(Debug, Args)]
 pub struct ZendeskSyncArgs {
-    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
-    #[arg(long, env = "EVENTLAKE_LAKE")]
-    pub lake: Option<String>,
+    #[command(flatten)]
+    pub at: LakeArgs,
     /// Your Zendesk, e.g. https://acme.zendesk.com.
     #[arg(long, value_name = "URL", required_unless_present = "tickets")]
     pub zendesk_url: Option<String>,
@@ -367,16 +357,12 @@ pub struct ZendeskSyncArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Config file (default: ./eventlake.toml if present).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
-    /// The lake (default: EVENTLAKE_LAKE, then `lake` in eventlake.toml).
-    #[arg(long, env = "EVENTLAKE_LAKE")]
-    pub lake: Option<String>,
+    #[command(flatten)]
+    pub at: LakeArgs,
     /// First purchase time (RFC 3339, or a UTC day YYYY-MM-DD).
     #[arg(long)]
     pub from: String,
@@ -404,9 +390,6 @@ pub struct ReconcileArgs {
     /// Rows a table shows at most.
     #[arg(long, default_value_t = 1000)]
     pub max_rows: usize,
-    /// Config file (default: ./eventlake.toml if present).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -502,20 +485,13 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Query(args) => {
-            let options = storage(args.config.as_deref(), endpoint)?;
-            query(&args, options).await
-        }
+        Command::Query(args) => query(&args, endpoint).await,
         Command::Sql(args) => {
-            let lake = lake_location(args.lake.as_deref(), args.config.as_deref())?;
-            let options = storage(args.config.as_deref(), endpoint)?;
-            let lake = Lake::with_storage_options(&lake, options)?;
-            let session = LakeSession::open(&lake, args.as_of.as_ref()).await?;
+            let session = LakeSession::open(&args.at.open(endpoint)?, args.as_of.as_ref()).await?;
             repl::run(&session, args.max_rows).await
         }
         Command::Replay(args) => {
-            let options = storage(args.config.as_deref(), endpoint)?;
-            let summary = replay(&args, options, endpoint).await?;
+            let summary = replay(&args, endpoint).await?;
             if args.json {
                 println!("{}", to_json(&summary)?);
             } else {
@@ -530,8 +506,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Zendesk(ZendeskCommand::Sync(args)) => {
-            let options = storage(args.config.as_deref(), endpoint)?;
-            let summary = zendesk_sync(&args, options).await?;
+            let summary = zendesk_sync(&args, endpoint).await?;
             if args.json {
                 println!("{}", to_json(&summary)?);
             } else {
@@ -546,12 +521,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Reconcile(args) => {
-            let options = storage(args.config.as_deref(), endpoint)?;
-            reconcile(&args, options).await
-        }
+        Command::Reconcile(args) => reconcile(&args, endpoint).await,
         Command::Optimize(args) => {
-            let lake = upkeep_lake(args.lake.as_deref(), args.config.as_deref(), endpoint)?;
+            let lake = args.at.open(endpoint)?;
             let filters = match &args.where_ {
                 Some(text) => crate::upkeep::parse_partition_filter(text)?,
                 None => Vec::new(),
@@ -582,7 +554,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Vacuum(args) => {
-            let lake = upkeep_lake(args.lake.as_deref(), args.config.as_deref(), endpoint)?;
+            let lake = args.at.open(endpoint)?;
             let retain =
                 std::time::Duration::from_secs(parse_duration(&args.retain)?.max(0) as u64);
             let summaries = crate::upkeep::vacuum(&lake, retain, args.dry_run).await?;
@@ -608,7 +580,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Expire(args) => {
-            let lake = upkeep_lake(args.lake.as_deref(), args.config.as_deref(), endpoint)?;
+            let lake = args.at.open(endpoint)?;
             let days = parse_duration(&args.older_than)? / 86_400;
             let cutoff = (chrono::Utc::now() - chrono::Duration::days(days))
                 .format("%Y-%m-%d")
@@ -627,7 +599,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::History(args) => {
-            let lake = upkeep_lake(args.lake.as_deref(), args.config.as_deref(), endpoint)?;
+            let lake = args.at.open(endpoint)?;
             for commit in crate::upkeep::history(&lake, args.limit).await? {
                 if args.json {
                     println!("{}", to_json(&commit)?);
@@ -648,21 +620,11 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn upkeep_lake(
-    flag: Option<&str>,
-    config: Option<&std::path::Path>,
-    endpoint: Option<&str>,
-) -> Result<Lake> {
-    let location = lake_location(flag, config)?;
-    Lake::with_storage_options(&location, storage(config, endpoint)?)
-}
-
 async fn zendesk_sync(
     args: &ZendeskSyncArgs,
-    storage_options: HashMap<String, String>,
+    endpoint: Option<&str>,
 ) -> Result<crate::zendesk::SyncSummary> {
-    let lake = lake_location(args.lake.as_deref(), args.config.as_deref())?;
-    let lake = Lake::with_storage_options(&lake, storage_options)?;
+    let lake = args.at.open(endpoint)?;
     if let Some(file) = &args.tickets {
         let text = std::fs::read_to_string(file).map_err(|error| Error::Config {
             path: file.clone(),
@@ -756,7 +718,7 @@ fn parse_instant(text: &str, end_of_day: bool) -> Result<i64> {
         .map_or(0, |time| time.and_utc().timestamp_micros()))
 }
 
-async fn reconcile(args: &ReconcileArgs, storage_options: HashMap<String, String>) -> Result<()> {
+async fn reconcile(args: &ReconcileArgs, endpoint: Option<&str>) -> Result<()> {
     let options = crate::reconcile::ReconcileOptions {
         from_micros: parse_instant(&args.from, false)?,
         to_micros: parse_instant(&args.to, true)?,
@@ -765,8 +727,7 @@ async fn reconcile(args: &ReconcileArgs, storage_options: HashMap<String, String
     };
     let catalog = crate::query::saved::catalog(queries_dir(args.queries.as_deref()).as_deref())?;
     let candidates = &catalog["reconcile/candidates"];
-    let lake = lake_location(args.lake.as_deref(), args.config.as_deref())?;
-    let lake = Lake::with_storage_options(&lake, storage_options)?;
+    let lake = args.at.open(endpoint)?;
     let session = LakeSession::open(&lake, None).await?;
     let (summary, mut rows) =
         crate::reconcile::reconcile(&session, &candidates.sql, &options).await?;
@@ -812,11 +773,7 @@ async fn reconcile(args: &ReconcileArgs, storage_options: HashMap<String, String
     Ok(())
 }
 
-async fn replay(
-    args: &ReplayArgs,
-    storage_options: HashMap<String, String>,
-    endpoint: Option<&str>,
-) -> Result<crate::replay::ReplaySummary> {
+async fn replay(args: &ReplayArgs, endpoint: Option<&str>) -> Result<crate::replay::ReplaySummary> {
     use crate::replay::{entry, ReplayOptions, Selection, Target};
     let given = crate::query::params::parse_assignments(&args.params)?;
     let (selection, params) = match (&args.where_, &args.file, &args.query) {
@@ -899,8 +856,7 @@ async fn replay(
         resend_in_doubt: args.resend_in_doubt,
         as_of: args.as_of.clone(),
     };
-    let lake = lake_location(args.lake.as_deref(), args.config.as_deref())?;
-    let lake = Lake::with_storage_options(&lake, storage_options)?;
+    let lake = args.at.open(endpoint)?;
     let bar = progress::ReplayBar::new(!args.json && std::io::stderr().is_terminal());
     let summary = crate::replay::replay(&lake, &options, target.as_ref(), Some(&bar)).await;
     bar.finish();
@@ -958,7 +914,7 @@ fn queries_dir(flag: Option<&std::path::Path>) -> Option<PathBuf> {
         .or_else(|| Some(PathBuf::from("queries")).filter(|dir| dir.is_dir()))
 }
 
-async fn query(args: &QueryArgs, storage_options: HashMap<String, String>) -> Result<()> {
+async fn query(args: &QueryArgs, endpoint: Option<&str>) -> Result<()> {
     let catalog = crate::query::saved::catalog(queries_dir(args.queries.as_deref()).as_deref())?;
     if args.list {
         for saved in catalog.values() {
@@ -997,8 +953,7 @@ async fn query(args: &QueryArgs, storage_options: HashMap<String, String>) -> Re
             ))
         }
     };
-    let lake = lake_location(args.lake.as_deref(), args.config.as_deref())?;
-    let lake = Lake::with_storage_options(&lake, storage_options)?;
+    let lake = args.at.open(endpoint)?;
     let session = LakeSession::open(&lake, args.as_of.as_ref()).await?;
     let mut frame = session.sql(&sql, params).await?;
     if args.explain || args.analyze {
