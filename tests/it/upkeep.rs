@@ -373,3 +373,30 @@ async fn new_event_types_versions_and_fields_never_break_compaction_or_queries()
     ));
     assert!(drift.contains("wishlisting"), "{drift}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_runtime_stops_between_units_and_the_next_run_finishes_exactly() {
+    let dir = temp_dir();
+    let (raw, lake) = place(Backend::Local, &dir);
+    let summary = generate(
+        &raw,
+        &GenOptions {
+            events: 12_000,
+            objects: 40,
+            ..GenOptions::default()
+        },
+    )
+    .await;
+    let config = path(&dir, "eventlake.toml");
+    std::fs::write(&config, "[limits]\nunit_max_objects = 1\n").unwrap();
+    let config = config.to_str().unwrap();
+    let first = compact_cli(&raw, &lake, &["--config", config, "--max-runtime", "1"]);
+    let done = first["objects"].as_u64().unwrap();
+    assert!(done > 0, "{first}");
+    if done < summary.objects {
+        assert_eq!(first["stopped_early"], true, "{first}");
+    }
+    let second = compact_cli(&raw, &lake, &["--config", config]);
+    assert_eq!(done + second["objects"].as_u64().unwrap(), summary.objects);
+    assert_lake_matches(&lake, &summary).await;
+}
