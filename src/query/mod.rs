@@ -44,6 +44,9 @@ impl std::str::FromStr for AsOf {
     }
 }
 
+/// Tries opening a lake gets when storage keeps failing.
+const OPEN_ATTEMPTS: u32 = 4;
+
 /// A SQL session over one lake.
 pub struct LakeSession {
     context: SessionContext,
@@ -53,6 +56,22 @@ pub struct LakeSession {
 impl LakeSession {
     /// Registers every Delta table of the lake (as of `as_of`, when given).
     pub async fn open(lake: &Lake, as_of: Option<&AsOf>) -> Result<Self> {
+        // Loading a table reads several log files; a storage failure that outlasted the object
+        // store's own retries gets a few more tries here, since opening changes nothing.
+        let mut attempt = 1;
+        loop {
+            match Self::open_once(lake, as_of).await {
+                Err(error) if error.is_transient() && attempt < OPEN_ATTEMPTS => {
+                    tracing::warn!(attempt, %error, "opening the lake failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn open_once(lake: &Lake, as_of: Option<&AsOf>) -> Result<Self> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
