@@ -205,17 +205,28 @@ impl Compaction {
                 metrics.stopped_early = !pending.is_empty();
                 break;
             }
-            ledger
-                .update_state()
-                .await
-                .map_err(|source| table::delta(&ledger, source))?;
-            let unit = committed_unit(&ledger).await? + 1;
+            // Reading where the lake stands changes nothing: storage failures get more tries.
+            let mut attempt = 1;
+            let unit = loop {
+                let read = match ledger.update_state().await {
+                    Ok(()) => committed_unit(&ledger).await,
+                    Err(source) => Err(table::delta(&ledger, source)),
+                };
+                match read {
+                    Err(error) if error.is_transient() && attempt < UNIT_ATTEMPTS => {
+                        tracing::warn!(attempt, %error, "reading the ledger failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+                        attempt += 1;
+                    }
+                    read => break read? + 1,
+                }
+            };
             if unit - 1 > known_unit {
                 // Another run committed units we did not see: their objects are not pending.
                 committed = committed_objects(&ledger).await?;
                 known_unit = unit - 1;
             }
-            let manifest = match self.read_manifest(unit).await? {
+            let manifest = match self.read_manifest_with_retries(unit).await? {
                 Some(manifest) => manifest,
                 None => {
                     pending.retain(|object| !committed.contains(&object.uri));
@@ -298,6 +309,13 @@ impl Compaction {
             .join("compact")
             .join(format!("unit-{unit:020}.json"));
         Ok((store, path))
+    }
+
+    async fn read_manifest_with_retries(&self, unit: i64) -> Result<Option<UnitManifest>> {
+        crate::storage::retry_transient("reading a unit manifest", UNIT_ATTEMPTS, || {
+            self.read_manifest(unit)
+        })
+        .await
     }
 
     async fn read_manifest(&self, unit: i64) -> Result<Option<UnitManifest>> {

@@ -58,17 +58,10 @@ impl LakeSession {
     pub async fn open(lake: &Lake, as_of: Option<&AsOf>) -> Result<Self> {
         // Loading a table reads several log files; a storage failure that outlasted the object
         // store's own retries gets a few more tries here, since opening changes nothing.
-        let mut attempt = 1;
-        loop {
-            match Self::open_once(lake, as_of).await {
-                Err(error) if error.is_transient() && attempt < OPEN_ATTEMPTS => {
-                    tracing::warn!(attempt, %error, "opening the lake failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
-                    attempt += 1;
-                }
-                result => return result,
-            }
-        }
+        crate::storage::retry_transient("opening the lake", OPEN_ATTEMPTS, || {
+            Self::open_once(lake, as_of)
+        })
+        .await
     }
 
     async fn open_once(lake: &Lake, as_of: Option<&AsOf>) -> Result<Self> {
