@@ -171,14 +171,18 @@ pub async fn reconcile(
         {
             queue.pop_front(); // too old for this ticket, so for every later one too
         }
-        match queue.front() {
-            Some(p) if p.time <= created_at => {
-                let purchase = queue.pop_front().expect("front exists");
+        match queue.pop_front() {
+            Some(purchase) if purchase.time <= created_at => {
                 purchase
                     .tickets
                     .push((ticket_id, created_at, "time_order".to_owned()));
             }
-            _ => still_orphan.push((ticket_id, created_at)),
+            // A ticket older than every open purchase explains none of them.
+            Some(purchase) => {
+                queue.push_front(purchase);
+                still_orphan.push((ticket_id, created_at));
+            }
+            None => still_orphan.push((ticket_id, created_at)),
         }
     }
 

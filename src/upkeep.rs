@@ -80,7 +80,7 @@ pub async fn optimize(
     } else {
         OptimizeType::ZOrder(sort_by.to_vec())
     };
-    let target = NonZeroU64::new(target_size.max(1)).expect("at least 1");
+    let target = NonZeroU64::new(target_size).unwrap_or(NonZeroU64::MIN);
     let table_url = table.table_url().to_string();
     let (_, metrics) = table
         .optimize()

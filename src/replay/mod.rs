@@ -113,18 +113,17 @@ impl ReplayProgress for NoProgress {}
 
 const COLUMNS: &str = "id, source, detail_type, time, resources, event_type, detail";
 
-/// The SQL of a selection, over `events`, in time order.
+/// The SQL of a selection over `events`, unordered: the count before sending needs no sort,
+/// and the send orders it by time.
 pub fn selection_sql(selection: &Selection) -> String {
     match selection {
-        Selection::Where(predicate) => {
-            format!("SELECT {COLUMNS} FROM events WHERE ({predicate}) ORDER BY time, id")
-        }
+        Selection::Where(predicate) => format!("SELECT {COLUMNS} FROM events WHERE ({predicate})"),
         Selection::Query(sql) => {
             let sql = sql.trim().trim_end_matches(';');
             // A join, not `IN (subquery)`: DataFusion cannot plan the latter with parameters.
             format!(
                 "SELECT {} FROM events AS e JOIN (SELECT DISTINCT id AS picked_id FROM ({sql}) AS selection) AS picked \
-                 ON e.id = picked.picked_id ORDER BY e.time, e.id",
+                 ON e.id = picked.picked_id",
                 COLUMNS.split(", ").map(|column| format!("e.{column}")).collect::<Vec<_>>().join(", ")
             )
         }
@@ -196,8 +195,9 @@ pub async fn replay(
         rounds_since_fold: 0,
     };
 
+    let ordered = format!("SELECT * FROM ({sql}) AS picked ORDER BY time, id");
     let mut stream = session
-        .sql(&sql, options.params.clone())
+        .sql(&ordered, options.params.clone())
         .await?
         .execute_stream()
         .await?;
