@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::config::CompactPlan;
+use crate::failpoint;
 use crate::error::{Error, Result};
 use crate::partition::PartitionContext;
 use crate::record::{parse_record, ErrorCode, Parsed};
@@ -147,6 +148,17 @@ impl Compaction {
     pub async fn run(self) -> Result<CompactMetrics> {
         let started = Instant::now();
         let mut metrics = CompactMetrics::default();
+        // Partition values are cut to fit S3's key length after a prefix of at most this much.
+        let lake_prefix = self.lake.root().path();
+        if lake_prefix.len() > crate::partition::MAX_LAKE_PREFIX_BYTES {
+            return Err(Error::InvalidLocation {
+                location: self.lake.root().to_string(),
+                reason: format!(
+                    "a lake's path may be at most {} bytes, so that every data file's key fits in 1,024",
+                    crate::partition::MAX_LAKE_PREFIX_BYTES
+                ),
+            });
+        }
         let mut events = self
             .lake
             .open_or_create(
@@ -242,6 +254,7 @@ impl Compaction {
                     if !self.claim(&manifest).await? {
                         continue; // Another run claimed this unit first: finish it with them.
                     }
+                    failpoint::hit("after-claim");
                     manifest
                 }
             };
@@ -428,6 +441,7 @@ impl Compaction {
         let ingested_at = chrono::Utc::now();
         let mut metrics = CompactMetrics::default();
         let mut counts = vec![ObjectCounts::default(); manifest.objects.len()];
+        let mut reported_done = vec![false; manifest.objects.len()];
 
         if write_events || write_errors {
             let properties = WriterProperties::builder()
@@ -476,6 +490,7 @@ impl Compaction {
                         counts: object_counts,
                         bytes,
                     } => {
+                        reported_done[object] = true;
                         let entry = &mut counts[object];
                         entry.records = object_counts.records;
                         entry.events = object_counts.events;
@@ -493,7 +508,26 @@ impl Compaction {
             feeder
                 .await
                 .map_err(|error| Error::Worker(error.to_string()))?;
-            if let Some(error) = failure {
+            // Commit only when every object of the manifest reported done, with counts that
+            // add up: a worker that panicked or vanished must fail the unit, never shrink it.
+            let incomplete = manifest
+                .objects
+                .iter()
+                .zip(&reported_done)
+                .zip(&counts)
+                .find(|((_, &done), counts)| !done || counts.records != counts.events + counts.errors)
+                .map(|((object, &done), counts)| Error::WorkerLost {
+                    object: object.uri.clone(),
+                    reason: if done {
+                        format!(
+                            "{} records framed, but {} events and {} errors counted",
+                            counts.records, counts.events, counts.errors
+                        )
+                    } else {
+                        "it never reported the object done".to_owned()
+                    },
+                });
+            if let Some(error) = failure.or(incomplete) {
                 events_writer.reset();
                 errors_writer.reset();
                 return Err(error);
@@ -519,6 +553,7 @@ impl Compaction {
                         counts.iter().map(|c| c.events - c.duplicates).sum::<u64>();
                     metrics.duplicates += counts.iter().map(|c| c.duplicates).sum::<u64>();
                 }
+                failpoint::hit("after-events-commit");
             }
             if write_errors {
                 let adds = errors_writer
@@ -530,6 +565,7 @@ impl Compaction {
                     metrics.files_written += files;
                     metrics.errors += counts.iter().map(|c| c.errors).sum::<u64>();
                 }
+                failpoint::hit("after-errors-commit");
             }
         }
 
@@ -588,7 +624,8 @@ impl Compaction {
                     runtime.clone(),
                     sender.clone(),
                 );
-                handles.push(tokio::task::spawn_blocking(move || {
+                let object_uri = object.uri.clone();
+                let handle = tokio::task::spawn_blocking(move || {
                     let worker = ObjectWorker {
                         source: &source,
                         plan: &plan,
@@ -601,10 +638,23 @@ impl Compaction {
                         let _ = sender.blocking_send(WorkerMessage::Failed(error));
                     }
                     drop(permit);
-                }));
+                });
+                handles.push((object_uri, handle));
             }
-            for handle in handles {
-                let _ = handle.await;
+            for (object, handle) in handles {
+                if let Err(join_error) = handle.await {
+                    let reason = match join_error.try_into_panic() {
+                        Ok(panic) => panic
+                            .downcast_ref::<&str>()
+                            .map(|text| text.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .map_or_else(|| "it panicked".to_owned(), |text| format!("it panicked: {text}")),
+                        Err(join_error) => join_error.to_string(),
+                    };
+                    let _ = sender
+                        .send(WorkerMessage::Failed(Error::WorkerLost { object, reason }))
+                        .await;
+                }
             }
         })
     }
@@ -692,12 +742,13 @@ impl ObjectWorker<'_> {
                 match frame.kind {
                     FrameKind::Record => {
                         match parse_record(frame.bytes, &self.plan.transform, &mut scratch) {
-                            Ok(Parsed::Event(event)) => match self.plan.template.evaluate(
+                            Ok(Parsed::Event(mut event)) => match self.plan.template.evaluate(
                                 &event,
                                 &context,
                                 &mut partition_values,
                             ) {
                                 Ok(()) => {
+                                    self.plan.template.make_typed_values_safe(&mut event);
                                     counts.events += 1;
                                     events.append(
                                         &event,
@@ -751,6 +802,10 @@ impl ObjectWorker<'_> {
                         object: index,
                         batch: events.finish()?,
                     })?;
+                }
+                if counts.records == 100 {
+                    failpoint::hit("mid-object");
+                    failpoint::hit("worker-panic");
                 }
                 if errors.len() >= 4096 {
                     self.send(WorkerMessage::Errors {

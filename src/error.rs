@@ -63,6 +63,11 @@ pub enum Error {
 
     #[error("a worker thread failed: {0}")]
     Worker(String),
+
+    /// A worker ended without reporting its object done: it panicked, or vanished. The unit is
+    /// not committed, so the object's records are not lost.
+    #[error("the worker reading {object} did not finish: {reason}")]
+    WorkerLost { object: String, reason: String },
 }
 
 impl From<deltalake::DeltaTableError> for Error {
@@ -92,6 +97,8 @@ impl Error {
             // delta-rs wraps storage failures in many variants; a unit is idempotent, so a
             // deterministic Delta error costs only a few wasted attempts.
             Error::Delta { .. } | Error::Storage { .. } => true,
+            // A panic may come from a passing condition (memory); the unit is retried whole.
+            Error::WorkerLost { .. } => true,
             _ => false,
         }
     }

@@ -12,18 +12,18 @@ pub mod cli;
 pub mod compact;
 pub mod config;
 pub mod error;
+pub mod failpoint;
 pub mod gen;
-pub mod partition;
 pub mod query;
 pub mod reconcile;
-pub mod record;
 pub mod replay;
 pub mod source;
 pub mod storage;
 pub mod table;
-pub mod transform;
 pub mod upkeep;
 pub mod zendesk;
+
+pub use eventlake_core::{partition, record, transform};
 
 pub use compact::{CompactMetrics, Compaction};
 pub use config::{CompactPlan, Config};

@@ -3,7 +3,7 @@
 //! Compression is sniffed from the magic bytes, never the name: gzip (`1f 8b`, multi-member
 //! allowed) and zstd (`28 b5 2f fd`, multi-frame allowed); anything else is read as it is.
 
-pub mod framing;
+pub use eventlake_core::framing;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};

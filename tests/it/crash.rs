@@ -1,6 +1,6 @@
 //! Exactly once under SIGKILL at many points, and with two runs at once.
 
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use eventlake::gen::GenOptions;
@@ -10,19 +10,21 @@ use crate::common::*;
 on_both_backends!(
     sigkill_at_many_points_then_rerun_holds_every_record_exactly_once,
     runs_at_once_do_not_double_ingest,
+    a_crash_at_every_failure_point_then_rerun_holds_every_record_exactly_once,
+    a_worker_panic_fails_the_run_and_a_rerun_is_exact,
 );
 
-fn spawn_compact(raw: &Loc, lake: &Loc, config: &std::path::Path) -> Child {
-    eventlake(lake)
+fn spawn_compact(raw: &Loc, lake: &Loc, config: &std::path::Path) -> Command {
+    let mut command = eventlake(lake);
+    command
         .args([
             "compact", "--json", "--source", &raw.uri, "--lake", &lake.uri,
         ])
         .arg("--config")
         .arg(config)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::piped());
+    command
 }
 
 fn small_units(dir: &tempfile::TempDir) -> std::path::PathBuf {
@@ -51,7 +53,7 @@ async fn sigkill_at_many_points_then_rerun_holds_every_record_exactly_once(backe
     let mut delay = Duration::from_millis(20);
     let mut kills = 0;
     for _ in 0..40 {
-        let mut child = spawn_compact(&raw, &lake, &config);
+        let mut child = spawn_compact(&raw, &lake, &config).spawn().unwrap();
         let started = Instant::now();
         let finished = loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -84,22 +86,106 @@ async fn sigkill_at_many_points_then_rerun_holds_every_record_exactly_once(backe
     assert_lake_matches(&lake, &summary).await;
 }
 
+/// Input whose objects hold well over 100 records each, so `mid-object` is reached in each.
+fn failure_point_input() -> GenOptions {
+    GenOptions {
+        events: 6_000,
+        objects: 6,
+        dup_rate: 0.03,
+        bad_rate: 0.01,
+        ..GenOptions::default()
+    }
+}
+
+fn compact_with_failure_point(
+    raw: &Loc,
+    lake: &Loc,
+    config: &std::path::Path,
+    point: &str,
+) -> std::process::Output {
+    eventlake(lake)
+        .args(["compact", "--json", "--source", &raw.uri, "--lake", &lake.uri])
+        .arg("--config")
+        .arg(config)
+        .env("EVENTLAKE_TEST_FAILPOINT", point)
+        .output()
+        .unwrap()
+}
+
+async fn a_crash_at_every_failure_point_then_rerun_holds_every_record_exactly_once(
+    backend: Backend,
+) {
+    for point in [
+        "after-claim",
+        "mid-object",
+        "after-events-commit",
+        "after-errors-commit",
+    ] {
+        let dir = temp_dir();
+        let (raw, lake) = place(backend, &dir);
+        let config = small_units(&dir);
+        let summary = generate(&raw, &failure_point_input()).await;
+        // Two crashes in a row at the same point: the second resumes the first's unit.
+        for _ in 0..2 {
+            let crashed = compact_with_failure_point(&raw, &lake, &config, point);
+            let stderr = String::from_utf8_lossy(&crashed.stderr);
+            assert!(!crashed.status.success(), "{point}: the run should have crashed");
+            assert!(
+                stderr.contains(&format!("failure point {point}")),
+                "{point}: the run stopped elsewhere: {stderr}"
+            );
+        }
+        compact_cli(&raw, &lake, &["--config", config.to_str().unwrap()]);
+        assert_lake_matches(&lake, &summary).await;
+        let ledger = sql(
+            &lake,
+            "SELECT sum(records), sum(events) + sum(duplicates) + sum(errors) FROM source_objects",
+        )
+        .await;
+        assert_eq!(ledger[0][0], ledger[0][1], "{point}: ledger counts add up");
+    }
+}
+
+async fn a_worker_panic_fails_the_run_and_a_rerun_is_exact(backend: Backend) {
+    let dir = temp_dir();
+    let (raw, lake) = place(backend, &dir);
+    let config = small_units(&dir);
+    let summary = generate(&raw, &failure_point_input()).await;
+    let failed = compact_with_failure_point(&raw, &lake, &config, "worker-panic");
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("did not finish"), "{stderr}");
+    assert_eq!(
+        count(&lake, "SELECT count(*) FROM source_objects").await,
+        0,
+        "no object is marked committed while its worker failed"
+    );
+    compact_cli(&raw, &lake, &["--config", config.to_str().unwrap()]);
+    assert_lake_matches(&lake, &summary).await;
+}
+
 async fn runs_at_once_do_not_double_ingest(backend: Backend) {
+    // The runs must really overlap: in some round, two of them each commit units.
+    let mut overlapped_rounds = 0;
     for round in 0..3 {
         let dir = temp_dir();
         let (raw, lake) = place(backend, &dir);
         let config = small_units(&dir);
         let options = GenOptions {
             events: 10_000,
-            objects: 12,
+            objects: 24,
             seed: round,
             bad_rate: 0.005,
             ..GenOptions::default()
         };
         let summary = generate(&raw, &options).await;
         let runs: Vec<Child> = (0..3)
-            .map(|_| spawn_compact(&raw, &lake, &config))
+            .map(|_| {
+                let mut command = spawn_compact(&raw, &lake, &config);
+                command.stdout(Stdio::piped()).spawn().unwrap()
+            })
             .collect();
+        let mut runs_that_committed = 0;
         for child in runs {
             let output = child.wait_with_output().unwrap();
             assert!(
@@ -107,7 +193,16 @@ async fn runs_at_once_do_not_double_ingest(backend: Backend) {
                 "{}",
                 String::from_utf8_lossy(&output.stderr)
             );
+            let metrics: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+            if metrics["units"].as_u64().unwrap_or(0) > 0 {
+                runs_that_committed += 1;
+            }
         }
+        overlapped_rounds += u32::from(runs_that_committed >= 2);
         assert_lake_matches(&lake, &summary).await;
     }
+    assert!(
+        overlapped_rounds > 0,
+        "in no round did two runs both commit units: the runs did not overlap"
+    );
 }

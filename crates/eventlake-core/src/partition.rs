@@ -14,9 +14,15 @@
 //! arrival time, taken from the source object), `!{eventTime:<pattern>}` (eventlake's: the event's
 //! own `time`, UTC) and `!{firehose:random-string}` (a value per source object).
 //!
-//! Partition values from data never become paths as they stand: Delta percent-encodes each value
-//! into one `name=value` path segment (`/`, `%`, `:` and the rest are escaped), so no record can
-//! write outside its table; values are also capped in length and stripped of control characters.
+//! Partition values from data never become paths as they stand. Every partition column, typed
+//! (`event_type`) or extra, goes through [`safe_value`] first: control characters are dropped,
+//! `""`, `.`, `..` and Hive's null marker get another spelling, and the value is cut so that its
+//! segment, once Delta and the object store have percent-encoded it, stays within a file name's
+//! 255 bytes and all segments together within S3's 1,024-byte key. A value that had to change
+//! ends in `~` and 16 hex digits of its SHA-256, so distinct values stay distinct; a value that
+//! already ends that way is respelled too, so a changed value never equals an unchanged one.
+//! Delta then percent-encodes each value into one `name=value` segment (`/`, `%`, `:` and the
+//! rest escaped), so no record can write outside its table.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -30,8 +36,26 @@ pub const DEFAULT_QUERY: &str = "{eventType:.detail.eventType,schemaVersion:.det
 /// eventlake's default layout: by event type and the event's UTC date.
 pub const DEFAULT_PREFIX: &str =
     "event_type=!{partitionKeyFromQuery:eventType}/dt=!{eventTime:yyyy-MM-dd}/";
-/// Longer values are cut (with a hash suffix keeping them distinct): a path segment has limits.
-const MAX_VALUE_BYTES: usize = 200;
+/// Most filesystems cap a file or folder name at 255 bytes.
+pub const MAX_SEGMENT_BYTES: usize = 255;
+/// S3 caps a whole key at 1,024 bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// What a key spends outside the partition segments: the lake's own prefix (a longer lake root is
+/// refused by `compact`), the table folder and a data file's name
+/// (`part-00001-<uuid>-c000.zstd.parquet`).
+pub const MAX_LAKE_PREFIX_BYTES: usize = 320;
+const TABLE_AND_FILE_BYTES: usize = 96;
+/// Bytes one input byte can take in a key: Delta's percent-encoding turns it into `%XX`, and
+/// object_store's path encoding can turn that `%` into `%25` again.
+const ESCAPED_BYTE_COST: usize = 5;
+/// `~` and 16 hex digits.
+const HASH_SUFFIX_BYTES: usize = 17;
+/// What the suffix costs in a key: object_store escapes `~`.
+const HASH_SUFFIX_COST: usize = ESCAPED_BYTE_COST + 16;
+/// The smallest budget a value may get: room for the hash suffix and a readable start.
+pub const MIN_VALUE_BUDGET: usize = HASH_SUFFIX_COST + 8;
+/// Delta and Hive write a null partition value as this; a value that equals it is respelled.
+const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
 
 /// A typed column of the `events` table that a record field fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +126,8 @@ pub struct PartitionColumn {
     parts: Vec<Part>,
     /// Set when the column is a typed column of the table (its value is that field).
     pub typed: Option<TypedField>,
+    /// The most a value may cost in the key (see [`encoded_cost`]).
+    value_budget: usize,
 }
 
 /// A parsed prefix: the partition columns, in path order.
@@ -163,7 +189,25 @@ impl PartitionTemplate {
                     "partition column `{name}` appears twice in the prefix"
                 ));
             }
-            columns.push(PartitionColumn { name, parts, typed });
+            columns.push(PartitionColumn {
+                name,
+                parts,
+                typed,
+                value_budget: 0,
+            });
+        }
+        // Each `name=value/` shares what a key leaves after the lake prefix and the file name.
+        let column_count = columns.len();
+        let share = (MAX_KEY_BYTES - MAX_LAKE_PREFIX_BYTES - TABLE_AND_FILE_BYTES)
+            / column_count.max(1);
+        for column in &mut columns {
+            let segment = share.min(MAX_SEGMENT_BYTES + 1) - 1;
+            column.value_budget = segment.saturating_sub(column.name.len() + 1);
+            if column.value_budget < MIN_VALUE_BUDGET {
+                return Err(format!(
+                    "the prefix has too many partition columns ({column_count}) for their values to fit in a 1,024-byte S3 key"
+                ));
+            }
         }
         let needs_detail = columns.iter().flat_map(|column| &column.parts).any(|part| {
             matches!(
@@ -190,6 +234,30 @@ impl PartitionTemplate {
     /// Columns that are not typed columns of the table (string columns added to it).
     pub fn extra_columns(&self) -> impl Iterator<Item = &PartitionColumn> {
         self.columns.iter().filter(|column| column.typed.is_none())
+    }
+
+    /// Gives the event's typed partition columns (such as `event_type`) their safe spelling, the
+    /// same rule [`Self::evaluate`] applies to extra columns. The raw record's `detail` keeps the
+    /// original value.
+    pub fn make_typed_values_safe(&self, event: &mut Event<'_>) {
+        for column in &self.columns {
+            let value = match column.typed {
+                Some(TypedField::Id) => Some(&mut event.id),
+                Some(TypedField::DetailType) => event.detail_type.as_mut(),
+                Some(TypedField::Source) => event.source.as_mut(),
+                Some(TypedField::Account) => event.account.as_mut(),
+                Some(TypedField::Region) => event.region.as_mut(),
+                Some(TypedField::ClientId) => event.client_id.as_mut(),
+                Some(TypedField::EventType) => event.event_type.as_mut(),
+                // Numbers and timestamps are safe as Delta writes them.
+                Some(TypedField::Time | TypedField::SchemaVersion) | None => None,
+            };
+            if let Some(value) = value {
+                if let Cow::Owned(respelled) = safe_value(value, column.value_budget) {
+                    *value = Cow::Owned(respelled);
+                }
+            }
+        }
     }
 
     /// Writes the value of each extra column into `values` (cleared first). Errors name the
@@ -223,7 +291,10 @@ impl PartitionTemplate {
                 }
             }
             if column.typed.is_none() {
-                values.push(clean_value(value));
+                values.push(match safe_value(&value, column.value_budget) {
+                    Cow::Borrowed(_) => value,
+                    Cow::Owned(respelled) => respelled,
+                });
             }
         }
         Ok(())
@@ -550,26 +621,63 @@ fn resolve<'e>(
     }
 }
 
-/// Caps a partition value's length and drops control characters; Delta escapes the rest.
-fn clean_value(value: String) -> String {
-    let needs_cleaning = value.len() > MAX_VALUE_BYTES || value.chars().any(char::is_control);
-    if !needs_cleaning {
-        return value;
+/// What `value` costs in an object key at most, once percent-encoded: bytes outside
+/// `[A-Za-z0-9._-]` cost [`ESCAPED_BYTE_COST`].
+pub fn encoded_cost(value: &str) -> usize {
+    value.bytes().map(byte_cost).sum()
+}
+
+fn byte_cost(byte: u8) -> usize {
+    if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-') {
+        1
+    } else {
+        ESCAPED_BYTE_COST
     }
-    let mut cleaned: String = value.chars().filter(|c| !c.is_control()).collect();
-    if cleaned.len() > MAX_VALUE_BYTES {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in value.bytes() {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-        let mut cut = MAX_VALUE_BYTES - 17;
-        while !cleaned.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        cleaned.truncate(cut);
-        let _ = write!(cleaned, "~{hash:016x}");
+}
+
+/// The spelling of a partition value that is safe as one path segment in every store (see the
+/// module docs): the value itself when it already is, otherwise a cleaned, cut prefix of it with
+/// `~` and 16 hex digits of its SHA-256. `budget` is the most the result may cost
+/// ([`encoded_cost`]); it must be at least [`MIN_VALUE_BUDGET`].
+pub fn safe_value(value: &str, budget: usize) -> Cow<'_, str> {
+    let unsafe_spelling = value.is_empty()
+        || value == "."
+        || value == ".."
+        || value == HIVE_NULL
+        || value.chars().any(char::is_control)
+        || has_hash_suffix(value)
+        || encoded_cost(value) > budget;
+    if !unsafe_spelling {
+        return Cow::Borrowed(value);
     }
-    cleaned
+    let room = budget.saturating_sub(HASH_SUFFIX_COST);
+    let mut kept = String::new();
+    let mut cost = 0;
+    for ch in value.chars().filter(|ch| !ch.is_control()) {
+        let mut utf8 = [0u8; 4];
+        let ch_cost = encoded_cost(ch.encode_utf8(&mut utf8));
+        if cost + ch_cost > room {
+            break;
+        }
+        cost += ch_cost;
+        kept.push(ch);
+    }
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(value.as_bytes());
+    kept.push('~');
+    for byte in &digest[..8] {
+        let _ = write!(kept, "{byte:02x}");
+    }
+    Cow::Owned(kept)
+}
+
+/// True when `value` ends the way a respelled value does: `~` and 16 lower-case hex digits.
+fn has_hash_suffix(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    bytes.len() >= HASH_SUFFIX_BYTES
+        && bytes[bytes.len() - HASH_SUFFIX_BYTES] == b'~'
+        && bytes[bytes.len() - 16..]
+            .iter()
+            .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[cfg(test)]
@@ -660,11 +768,36 @@ mod tests {
     }
 
     #[test]
-    fn long_and_control_values_are_cleaned() {
-        assert_eq!(clean_value("a\u{0}b\nc".into()), "abc");
-        let long = clean_value("x".repeat(1000));
-        assert_eq!(long.len(), MAX_VALUE_BYTES);
-        assert_ne!(long, clean_value(format!("{}y", "x".repeat(999))));
+    fn long_and_control_values_are_respelled() {
+        assert_eq!(safe_value("searching", 100), "searching");
+        let newline = safe_value("new\nline", 100);
+        assert!(newline.starts_with("newline~"), "{newline}");
+        for odd in ["", ".", "..", HIVE_NULL] {
+            assert!(has_hash_suffix(&safe_value(odd, 100)), "{odd:?}");
+        }
+        let long = safe_value(&"x".repeat(1000), 100).into_owned();
+        assert!(encoded_cost(&long) <= 100);
+        assert_ne!(long, safe_value(&format!("{}y", "x".repeat(999)), 100));
+        // A value spelled like a respelled one is respelled too, so the two cannot meet.
+        let respelled = safe_value("..", 100).into_owned();
+        assert_ne!(safe_value(&respelled, 100), respelled);
+    }
+
+    #[test]
+    fn typed_partition_values_are_made_safe() {
+        let template = PartitionTemplate::parse(DEFAULT_PREFIX, None).unwrap();
+        let mut long = event("{}", "2026-11-20T13:00:00Z");
+        long.event_type = Some("é".repeat(150).into());
+        template.make_typed_values_safe(&mut long);
+        let value = long.event_type.unwrap();
+        assert!(encoded_cost(&value) <= template.columns[0].value_budget, "{value}");
+        assert!(has_hash_suffix(&value));
+    }
+
+    #[test]
+    fn too_many_columns_for_a_key_are_refused() {
+        let prefix: String = (0..40).map(|i| format!("c{i}=!{{timestamp:yyyy}}/")).collect();
+        assert!(PartitionTemplate::parse(&prefix, None).is_err());
     }
 
     #[test]

@@ -1,0 +1,247 @@
+//! Properties of the parsing core, checked on generated input (proptest chooses the cases and
+//! prints a failing one shrunk, with its seed in `proptest-regressions/`):
+//!
+//! - framing never loses or duplicates a byte range, whatever the chunking;
+//! - every record parses to an event or an error, never a panic;
+//! - a safe partition value is one safe path segment, and distinct values stay distinct.
+//!
+//! The fuzz targets in `fuzz/` check the same properties with coverage guidance.
+
+use eventlake_core::framing::{FrameKind, Framer};
+use eventlake_core::partition::{encoded_cost, safe_value, PartitionTemplate, DEFAULT_PREFIX};
+use eventlake_core::record::{parse_record, Parsed};
+use eventlake_core::transform::{Operation, Preset, Transform};
+use proptest::prelude::*;
+
+/// (offset, kind, bytes) of every frame, feeding `input` `chunk` bytes at a time.
+fn frames(input: &[u8], chunk: usize, max_record_bytes: usize) -> Vec<(u64, FrameKind, Vec<u8>)> {
+    let mut framer = Framer::new(max_record_bytes);
+    let mut out = Vec::new();
+    for piece in input.chunks(chunk.max(1)) {
+        framer.compact();
+        framer.buffer_mut().extend_from_slice(piece);
+        while let Some(frame) = framer.next_frame() {
+            out.push((frame.offset, frame.kind, frame.bytes.to_vec()));
+        }
+    }
+    framer.compact();
+    framer.finish();
+    while let Some(frame) = framer.next_frame() {
+        out.push((frame.offset, frame.kind, frame.bytes.to_vec()));
+    }
+    out
+}
+
+/// Pieces that make framing hard: records, halves of records, strings with braces and escapes,
+/// junk, separators, multi-byte and invalid UTF-8.
+fn framing_piece() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(br#"{"id":"a","detail":{"x":[1,{"y":"}"}]}}"#.to_vec()),
+        Just(br#"{"s":"a\"b\\","t":"{\n"}"#.to_vec()),
+        Just(b"{".to_vec()),
+        Just(b"}".to_vec()),
+        Just(b"\"".to_vec()),
+        Just(b"\\".to_vec()),
+        Just(b"\n".to_vec()),
+        Just(b"\r\n".to_vec()),
+        Just(b" ".to_vec()),
+        Just(b"[".to_vec()),
+        Just(b"],".to_vec()),
+        Just(b"}{".to_vec()),
+        Just(b"junk".to_vec()),
+        Just("é€😀".as_bytes().to_vec()),
+        Just(vec![0xEF, 0xBB, 0xBF]),
+        Just(vec![0xFF, 0xC3]),
+        Just(vec![0]),
+        prop::collection::vec(any::<u8>(), 0..8),
+    ]
+}
+
+fn framing_input() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(framing_piece(), 0..40).prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn framing_neither_loses_nor_duplicates_a_byte(input in framing_input(), chunk in 1usize..70) {
+        let whole = frames(&input, input.len().max(1), 1 << 20);
+        prop_assert_eq!(&frames(&input, chunk, 1 << 20), &whole, "chunking changed the frames");
+        let mut covered = 0usize;
+        for (offset, _, bytes) in &whole {
+            let offset = *offset as usize;
+            prop_assert!(offset >= covered, "frames overlap at {}", offset);
+            prop_assert!(!bytes.is_empty(), "empty frame at {}", offset);
+            prop_assert_eq!(&input[offset..offset + bytes.len()], &bytes[..]);
+            // What lies between frames is only separators (or a byte order mark at the start).
+            for (at, &byte) in input[covered..offset].iter().enumerate() {
+                let at = covered + at;
+                let bom = at < 3 && input.starts_with(&[0xEF, 0xBB, 0xBF]);
+                prop_assert!(bom || matches!(byte, b' ' | b'\n' | b'\r' | b'\t' | b',' | b'[' | b']' | 0x0c | 0),
+                    "byte {:#04x} at {} is in no frame", byte, at);
+            }
+            covered = offset + bytes.len();
+        }
+        for &byte in &input[covered..] {
+            prop_assert!(matches!(byte, b' ' | b'\n' | b'\r' | b'\t' | b',' | b'[' | b']' | 0x0c | 0)
+                || (covered < 3 && input.starts_with(&[0xEF, 0xBB, 0xBF])),
+                "trailing byte {:#04x} is in no frame", byte);
+        }
+    }
+
+    #[test]
+    fn oversized_records_keep_memory_and_frames_bounded(input in framing_input(), chunk in 1usize..70, max in 16usize..64) {
+        for (offset, kind, bytes) in frames(&input, chunk, max) {
+            prop_assert!(bytes.len() <= max, "a {:?} frame at {} holds {} bytes", kind, offset, bytes.len());
+        }
+    }
+}
+
+/// A JSON value of an odd type for a field that wants a string.
+fn odd_json() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("null".to_owned()),
+        Just("true".to_owned()),
+        Just("0".to_owned()),
+        Just("-1e400".to_owned()),
+        Just("18446744073709551616".to_owned()),
+        Just("[]".to_owned()),
+        Just("{}".to_owned()),
+        Just(r#""""#.to_owned()),
+        Just(r#""\ud800""#.to_owned()),
+        Just(r#""\udc00\ud800""#.to_owned()),
+        Just(r#""a\u0000b""#.to_owned()),
+        Just(format!("\"{}\"", "x".repeat(70_000))),
+        Just(r#""9999-12-31T23:59:59.999999Z""#.to_owned()),
+        Just(r#""0000-01-01T00:00:00Z""#.to_owned()),
+        Just(r#""+275760-09-13T00:00:00Z""#.to_owned()),
+        Just(r#""2026-02-30T00:00:00Z""#.to_owned()),
+        Just(r#""2026-11-20T13:00:00+25:00""#.to_owned()),
+        "\"[a-z0-9 ./\\\\-]{0,12}\"".prop_map(|text| text),
+    ]
+}
+
+/// Envelopes with every field possibly odd, duplicated, missing, or followed by junk.
+fn hostile_envelope() -> impl Strategy<Value = Vec<u8>> {
+    let field = |name: &'static str, good: &'static str| {
+        prop_oneof![
+            3 => Just(Some(format!("\"{name}\":{good}"))),
+            1 => odd_json().prop_map(move |value| Some(format!("\"{name}\":{value}"))),
+            1 => Just(None),
+        ]
+    };
+    (
+        field("id", r#""6f1c2a4e-0000-4000-8000-000000000001""#),
+        field("time", r#""2026-11-20T13:00:00Z""#),
+        field("detail-type", r#""prod""#),
+        field("resources", r#"["c-1"]"#),
+        prop_oneof![
+            3 => Just(Some(r#""detail":{"eventType":"searching","schemaVersion":1}"#.to_owned())),
+            1 => odd_json().prop_map(|value| Some(format!("\"detail\":{{\"eventType\":{value},\"schemaVersion\":{value}}}"))),
+            1 => odd_json().prop_map(|value| Some(format!("\"detail\":{value}"))),
+            1 => Just(None),
+        ],
+        0usize..3,
+        prop::collection::vec("[a-z]{1,4}", 0..30),
+        prop_oneof![Just(""), Just("junk"), Just("}"), Just("{"), Just("\u{0}")],
+    )
+        .prop_map(|(id, time, detail_type, resources, detail, repeats, extra_keys, junk)| {
+            let mut fields: Vec<String> = [id, time, detail_type, resources, detail]
+                .into_iter()
+                .flatten()
+                .collect();
+            // Duplicate keys, and very many keys.
+            for _ in 0..repeats {
+                if let Some(first) = fields.first().cloned() {
+                    fields.push(first);
+                }
+            }
+            fields.extend(extra_keys.iter().map(|key| format!("\"{key}\":1")));
+            format!("{{{}}}{junk}", fields.join(",")).into_bytes()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3_000))]
+
+    #[test]
+    fn every_record_parses_to_an_event_or_an_error(record in prop_oneof![hostile_envelope(), prop::collection::vec(any::<u8>(), 0..64)]) {
+        let declarative = Transform::new(
+            Preset::ClientEventSample,
+            &[Operation::Move { from: "detail.x".into(), to: "detail.y.z".into() }],
+        ).unwrap();
+        let template = PartitionTemplate::parse(DEFAULT_PREFIX, None).unwrap();
+        for transform in [Transform::sample(), Transform::none(), declarative] {
+            let mut scratch = String::new();
+            match parse_record(&record, &transform, &mut scratch) {
+                Ok(Parsed::Event(mut event)) => {
+                    prop_assert!(!event.id.is_empty());
+                    prop_assert!(event.detail.starts_with('{'), "detail {:?}", event.detail);
+                    template.make_typed_values_safe(&mut event);
+                    if let Some(event_type) = &event.event_type {
+                        prop_assert!(encoded_cost(event_type) <= 255);
+                    }
+                }
+                Ok(Parsed::Firehose(_)) => {}
+                Err(error) => prop_assert!(!error.message.is_empty()),
+            }
+        }
+    }
+}
+
+/// Percent-encodes as Delta does for a partition value, then as object_store does for a path
+/// part: the longest a value's segment can get in a key.
+fn encoded_in_key(value: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+    const DELTA: &AsciiSet = &CONTROLS
+        .add(b' ').add(b'!').add(b'"').add(b'#').add(b'$').add(b'%').add(b'&').add(b'\'')
+        .add(b'(').add(b')').add(b'*').add(b'+').add(b',').add(b'/').add(b':').add(b';')
+        .add(b'<').add(b'=').add(b'>').add(b'?').add(b'@').add(b'[').add(b'\\').add(b']')
+        .add(b'^').add(b'`').add(b'{').add(b'|').add(b'}');
+    const OBJECT_STORE: &AsciiSet = &CONTROLS
+        .add(b'/').add(b'\\').add(b'{').add(b'^').add(b'}').add(b'%').add(b'`').add(b']')
+        .add(b'"').add(b'>').add(b'[').add(b'~').add(b'<').add(b'#').add(b'|').add(b'\r')
+        .add(b'\n').add(b'*').add(b'?');
+    let delta = utf8_percent_encode(value, DELTA).to_string();
+    utf8_percent_encode(&delta, OBJECT_STORE).to_string()
+}
+
+fn partition_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        Just(String::new()),
+        Just(".".to_owned()),
+        Just("..".to_owned()),
+        Just("__HIVE_DEFAULT_PARTITION__".to_owned()),
+        "[a-z/%.~\\n]{0,300}",
+        "[é€😀]{0,200}",
+        // Values that look like a respelled one.
+        "[a-z]{0,5}~[0-9a-f]{16}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+    #[test]
+    fn a_safe_value_is_one_safe_path_segment(value in partition_value(), budget in 29usize..250) {
+        let safe = safe_value(&value, budget);
+        prop_assert!(encoded_cost(&safe) <= budget, "{:?} costs {}", safe, encoded_cost(&safe));
+        prop_assert!(encoded_in_key(&safe).len() <= budget, "{:?} encodes to {}", safe, encoded_in_key(&safe));
+        prop_assert!(!safe.is_empty() && safe != "." && safe != "..");
+        prop_assert!(safe != "__HIVE_DEFAULT_PARTITION__");
+        prop_assert!(!safe.chars().any(char::is_control));
+        prop_assert!(!encoded_in_key(&safe).contains('/'));
+        prop_assert_eq!(&safe, &safe_value(&value, budget), "the spelling is stable");
+    }
+
+    #[test]
+    fn distinct_values_stay_distinct(first in partition_value(), second in partition_value(), common in "[a-z]{0,300}", budget in 29usize..250) {
+        for (a, b) in [(first.clone(), second.clone()), (format!("{common}{first}"), format!("{common}{second}"))] {
+            if a != b {
+                prop_assert_ne!(safe_value(&a, budget), safe_value(&b, budget));
+            }
+        }
+    }
+}
