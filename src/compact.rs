@@ -209,10 +209,13 @@ impl Compaction {
         );
 
         loop {
-            if self
-                .plan
-                .max_runtime
-                .is_some_and(|limit| started.elapsed() >= limit)
+            // Every run commits at least one unit before it stops for time, so a scheduled
+            // job with a short limit still makes progress.
+            if metrics.units > 0
+                && self
+                    .plan
+                    .max_runtime
+                    .is_some_and(|limit| started.elapsed() >= limit)
             {
                 metrics.stopped_early = !pending.is_empty();
                 break;

@@ -79,7 +79,7 @@ pub struct LakeArgs {
     #[arg(long, env = "EVENTLAKE_LAKE")]
     pub lake: Option<String>,
     /// Config file (default: ./eventlake.toml if present).
-    #[arg(long)]
+    #[arg(long, value_parser = local_path_flag())]
     pub config: Option<PathBuf>,
 }
 
@@ -96,7 +96,7 @@ pub struct QueryArgs {
     /// SQL text, or the name of a saved query (e.g. triage/overview).
     pub query: Option<String>,
     /// Read the SQL from a file (a header of `-- @param` lines types its parameters).
-    #[arg(short = 'f', long, conflicts_with = "query")]
+    #[arg(short = 'f', long, conflicts_with = "query", value_parser = local_path_flag())]
     pub file: Option<PathBuf>,
     #[command(flatten)]
     pub at: LakeArgs,
@@ -107,7 +107,7 @@ pub struct QueryArgs {
     #[arg(long, value_enum)]
     pub format: Option<OutputFormat>,
     /// Write the result to this file instead of stdout.
-    #[arg(short, long)]
+    #[arg(short, long, value_parser = local_path_flag())]
     pub output: Option<PathBuf>,
     /// Read the tables as of a version number or an RFC 3339 timestamp.
     #[arg(long, value_name = "VERSION|TIMESTAMP")]
@@ -122,7 +122,7 @@ pub struct QueryArgs {
     #[arg(long)]
     pub list: bool,
     /// Folder of saved queries that adds to the shipped ones (default: ./queries if present).
-    #[arg(long, env = "EVENTLAKE_QUERIES")]
+    #[arg(long, env = "EVENTLAKE_QUERIES", value_parser = local_path_flag())]
     pub queries: Option<PathBuf>,
     /// Rows a table shows at most.
     #[arg(long, default_value_t = 1000)]
@@ -194,7 +194,7 @@ pub struct CompactArgs {
     #[arg(long, env = "EVENTLAKE_LAKE")]
     pub lake: Option<String>,
     /// Config file (default: ./eventlake.toml if present).
-    #[arg(long)]
+    #[arg(long, value_parser = local_path_flag())]
     pub config: Option<PathBuf>,
     /// Print the summary as JSON (for schedulers).
     #[arg(long)]
@@ -202,7 +202,8 @@ pub struct CompactArgs {
     /// Objects parsed at once (default: the number of cores; four times that from S3).
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Stop starting new units after this many seconds; what was started is committed.
+    /// Stop starting new units after this many seconds; what was started is committed, and
+    /// at least one unit always is.
     #[arg(long)]
     pub max_runtime: Option<u64>,
     /// Then optimize the partitions of events this run wrote to (sorted by time).
@@ -223,7 +224,7 @@ pub struct ReplayArgs {
     #[arg(long = "where", value_name = "PREDICATE")]
     pub where_: Option<String>,
     /// A SQL file whose `id` column names the events to replay.
-    #[arg(short = 'f', long)]
+    #[arg(short = 'f', long, value_parser = local_path_flag())]
     pub file: Option<PathBuf>,
     /// A saved query whose `id` column names the events to replay.
     pub query: Option<String>,
@@ -231,7 +232,7 @@ pub struct ReplayArgs {
     #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
     /// Write one PutEvents request per file in DIR (usable with `aws events put-events --entries file://…`).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = local_path_flag())]
     pub to_file: Option<PathBuf>,
     /// Send to this event bus (name or ARN) with PutEvents.
     #[arg(long, value_name = "NAME")]
@@ -267,7 +268,7 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub json: bool,
     /// Folder of saved queries that adds to the shipped ones (default: ./queries if present).
-    #[arg(long, env = "EVENTLAKE_QUERIES")]
+    #[arg(long, env = "EVENTLAKE_QUERIES", value_parser = local_path_flag())]
     pub queries: Option<PathBuf>,
 }
 
@@ -346,13 +347,13 @@ pub struct ZendeskSyncArgs {
     pub zendesk_url: Option<String>,
     /// The pipeline's secret file: {"username": EMAIL, "apiToken": TOKEN} ("apiKey" also read).
     /// Default: ZENDESK_EMAIL and ZENDESK_API_TOKEN.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = local_path_flag())]
     pub secret: Option<PathBuf>,
     /// The first sync starts here (RFC 3339 or a unix time; default: 30 days ago).
     #[arg(long)]
     pub start_time: Option<String>,
     /// Import a saved export instead (a JSON array of tickets, or export pages' `tickets`).
-    #[arg(long, value_name = "FILE", conflicts_with = "zendesk_url")]
+    #[arg(long, value_name = "FILE", conflicts_with = "zendesk_url", value_parser = local_path_flag())]
     pub tickets: Option<PathBuf>,
     /// Print the summary as JSON.
     #[arg(long)]
@@ -385,7 +386,7 @@ pub struct ReconcileArgs {
     #[arg(long)]
     pub json: bool,
     /// Folder of saved queries that adds to the shipped ones (reconcile/candidates can be overridden).
-    #[arg(long, env = "EVENTLAKE_QUERIES")]
+    #[arg(long, env = "EVENTLAKE_QUERIES", value_parser = local_path_flag())]
     pub queries: Option<PathBuf>,
     /// Rows a table shows at most.
     #[arg(long, default_value_t = 1000)]
@@ -403,11 +404,19 @@ pub enum SizeLimit {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Folder for the demo's raw objects and lake.
-    #[arg(long, default_value = "eventlake-demo")]
+    #[arg(long, default_value = "eventlake-demo", value_parser = local_path_flag())]
     pub dir: PathBuf,
     /// Events to generate.
     #[arg(long, default_value_t = 200_000)]
     pub events: u64,
+}
+
+/// A file or folder flag, read as [`crate::storage::local_path`] reads locations: `~` is the
+/// home folder, `..` works, and the path is absolute from then on.
+fn local_path_flag() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new()
+        .try_map(|typed| crate::storage::local_path(std::path::Path::new(&typed)))
 }
 
 pub fn init_logging(verbose: u8) {
@@ -497,10 +506,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             } else {
                 print_replay_summary(&summary);
             }
-            if summary.failed > 0 || summary.too_large > 0 {
+            if summary.failed > 0 || summary.too_large > 0 || summary.in_doubt > 0 {
                 return Err(Error::EventBridge(format!(
-                    "{} events failed and {} were too large to send (see above); a rerun of --name {} retries the failed ones",
-                    summary.failed, summary.too_large, summary.replay_name
+                    "{} events failed, {} were too large to send and {} got no answer (see above); a rerun of --name {} retries the failed ones, and the unanswered ones only with --resend-in-doubt (EventBridge may have them already)",
+                    summary.failed, summary.too_large, summary.in_doubt, summary.replay_name
                 )));
             }
             Ok(())
@@ -582,7 +591,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Expire(args) => {
             let lake = args.at.open(endpoint)?;
             let days = parse_duration(&args.older_than)? / 86_400;
-            let cutoff = (chrono::Utc::now() - chrono::Duration::days(days))
+            let cutoff = chrono::Duration::try_days(days)
+                .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "--older-than {}: too far back",
+                        args.older_than
+                    ))
+                })?
                 .format("%Y-%m-%d")
                 .to_string();
             let summaries = crate::upkeep::expire(&lake, &cutoff).await?;
@@ -635,21 +651,22 @@ async fn zendesk_sync(
                 path: file.clone(),
                 reason: error.to_string(),
             })?;
+        // `page["tickets"]` would panic on a file holding a bare string or number: match instead.
         let tickets = match value {
             serde_json::Value::Array(items) => items,
-            mut page => match page["tickets"].take() {
-                serde_json::Value::Array(items) => items,
-                _ => {
-                    return Err(Error::Config {
-                        path: file.clone(),
-                        reason: "not a JSON array of tickets nor an export page".into(),
-                    })
-                }
+            serde_json::Value::Object(mut page) => match page.remove("tickets") {
+                Some(serde_json::Value::Array(items)) => items,
+                _ => return Err(not_tickets(file)),
             },
+            _ => return Err(not_tickets(file)),
         };
         return crate::zendesk::import(&lake, tickets).await;
     }
-    let url = args.zendesk_url.as_deref().unwrap_or_default();
+    let url = args.zendesk_url.as_deref().ok_or_else(|| {
+        Error::InvalidArgument(
+            "give --zendesk-url URL, or --tickets FILE to import an export".into(),
+        )
+    })?;
     let credentials = match &args.secret {
         Some(file) => crate::zendesk::client::Credentials::from_secret_file(file)?,
         None => crate::zendesk::client::Credentials::from_env().ok_or_else(|| {
@@ -676,6 +693,13 @@ async fn zendesk_sync(
     crate::zendesk::sync(&lake, &client, start_time).await
 }
 
+fn not_tickets(file: &std::path::Path) -> Error {
+    Error::Config {
+        path: file.to_owned(),
+        reason: "not a JSON array of tickets nor an export page".into(),
+    }
+}
+
 /// `24h`, `90m`, `30s`, `2d` or plain seconds.
 fn parse_duration(text: &str) -> Result<i64> {
     let text = text.trim();
@@ -697,7 +721,12 @@ fn parse_duration(text: &str) -> Result<i64> {
             )))
         }
     };
-    Ok(value * scale)
+    // Reconcile adds windows to times in microseconds: keep far from overflowing there.
+    const CENTURY_SECONDS: i64 = 100 * 366 * 86_400;
+    value
+        .checked_mul(scale)
+        .filter(|seconds| *seconds <= CENTURY_SECONDS)
+        .ok_or_else(|| Error::InvalidArgument(format!("{text:?}: a duration is at most 100 years")))
 }
 
 /// An RFC 3339 time, or a UTC day (its start; `end_of_day` gives the next day's start).
@@ -726,7 +755,11 @@ async fn reconcile(args: &ReconcileArgs, endpoint: Option<&str>) -> Result<()> {
         sla_seconds: parse_duration(&args.sla)?,
     };
     let catalog = crate::query::saved::catalog(queries_dir(args.queries.as_deref()).as_deref())?;
-    let candidates = &catalog["reconcile/candidates"];
+    let candidates = catalog.get("reconcile/candidates").ok_or_else(|| {
+        Error::InvalidArgument(
+            "no saved query reconcile/candidates (it ships with eventlake)".into(),
+        )
+    })?;
     let lake = args.at.open(endpoint)?;
     let session = LakeSession::open(&lake, None).await?;
     let (summary, mut rows) =
@@ -804,7 +837,11 @@ async fn replay(args: &ReplayArgs, endpoint: Option<&str>) -> Result<crate::repl
             })?;
             (Selection::Query(saved.sql.clone()), saved.bind(&given)?)
         }
-        (None, None, None) => unreachable!("clap requires a selection"),
+        (None, None, None) => {
+            return Err(Error::InvalidArgument(
+                "say which events: --where PREDICATE, -f FILE or a saved query's name".into(),
+            ))
+        }
     };
     if !args.dry_run && args.to_file.is_none() && args.event_bus.is_none() {
         return Err(Error::InvalidArgument(
@@ -875,9 +912,9 @@ fn print_replay_summary(summary: &crate::replay::ReplaySummary) {
         summary.sent
     };
     println!(
-        "replay {}: {} selected, {verb} {count} in {} batches ({} bytes), {} failed, {} too large, {} already sent, {} in doubt skipped; {:.1}s ({:.0} events/s)",
+        "replay {}: {} selected, {verb} {count} in {} batches ({} bytes), {} failed, {} too large, {} unanswered (in doubt), {} already sent, {} in doubt skipped; {:.1}s ({:.0} events/s)",
         summary.replay_name, summary.selected, summary.batches, summary.bytes, summary.failed, summary.too_large,
-        summary.skipped_already_sent, summary.skipped_in_doubt, summary.seconds, summary.events_per_second
+        summary.in_doubt, summary.skipped_already_sent, summary.skipped_in_doubt, summary.seconds, summary.events_per_second
     );
     for (event_type, counts) in &summary.by_event_type {
         println!(
@@ -942,11 +979,10 @@ async fn query(args: &QueryArgs, endpoint: Option<&str>) -> Result<()> {
             let params = if saved.params.is_empty() { crate::query::params::bind_untyped(&given) } else { saved.bind(&given)? };
             (text, params)
         }
-        (None, Some(name)) if catalog.contains_key(name) => {
-            let saved = &catalog[name];
-            (saved.sql.clone(), saved.bind(&given)?)
-        }
-        (None, Some(sql)) => (sql.clone(), crate::query::params::bind_untyped(&given)),
+        (None, Some(text)) => match catalog.get(text) {
+            Some(saved) => (saved.sql.clone(), saved.bind(&given)?),
+            None => (text.clone(), crate::query::params::bind_untyped(&given)),
+        },
         (None, None) => {
             return Err(Error::InvalidArgument(
                 "give SQL, the name of a saved query, or -f FILE (eventlake query --list shows the saved ones)".into(),
@@ -1137,52 +1173,94 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         );
     }
     eprintln!("\n4/4 reconciling loyalty purchases with generated Zendesk tickets …");
-    let purchases = session
-        .sql(
-            "SELECT id, client_id, CAST(to_unixtime(time) AS BIGINT) * 1000000 FROM events WHERE event_type = 'loyaltypurchase' ORDER BY time",
-            HashMap::new(),
-        )
-        .await?
-        .collect()
-        .await?;
-    let mut rows = Vec::new();
-    for batch in &purchases {
-        let ids = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
-        let clients = arrow::compute::cast(batch.column(1), &arrow::datatypes::DataType::Utf8)?;
-        let times = arrow::compute::cast(batch.column(2), &arrow::datatypes::DataType::Int64)?;
-        use arrow::array::AsArray;
-        let (ids, clients) = (ids.as_string::<i32>(), clients.as_string::<i32>());
-        let times = times.as_primitive::<arrow::datatypes::Int64Type>();
-        for row in 0..batch.num_rows() {
-            rows.push((
-                ids.value(row).to_owned(),
-                clients.value(row).to_owned(),
-                times.value(row),
-            ));
-        }
-    }
-    let lake_handle = Lake::new(&lake_location)?;
-    crate::zendesk::import(&lake_handle, crate::gen::tickets_for(&rows, 7)).await?;
-    let session = LakeSession::open(&lake_handle, None).await?;
-    let catalog = crate::query::saved::catalog(None)?;
     let options = crate::reconcile::ReconcileOptions {
         from_micros: parse_instant("2026-11-01", false)?,
         to_micros: parse_instant("2026-11-02", true)?,
         window_seconds: 3_600,
         sla_seconds: 900,
     };
+    let purchases = session
+        .sql(
+            "SELECT id, client_id, time FROM events WHERE event_type = 'loyaltypurchase' ORDER BY time, id",
+            HashMap::new(),
+        )
+        .await?
+        .collect()
+        .await?;
+    // The purchases reconcile looks at, so that what the generator made is what it must find.
+    let mut rows = Vec::new();
+    for batch in &purchases {
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+        let ids = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+        let clients = arrow::compute::cast(batch.column(1), &DataType::Utf8)?;
+        let times = arrow::compute::cast(
+            batch.column(2),
+            &DataType::Timestamp(TimeUnit::Microsecond, None),
+        )?;
+        let (ids, clients) = (ids.as_string::<i32>(), clients.as_string::<i32>());
+        let times = times.as_primitive::<TimestampMicrosecondType>();
+        for row in 0..batch.num_rows() {
+            let time = times.value(row);
+            if ids.is_valid(row)
+                && times.is_valid(row)
+                && (options.from_micros..options.to_micros).contains(&time)
+            {
+                rows.push((
+                    ids.value(row).to_owned(),
+                    clients.value(row).to_owned(),
+                    time,
+                ));
+            }
+        }
+    }
+    let (tickets, truth) = crate::gen::tickets_for(
+        &rows,
+        &crate::gen::TicketOptions {
+            seed: 7,
+            window_seconds: options.window_seconds,
+            sla_seconds: options.sla_seconds,
+        },
+    )?;
+    let lake_handle = Lake::new(&lake_location)?;
+    crate::zendesk::import(&lake_handle, tickets).await?;
+    let session = LakeSession::open(&lake_handle, None).await?;
+    let catalog = crate::query::saved::catalog(None)?;
     let (summary, _) =
         crate::reconcile::reconcile(&session, &catalog["reconcile/candidates"].sql, &options)
             .await?;
     println!(
-        "== reconcile (window 1h, SLA 15m): {} purchases, {} tickets: {} matched, {} missing_ticket, {} duplicate_ticket, {} late_ticket, {} orphan_ticket; time to ticket p50 {}s, p90 {}s, p99 {}s; by match mode {:?}",
-        summary.purchases, summary.tickets, summary.matched, summary.missing_ticket, summary.duplicate_ticket,
-        summary.late_ticket, summary.orphan_ticket,
+        "\n== reconcile (window 1h, SLA 15m): {} purchases, {} tickets; time to ticket p50 {}s, p90 {}s, p99 {}s",
+        summary.purchases,
+        summary.tickets,
         summary.time_to_ticket_seconds_p50.unwrap_or(0),
         summary.time_to_ticket_seconds_p90.unwrap_or(0),
         summary.time_to_ticket_seconds_p99.unwrap_or(0),
-        summary.by_match_mode
     );
+    println!("{:<26} {:>10} {:>10}", "", "generated", "reported");
+    let counts = truth.against(&summary);
+    for count in &counts {
+        let mark = if count.generated == count.reported {
+            ""
+        } else {
+            "  ≠"
+        };
+        println!(
+            "{:<26} {:>10} {:>10}{mark}",
+            count.name, count.generated, count.reported
+        );
+    }
+    let differing: Vec<&str> = counts
+        .iter()
+        .filter(|count| count.generated != count.reported)
+        .map(|count| count.name.as_str())
+        .collect();
+    if !differing.is_empty() {
+        return Err(Error::Query(format!(
+            "reconcile reported other counts than the generator made ({}): a bug, please report it",
+            differing.join(", ")
+        )));
+    }
     println!(
         "\nNext:\n  - reconcile rows:  eventlake reconcile --lake {lake_location} --from 2026-11-01 --to 2026-11-02 --window 1h --class missing_ticket\n  - a replay dry run:  eventlake replay --lake {lake_location} --name try-1 --where \"event_type = 'purchase' AND dt = '2026-11-01'\" --dry-run\n  - the saved queries and their parameters:   eventlake query --list\n  - one of them:   eventlake query triage/overview --lake {lake_location} --param day={day}\n  - your own SQL:  eventlake query --lake {lake_location} \"SELECT event_type, count(*) FROM events GROUP BY 1\"\n  - a SQL prompt:  eventlake sql --lake {lake_location}\n  - compact again: it adds nothing (exactly once):  eventlake compact --source {raw_location} --lake {lake_location}\n  - any Delta reader works too, e.g. DuckDB: SELECT * FROM delta_scan('{}/events')",
         lake.display()

@@ -216,6 +216,65 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// A JSON value a client may put in `detail`: escapes, non-ASCII, numbers, nesting.
+    fn detail_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            any::<String>().prop_map(serde_json::Value::from),
+            "[a-z\"\\\n/é😀]{0,8}".prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<bool>().prop_map(serde_json::Value::from),
+            Just(serde_json::Value::Null),
+        ];
+        leaf.prop_recursive(2, 16, 4, |inner| {
+            prop::collection::btree_map("[a-zA-Z]{1,6}", inner, 0..4)
+                .prop_map(|map| serde_json::Value::Object(map.into_iter().collect()))
+        })
+    }
+
+    proptest! {
+        /// The sample's transform at compaction, then its undo at replay, gives back what the
+        /// client sent: the same detail and `resources: [client id]`.
+        #[test]
+        fn the_transform_and_its_undo_round_trip(
+            client_id in any::<String>(),
+            detail in prop::collection::btree_map("[a-zA-Z]{1,8}", detail_value(), 0..8),
+        ) {
+            let mut detail: serde_json::Map<String, serde_json::Value> = detail.into_iter().collect();
+            detail.remove("accountNumber"); // the field the transform fills
+            let detail = serde_json::Value::Object(detail);
+            let record = serde_json::json!({
+                "id": "e-1",
+                "time": "2026-11-20T13:00:00Z",
+                "source": "clientevents",
+                "detail-type": "prod",
+                "resources": [client_id],
+                "detail": detail,
+            })
+            .to_string();
+            let mut scratch = String::new();
+            let parsed = crate::record::parse_record(record.as_bytes(), &crate::transform::Transform::sample(), &mut scratch);
+            let Ok(crate::record::Parsed::Event(event)) = parsed else {
+                return Err(TestCaseError::fail(format!("{record} did not parse to an event")));
+            };
+            prop_assert!(event.resources.is_empty());
+            let entry = EntryFormat { as_stored: false, mark: None }
+                .entry(StoredEvent {
+                    id: &event.id,
+                    source: "clientevents",
+                    detail_type: "prod",
+                    time_micros: event.time_micros,
+                    resources: event.resources.iter().map(|r| r.to_string()).collect(),
+                    event_type: None,
+                    detail: &event.detail,
+                })
+                .map_err(TestCaseError::fail)?;
+            prop_assert_eq!(&entry.resources, &vec![client_id]);
+            let undone: serde_json::Value = serde_json::from_str(&entry.detail).unwrap();
+            prop_assert_eq!(undone, detail);
+        }
+    }
 
     fn stored<'a>(detail: &'a str, resources: Vec<String>) -> StoredEvent<'a> {
         StoredEvent {

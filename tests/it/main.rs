@@ -4,9 +4,12 @@
 mod common;
 mod compact;
 mod crash;
+mod hostile;
 mod interop;
+mod paths;
 mod query;
 mod replay;
 mod s3;
 mod upkeep;
 mod zendesk;
+mod zendesk_faults;
