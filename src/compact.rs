@@ -109,6 +109,98 @@ struct ObjectCounts {
     errors: u64,
 }
 
+/// The key of eventlake's entry in a unit's Delta commit metadata.
+const COMMIT_METADATA_KEY: &str = "eventlake";
+/// How far back in a table's history a unit's commit is looked for.
+const COMMIT_SEARCH_DEPTH: usize = 200;
+
+/// A unit's per-object counts as its commits record them, in manifest order.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct UnitCounts {
+    records: Vec<u64>,
+    events: Vec<u64>,
+    duplicates: Vec<u64>,
+    errors: Vec<u64>,
+    /// False when the run that made these counts did not know the committed duplicates.
+    events_known: bool,
+}
+
+impl From<&[ObjectCounts]> for UnitCounts {
+    fn from(counts: &[ObjectCounts]) -> Self {
+        Self {
+            records: counts.iter().map(|c| c.records).collect(),
+            events: counts.iter().map(|c| c.events).collect(),
+            duplicates: counts.iter().map(|c| c.duplicates).collect(),
+            errors: counts.iter().map(|c| c.errors).collect(),
+            events_known: true,
+        }
+    }
+}
+
+impl UnitCounts {
+    fn len(&self) -> usize {
+        [&self.records, &self.events, &self.duplicates, &self.errors]
+            .into_iter()
+            .map(Vec::len)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Takes the committed event counts, and the rest too when `all`.
+    fn apply(&self, counts: &mut [ObjectCounts], all: bool) {
+        for (index, object) in counts.iter_mut().enumerate() {
+            object.events = self.events[index];
+            object.duplicates = self.duplicates[index];
+            if all {
+                object.records = self.records[index];
+                object.errors = self.errors[index];
+            }
+        }
+    }
+}
+
+/// Copies the counts unit `unit`'s commit to `table` recorded into `counts` (the event counts,
+/// and the rest too when `all`); returns whether the event counts are now the committed ones.
+async fn take_committed_counts(
+    table: &DeltaTable,
+    unit: i64,
+    counts: &mut [ObjectCounts],
+    all: bool,
+) -> Result<bool> {
+    match committed_counts(table, unit).await? {
+        Some(committed) if committed.len() == counts.len() => {
+            committed.apply(counts, all);
+            Ok(committed.events_known)
+        }
+        _ => {
+            tracing::warn!(
+                unit,
+                "the unit's committed counts were not found; its ledger rows leave event counts empty"
+            );
+            Ok(false)
+        }
+    }
+}
+
+/// The counts unit `unit`'s commit to `table` recorded, if it is among the recent commits.
+async fn committed_counts(table: &DeltaTable, unit: i64) -> Result<Option<UnitCounts>> {
+    use futures::TryStreamExt;
+    let mut history = table.history(Some(COMMIT_SEARCH_DEPTH));
+    while let Some(commit) = history
+        .try_next()
+        .await
+        .map_err(|source| table::delta(table, source))?
+    {
+        let Some(summary) = commit.info.get(COMMIT_METADATA_KEY) else {
+            continue;
+        };
+        if summary["unit"].as_i64() == Some(unit) {
+            return Ok(serde_json::from_value(summary["counts"].clone()).ok());
+        }
+    }
+    Ok(None)
+}
+
 enum WorkerMessage {
     Events {
         object: usize,
@@ -445,6 +537,8 @@ impl Compaction {
         let mut metrics = CompactMetrics::default();
         let mut counts = vec![ObjectCounts::default(); manifest.objects.len()];
         let mut reported_done = vec![false; manifest.objects.len()];
+        // Whether `counts` holds the committed event and duplicate counts.
+        let mut events_counted = write_events;
 
         if write_events || write_errors {
             let properties = WriterProperties::builder()
@@ -536,12 +630,21 @@ impl Compaction {
                 return Err(error);
             }
 
+            // Each commit carries the unit's per-object counts, so a run that finishes a unit
+            // another run began writes the ledger with the counts that were committed: the
+            // events commit's duplicates when `events` already holds the unit.
+            if !write_events {
+                events_counted = take_committed_counts(events, unit, &mut counts, false).await?;
+            }
+            let mut unit_counts = UnitCounts::from(&counts[..]);
+            unit_counts.events_known = events_counted;
             let summary = serde_json::json!({
                 "unit": unit,
                 "objects": manifest.objects.len(),
                 "source": manifest.source_root,
+                "counts": unit_counts,
             });
-            let metadata = HashMap::from([("eventlake".to_owned(), summary)]);
+            let metadata = HashMap::from([(COMMIT_METADATA_KEY.to_owned(), summary)]);
             if write_events {
                 let adds = events_writer
                     .flush()
@@ -572,10 +675,15 @@ impl Compaction {
             }
         }
 
+        // When both tables already held the unit no worker ran: all counts come from the
+        // errors commit, the last one made.
+        if !write_events && !write_errors {
+            events_counted = take_committed_counts(errors, unit, &mut counts, true).await?;
+        }
         let ledger_batch = ledger_batch(
             manifest,
             &counts,
-            write_events,
+            events_counted,
             ingested_at.timestamp_micros(),
         )?;
         let mut ledger_writer =

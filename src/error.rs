@@ -68,6 +68,11 @@ pub enum Error {
     /// not committed, so the object's records are not lost.
     #[error("the worker reading {object} did not finish: {reason}")]
     WorkerLost { object: String, reason: String },
+
+    /// The reconcile candidates query (shipped, or an override) returned a column reconcile
+    /// cannot read.
+    #[error("reconcile/candidates: column {column} {reason}")]
+    CandidatesColumn { column: String, reason: String },
 }
 
 impl From<deltalake::DeltaTableError> for Error {

@@ -4,7 +4,8 @@
 //! some late (hours), some delivered twice (same `id`, at-least-once), and some records bad in each
 //! way the pipeline produces them (junk text, records cut short, invalid UTF-8, wrong types,
 //! missing fields, Firehose `error/` records). [`GenSummary`] is the known answer a compaction of
-//! the output must reproduce.
+//! the output must reproduce. [`tickets_for`] makes Zendesk tickets for the loyalty purchases,
+//! with [`TicketTruth`], the answer a reconciliation of them must give.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -19,6 +20,9 @@ use serde::Serialize;
 use tokio::io::AsyncWriteExt as _;
 
 use crate::error::{Error, Result};
+
+mod tickets;
+pub use tickets::{tickets_for, ComparedCount, TicketOptions, TicketTruth};
 
 /// How objects are named and framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -494,78 +498,6 @@ async fn put(
         source,
     })?;
     Ok(size)
-}
-
-/// Zendesk tickets for loyalty purchases `(event id, client id, time in micros)`, the way the
-/// pipeline's rule opens them, with the faults reconciliation looks for: about 3% of purchases
-/// get no ticket, 2% two, 5% a late one (20–60 minutes), and 1% of tickets have no purchase.
-/// 70% carry the event id in `external_id` (the README's input transformer), 20% the client id
-/// in a custom field, 10% nothing.
-pub fn tickets_for(purchases: &[(String, String, i64)], seed: u64) -> Vec<serde_json::Value> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let stamp = |micros: i64| {
-        chrono::DateTime::from_timestamp_micros(micros)
-            .unwrap_or_default()
-            .format("%Y-%m-%dT%H:%M:%SZ")
-            .to_string()
-    };
-    let mut tickets = Vec::new();
-    let mut next_id = 100_000i64;
-    let mut ticket = |created: i64,
-                      external_id: Option<&str>,
-                      client: Option<&str>,
-                      tickets: &mut Vec<serde_json::Value>| {
-        next_id += 1;
-        tickets.push(serde_json::json!({
-            "id": next_id, "external_id": external_id,
-            "subject": "Loyalty customer purchase", "description": "This customer has made a loyalty purchase",
-            "status": "new", "tags": ["loyalty"],
-            "custom_fields": [{"id": 360_001, "value": client}],
-            "requester_id": 9_000_000 + next_id,
-            "created_at": stamp(created), "updated_at": stamp(created),
-        }));
-    };
-    for (event_id, client_id, time) in purchases {
-        let fate: f64 = rng.gen();
-        let carries: f64 = rng.gen();
-        let (external_id, client) = if carries < 0.7 {
-            (Some(event_id.as_str()), None)
-        } else if carries < 0.9 {
-            (None, Some(client_id.as_str()))
-        } else {
-            (None, None)
-        };
-        let on_time = time + rng.gen_range(10..300) * 1_000_000;
-        if fate < 0.03 {
-            continue;
-        } else if fate < 0.05 {
-            ticket(on_time, external_id, client, &mut tickets);
-            ticket(
-                on_time + rng.gen_range(60..600) * 1_000_000,
-                external_id,
-                client,
-                &mut tickets,
-            );
-        } else if fate < 0.10 {
-            ticket(
-                time + rng.gen_range(1_200..3_600) * 1_000_000,
-                external_id,
-                client,
-                &mut tickets,
-            );
-        } else {
-            ticket(on_time, external_id, client, &mut tickets);
-        }
-        if rng.gen::<f64>() < 0.01 {
-            ticket(
-                time + rng.gen_range(7_200..10_000) * 1_000_000,
-                None,
-                None,
-                &mut tickets,
-            );
-        }
-    }
-    tickets
 }
 
 #[cfg(test)]

@@ -2,10 +2,18 @@
 -- @param from timestamp  First purchase time (inclusive), e.g. 2026-11-01T00:00:00Z
 -- @param to timestamp  End of the purchase window (exclusive)
 -- @param window_seconds int = 86400  How long after its purchase a ticket may be created
---
+
 -- A ticket names its purchase by the event id in external_id, a tag or a custom field (the rule's
 -- input transformer can add <aws.events.event.id>), or names the client the same way. `refs`
--- holds all those values. eventlake reconcile pairs what is left over, one to one in time order.
+-- holds all those values. A value that looks like an id (a UUID, as EventBridge event ids and the
+-- pipeline's client ids are) is a reference: a ticket that carries one and pairs with nothing
+-- here is an orphan. eventlake reconcile pairs only tickets that carry no reference, one to one
+-- in time order. If your ids are not UUIDs, change `referencing` in your copy.
+--
+-- eventlake reads these columns by name (an override may add others, in any order):
+-- purchase_id, client_id, purchase_time, ticket_id, ticket_created_at, matched_by,
+-- ticket_has_reference. A row with a purchase_id is a purchase (with one of its tickets, if any);
+-- a row without one is a ticket no purchase took.
 WITH purchases AS (
   SELECT id, client_id, time
   FROM events
@@ -20,6 +28,10 @@ tickets AS (
 ),
 ticket_refs AS (
   SELECT ticket_id, created_at, unnest(refs) AS ref FROM tickets
+),
+referencing AS (
+  SELECT DISTINCT ticket_id FROM ticket_refs
+  WHERE regexp_like(ref, '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', 'i')
 ),
 by_event AS (
   SELECT DISTINCT p.id AS purchase_id, r.ticket_id
@@ -37,7 +49,7 @@ by_client AS (
   -- A ticket goes to the latest purchase of its client before it, within the window.
   SELECT purchase_id, ticket_id FROM (
     SELECT p.id AS purchase_id, r.ticket_id,
-           row_number() OVER (PARTITION BY r.ticket_id ORDER BY p.time DESC) AS nearest
+           row_number() OVER (PARTITION BY r.ticket_id ORDER BY p.time DESC, p.id) AS nearest
     FROM open_purchases p JOIN open_refs r ON r.ref = p.client_id
     WHERE to_unixtime(r.created_at) >= to_unixtime(p.time)
       AND to_unixtime(r.created_at) - to_unixtime(p.time) <= $window_seconds
@@ -45,17 +57,21 @@ by_client AS (
   WHERE nearest = 1
 ),
 pairs AS (
-  SELECT purchase_id, ticket_id, 'event_id' AS match_mode FROM by_event
+  SELECT purchase_id, ticket_id, 'event_id' AS matched_by FROM by_event
   UNION ALL
-  SELECT purchase_id, ticket_id, 'client_window' AS match_mode FROM by_client
+  SELECT purchase_id, ticket_id, 'client_window' AS matched_by FROM by_client
 )
 SELECT p.id AS purchase_id, p.client_id, p.time AS purchase_time,
-       m.ticket_id, t.created_at AS ticket_created_at, m.match_mode
+       m.ticket_id, t.created_at AS ticket_created_at, m.matched_by,
+       m.ticket_id IS NOT NULL AS ticket_has_reference
 FROM purchases p
 LEFT JOIN pairs m ON m.purchase_id = p.id
 LEFT JOIN tickets t ON t.ticket_id = m.ticket_id
 UNION ALL
 SELECT NULL AS purchase_id, NULL AS client_id, NULL AS purchase_time,
-       t.ticket_id, t.created_at AS ticket_created_at, NULL AS match_mode
-FROM tickets t LEFT JOIN (SELECT DISTINCT ticket_id FROM pairs) m ON m.ticket_id = t.ticket_id
+       t.ticket_id, t.created_at AS ticket_created_at, NULL AS matched_by,
+       r.ticket_id IS NOT NULL AS ticket_has_reference
+FROM tickets t
+LEFT JOIN (SELECT DISTINCT ticket_id FROM pairs) m ON m.ticket_id = t.ticket_id
+LEFT JOIN referencing r ON r.ticket_id = t.ticket_id
 WHERE m.ticket_id IS NULL

@@ -2,11 +2,24 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, StringBuilder, TimestampMicrosecondArray};
+use arrow::array::{Array, ArrayRef, StringBuilder, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
 use datafusion::prelude::SessionContext;
+
+/// The single argument of a one-argument function as an array. DataFusion checks the count
+/// against the signature before calling; this keeps a miscount an error, not a panic.
+fn one_argument(args: &[ColumnarValue], function: &str) -> Result<ArrayRef, DataFusionError> {
+    match args {
+        [ColumnarValue::Array(array)] => Ok(array.clone()),
+        [ColumnarValue::Scalar(scalar)] => scalar.to_array(),
+        _ => Err(DataFusionError::Plan(format!(
+            "{function} takes one argument, not {}",
+            args.len()
+        ))),
+    }
+}
 
 pub fn register(context: &SessionContext) {
     // date_hour(time) → '2026-11-20 13:00': an hour bucket that sorts, groups and reads well.
@@ -19,10 +32,7 @@ pub fn register(context: &SessionContext) {
         DataType::Utf8,
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
-            let array = match &args[0] {
-                ColumnarValue::Array(array) => array.clone(),
-                ColumnarValue::Scalar(scalar) => scalar.to_array()?,
-            };
+            let array = one_argument(args, "date_hour")?;
             let times = array
                 .as_any()
                 .downcast_ref::<TimestampMicrosecondArray>()
@@ -54,10 +64,7 @@ pub fn register(context: &SessionContext) {
         DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
-            let array = match &args[0] {
-                ColumnarValue::Array(array) => array.clone(),
-                ColumnarValue::Scalar(scalar) => scalar.to_array()?,
-            };
+            let array = one_argument(args, "arrival_time")?;
             let names = arrow::compute::cast(&array, &DataType::Utf8)?;
             let names = names
                 .as_any()

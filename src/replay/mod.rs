@@ -89,6 +89,9 @@ pub struct ReplaySummary {
     pub skipped_already_sent: u64,
     /// Events an interrupted run may or may not have sent (see `--resend-in-doubt`).
     pub skipped_in_doubt: u64,
+    /// Events of this run the PutEvents reply did not answer for: EventBridge may have them, and
+    /// a rerun skips them unless `--resend-in-doubt`.
+    pub in_doubt: u64,
     pub loyalty_purchases: u64,
     pub batches: u64,
     pub bytes: u64,
@@ -97,7 +100,7 @@ pub struct ReplaySummary {
     pub by_event_type: BTreeMap<String, TypeCounts>,
     /// Error code → events that failed with it.
     pub failures: BTreeMap<String, u64>,
-    /// The first few failed or too-large event ids, with why.
+    /// The first few failed, too-large or in-doubt event ids, with why.
     pub failed_examples: Vec<(String, String)>,
 }
 
@@ -172,6 +175,7 @@ pub async fn replay(
             batch
                 .column(column)
                 .as_primitive_opt::<arrow::datatypes::Int64Type>()
+                .filter(|array| !array.is_empty() && array.is_valid(0))
                 .map_or(0, |array| array.value(0) as u64)
         };
         summary.selected = ints(0);
@@ -410,7 +414,15 @@ impl Sender<'_> {
         for outcome in &outcomes {
             match outcome.status {
                 Status::Sent => self.summary.sent += 1,
-                _ => {
+                Status::InDoubt => {
+                    self.summary.in_doubt += 1;
+                    note_failure(
+                        self.summary,
+                        &outcome.event_id,
+                        "no answer from PutEvents: EventBridge may have it (in doubt)",
+                    );
+                }
+                Status::Failed => {
                     self.summary.failed += 1;
                     let code = outcome
                         .error_code
@@ -518,26 +530,28 @@ async fn put_events(
         let mut retry = Vec::new();
         match client.put_events().set_entries(Some(request)).send().await {
             Ok(output) => {
-                let results = output.entries();
-                for (position, &index) in pending.iter().enumerate() {
-                    let Some(result) = results.get(position) else {
-                        settle(
+                for (&index, verdict) in
+                    pending
+                        .iter()
+                        .zip(read_reply(output.entries(), pending.len(), last))
+                {
+                    match verdict {
+                        Verdict::Settled {
+                            status,
+                            error_code,
+                            eventbridge_id,
+                        } => settle(
                             &mut outcomes,
                             index,
-                            Status::InDoubt,
-                            Some("NoResult"),
-                            None,
-                        );
-                        continue;
-                    };
-                    match result.error_code() {
-                        None => settle(&mut outcomes, index, Status::Sent, None, result.event_id()),
-                        Some(code) if retryable(code) && !last => {
-                            throttled |= code == "ThrottlingException";
+                            status,
+                            error_code.as_deref(),
+                            eventbridge_id.as_deref(),
+                        ),
+                        Verdict::Retry {
+                            throttled: by_throttling,
+                        } => {
+                            throttled |= by_throttling;
                             retry.push(index);
-                        }
-                        Some(code) => {
-                            settle(&mut outcomes, index, Status::Failed, Some(code), None)
                         }
                     }
                 }
@@ -570,7 +584,81 @@ async fn put_events(
         pending = retry;
         tokio::time::sleep(backoff(attempt)).await;
     }
-    Ok((outcomes.into_iter().flatten().collect(), throttled))
+    // Every entry gets an outcome: one left out of the ack would count as never sent.
+    let outcomes = outcomes
+        .into_iter()
+        .zip(entries)
+        .map(|(outcome, entry)| {
+            outcome.unwrap_or_else(|| Outcome {
+                event_id: entry.event_id.clone(),
+                status: Status::InDoubt,
+                error_code: Some(NO_ANSWER.to_owned()),
+                eventbridge_id: None,
+            })
+        })
+        .collect();
+    Ok((outcomes, throttled))
+}
+
+/// The error code an entry gets when the PutEvents reply does not answer for it.
+pub const NO_ANSWER: &str = "NoAnswer";
+
+/// What one PutEvents reply says of one entry sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    Settled {
+        status: Status,
+        error_code: Option<String>,
+        eventbridge_id: Option<String>,
+    },
+    Retry {
+        throttled: bool,
+    },
+}
+
+/// One verdict per entry sent, from the reply's `Entries`. PutEvents answers each entry at its
+/// position, with an `EventId` when it was taken and an `ErrorCode` when not
+/// (<https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html>). A reply
+/// with more or fewer entries than were sent cannot be matched to them: every entry is then in
+/// doubt, as one without an id or a code is. In doubt is what the journal says of a request cut
+/// off mid-flight: EventBridge may have the event, so a rerun does not resend it unless told to.
+fn read_reply(
+    results: &[aws_sdk_eventbridge::types::PutEventsResultEntry],
+    sent: usize,
+    last_attempt: bool,
+) -> Vec<Verdict> {
+    let no_answer = || Verdict::Settled {
+        status: Status::InDoubt,
+        error_code: Some(NO_ANSWER.to_owned()),
+        eventbridge_id: None,
+    };
+    if results.len() != sent {
+        tracing::warn!(
+            sent,
+            answered = results.len(),
+            "a PutEvents reply does not answer each entry; the entries are in doubt"
+        );
+        return vec![no_answer(); sent];
+    }
+    results
+        .iter()
+        .map(|result| match (result.error_code(), result.event_id()) {
+            (Some(code), _) if retryable(code) && !last_attempt => Verdict::Retry {
+                throttled: code == "ThrottlingException",
+            },
+            (Some(code), _) => Verdict::Settled {
+                status: Status::Failed,
+                error_code: Some(code.to_owned()),
+                eventbridge_id: None,
+            },
+            (None, Some(id)) => Verdict::Settled {
+                status: Status::Sent,
+                error_code: None,
+                eventbridge_id: Some(id.to_owned()),
+            },
+            (None, None) => no_answer(),
+        })
+        .collect()
 }
 
 /// 100 ms doubling up to 5 s, times a random factor in [0.5, 1.5).
@@ -615,5 +703,169 @@ impl RateLimiter {
         self.rate = Some(slower);
         self.started = Instant::now();
         self.granted = 0.0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_eventbridge::types::PutEventsResultEntry;
+
+    fn taken(id: &str) -> PutEventsResultEntry {
+        PutEventsResultEntry::builder().event_id(id).build()
+    }
+
+    fn refused(code: &str) -> PutEventsResultEntry {
+        PutEventsResultEntry::builder()
+            .error_code(code)
+            .error_message("no")
+            .build()
+    }
+
+    fn in_doubt() -> Verdict {
+        Verdict::Settled {
+            status: Status::InDoubt,
+            error_code: Some(NO_ANSWER.to_owned()),
+            eventbridge_id: None,
+        }
+    }
+
+    #[test]
+    fn a_reply_answering_each_entry_settles_or_retries_each() {
+        let verdicts = read_reply(
+            &[
+                taken("eb-1"),
+                refused("ThrottlingException"),
+                refused("MalformedDetail"),
+                PutEventsResultEntry::builder().build(),
+            ],
+            4,
+            false,
+        );
+        assert_eq!(
+            verdicts,
+            vec![
+                Verdict::Settled {
+                    status: Status::Sent,
+                    error_code: None,
+                    eventbridge_id: Some("eb-1".into())
+                },
+                Verdict::Retry { throttled: true },
+                Verdict::Settled {
+                    status: Status::Failed,
+                    error_code: Some("MalformedDetail".into()),
+                    eventbridge_id: None
+                },
+                // Neither an id nor a code: no answer.
+                in_doubt(),
+            ]
+        );
+        // On the last try a retryable code is final.
+        assert!(matches!(
+            read_reply(&[refused("InternalFailure")], 1, true)[0],
+            Verdict::Settled {
+                status: Status::Failed,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_short_put_events_reply_leaves_every_entry_in_doubt() {
+        // Two answers for three entries: which two is unknowable, so none counts as sent.
+        assert_eq!(
+            read_reply(&[taken("eb-1"), taken("eb-2")], 3, false),
+            vec![in_doubt(); 3]
+        );
+        assert_eq!(read_reply(&[], 10, false), vec![in_doubt(); 10]);
+        // More answers than entries cannot be matched either.
+        assert_eq!(
+            read_reply(&[taken("a"), taken("b")], 1, false),
+            vec![in_doubt()]
+        );
+    }
+
+    fn entry(id: &str) -> Entry {
+        Entry {
+            event_id: id.to_owned(),
+            event_type: Some("purchase".into()),
+            time: "2026-11-01T12:00:00Z".into(),
+            source: "clientevents".into(),
+            detail_type: "prod".into(),
+            resources: vec!["c-1".into()],
+            detail: r#"{"eventType":"purchase"}"#.into(),
+        }
+    }
+
+    /// Answers one HTTP request with `body` as EventBridge's JSON, on a loopback port.
+    async fn one_reply_server(body: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            // Read the head, then as many body bytes as Content-Length says.
+            loop {
+                let read = stream.read(&mut buffer).await.unwrap();
+                request.extend_from_slice(&buffer[..read]);
+                let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length: usize = text
+                        .lines()
+                        .find_map(|line| line.strip_prefix("content-length:"))
+                        .map_or(0, |value| value.trim().parse().unwrap());
+                    if request.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+                assert!(read > 0, "the client closed before sending its request");
+            }
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(response.as_bytes()).await.unwrap();
+        });
+        format!("http://{address}")
+    }
+
+    fn client(endpoint: &str) -> aws_sdk_eventbridge::Client {
+        use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
+        let config = aws_sdk_eventbridge::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .build();
+        aws_sdk_eventbridge::Client::from_conf(config)
+    }
+
+    #[tokio::test]
+    async fn put_events_with_a_short_reply_reports_the_entries_in_doubt() {
+        let endpoint =
+            one_reply_server(r#"{"FailedEntryCount":0,"Entries":[{"EventId":"eb-1"}]}"#).await;
+        let entries = [entry("e-1"), entry("e-2"), entry("e-3")];
+        let (outcomes, throttled) = put_events(&client(&endpoint), "bus", &entries)
+            .await
+            .unwrap();
+        assert!(!throttled);
+        assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+        for (outcome, entry) in outcomes.iter().zip(&entries) {
+            assert_eq!(outcome.event_id, entry.event_id);
+            assert_eq!(outcome.status, Status::InDoubt);
+            assert_eq!(outcome.error_code.as_deref(), Some(NO_ANSWER));
+        }
+    }
+
+    #[tokio::test]
+    async fn put_events_with_no_entries_in_its_reply_reports_them_in_doubt() {
+        let endpoint = one_reply_server(r#"{"FailedEntryCount":0}"#).await;
+        let (outcomes, _) = put_events(&client(&endpoint), "bus", &[entry("e-1")])
+            .await
+            .unwrap();
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!(outcomes[0].status, Status::InDoubt);
     }
 }

@@ -131,12 +131,20 @@ impl Client {
                 Ok(response) => {
                     let status = response.status();
                     if status.is_success() {
+                        let content_type = response
+                            .headers()
+                            .get(reqwest::header::CONTENT_TYPE)
+                            .and_then(|value| value.to_str().ok())
+                            .unwrap_or("no content type")
+                            .to_owned();
                         let body = response
                             .bytes()
                             .await
-                            .map_err(|error| Error::Zendesk(format!("{url}: {error}")))?;
-                        return serde_json::from_slice(&body).map_err(|error| {
-                            Error::Zendesk(format!("{url}: not an export page: {error}"))
+                            .map_err(|error| Error::Zendesk(format!("{url}: {status}: {error}")))?;
+                        return parse_page(&body).map_err(|reason| {
+                            Error::Zendesk(format!(
+                                "{url}: {status} ({content_type}) is not an export page: {reason}"
+                            ))
                         });
                     }
                     match status.as_u16() {
@@ -150,8 +158,8 @@ impl Client {
                             .headers()
                             .get(reqwest::header::RETRY_AFTER)
                             .and_then(|value| value.to_str().ok())
-                            .and_then(|value| value.trim().parse::<f64>().ok())
-                            .map_or(Duration::from_secs(60), Duration::from_secs_f64),
+                            .and_then(|value| retry_after(value, chrono::Utc::now()))
+                            .unwrap_or_else(|| backoff(attempt)),
                         code if code >= 500 => backoff(attempt),
                         _ => {
                             let text = response.text().await.unwrap_or_default();
@@ -180,6 +188,114 @@ impl Client {
     }
 }
 
+/// The longest wait a `Retry-After` gets: Zendesk's limits are per minute, so a longer one is a
+/// broken header, and a sync should fail in reasonable time rather than sleep for a year.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// How long a 429's `Retry-After` asks to wait, at most [`MAX_RETRY_AFTER`]; `None` for a value
+/// that is neither delay-seconds nor an HTTP-date (RFC 9110 §10.2.3,
+/// <https://www.rfc-editor.org/rfc/rfc9110#field.retry-after>; Zendesk sends seconds:
+/// <https://developer.zendesk.com/api-reference/introduction/rate-limits/>). A date in the past
+/// means now.
+pub fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        // `parse` also takes "-5", "NaN" and "inf": Duration::from_secs_f64 panics on those.
+        return (seconds.is_finite() && seconds >= 0.0)
+            .then(|| Duration::from_secs_f64(seconds.min(MAX_RETRY_AFTER.as_secs_f64())));
+    }
+    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = (date.with_timezone(&chrono::Utc) - now)
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+/// A 200's body as an export page; the reason names what was wrong, never echoes the body
+/// beyond a short start (a proxy's HTML error page is the usual culprit).
+fn parse_page(body: &[u8]) -> std::result::Result<Page, String> {
+    serde_json::from_slice(body).map_err(|error| {
+        let start: String = String::from_utf8_lossy(&body[..body.len().min(120)])
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect();
+        format!("{error} (the body starts {start:?})")
+    })
+}
+
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250u64 << attempt.min(6)).mul_f64(0.5 + rand::random::<f64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::parse_from_rfc3339("2026-11-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        assert_eq!(retry_after("1", now()), Some(Duration::from_secs(1)));
+        assert_eq!(retry_after(" 30 ", now()), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after("0", now()), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after("1.5", now()),
+            Some(Duration::from_millis(1_500))
+        );
+        assert_eq!(
+            retry_after("Sun, 01 Nov 2026 12:00:45 GMT", now()),
+            Some(Duration::from_secs(45))
+        );
+        // A date already past: retry now.
+        assert_eq!(
+            retry_after("Sun, 01 Nov 2026 11:00:00 GMT", now()),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn retry_after_caps_huge_waits() {
+        for huge in [
+            "86400",
+            "1e300",
+            "18446744073709551616",
+            "Fri, 01 Nov 2126 12:00:00 GMT",
+        ] {
+            assert_eq!(retry_after(huge, now()), Some(MAX_RETRY_AFTER), "{huge}");
+        }
+    }
+
+    #[test]
+    fn retry_after_garbage_is_none_and_never_panics() {
+        for garbage in [
+            "-1",
+            "-0.5",
+            "NaN",
+            "inf",
+            "-inf",
+            "",
+            "soon",
+            "1s",
+            "0x10",
+            "\u{1F600}",
+        ] {
+            assert_eq!(retry_after(garbage, now()), None, "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn a_page_that_is_not_json_is_an_error_naming_its_start() {
+        let reason = parse_page(b"<html><body>Maintenance</body></html>").unwrap_err();
+        assert!(reason.contains("<html><body>Maintenance"), "{reason}");
+        assert!(parse_page(b"").is_err());
+        assert!(parse_page(b"[1, 2]").is_err());
+        let page =
+            parse_page(br#"{"tickets": [{"id": 1}], "after_cursor": "c", "end_of_stream": true}"#)
+                .unwrap();
+        assert_eq!((page.tickets.len(), page.end_of_stream), (1, true));
+    }
 }

@@ -167,6 +167,9 @@ pub async fn sync(lake: &Lake, client: &Client, start_time: i64) -> Result<SyncS
         let page = client.page(&start).await?;
         summary.pages += 1;
         summary.tickets_fetched += page.tickets.len() as u64;
+        // An empty page that hands back the cursor it was asked with would loop forever.
+        let stuck = page.tickets.is_empty()
+            && matches!((&start, &page.after_cursor), (Start::Cursor(asked), Some(next)) if asked == next);
         for ticket in page.tickets {
             if let Some(id) = ticket["id"].as_i64() {
                 // Later pages hold later versions: the last one seen stands.
@@ -178,6 +181,12 @@ pub async fn sync(lake: &Lake, client: &Client, start_time: i64) -> Result<SyncS
             start = Start::Cursor(cursor);
         }
         if page.end_of_stream || last_cursor.is_none() {
+            break;
+        }
+        if stuck {
+            tracing::warn!(
+                "Zendesk returned an empty page without moving its cursor: stopping here"
+            );
             break;
         }
     }

@@ -315,6 +315,29 @@ pub async fn assert_lake_matches(lake: impl Into<Loc>, summary: &GenSummary) {
         summary.objects,
         "ledger objects"
     );
+    assert_ledger_matches_tables(lake).await;
+}
+
+/// Each ledger row's counts are what the tables hold for its object, and add up.
+pub async fn assert_ledger_matches_tables(lake: impl Into<Loc>) {
+    let wrong = sql(
+        lake,
+        "SELECT l.source_object, l.records, l.events, l.duplicates, l.errors, e.n, r.n \
+         FROM source_objects l \
+         LEFT JOIN (SELECT source_object, count(*) AS n FROM events GROUP BY source_object) e \
+           ON e.source_object = l.source_object \
+         LEFT JOIN (SELECT source_object, count(*) AS n FROM errors GROUP BY source_object) r \
+           ON r.source_object = l.source_object \
+         WHERE (l.events IS DISTINCT FROM coalesce(e.n, 0)) \
+            OR (l.errors IS DISTINCT FROM coalesce(r.n, 0)) \
+            OR (l.records IS DISTINCT FROM l.events + l.duplicates + l.errors) \
+         LIMIT 5",
+    )
+    .await;
+    assert!(
+        wrong.is_empty(),
+        "ledger rows disagree with the tables (object, records, events, duplicates, errors, in events, in errors): {wrong:?}"
+    );
 }
 
 pub fn temp_dir() -> tempfile::TempDir {

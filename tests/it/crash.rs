@@ -136,13 +136,8 @@ async fn a_crash_at_every_failure_point_then_rerun_holds_every_record_exactly_on
             );
         }
         compact_cli(&raw, &lake, &["--config", config.to_str().unwrap()]);
+        // Also checks each ledger row against what the tables hold for its object.
         assert_lake_matches(&lake, &summary).await;
-        let ledger = sql(
-            &lake,
-            "SELECT sum(records), sum(events) + sum(duplicates) + sum(errors) FROM source_objects",
-        )
-        .await;
-        assert_eq!(ledger[0][0], ledger[0][1], "{point}: ledger counts add up");
     }
 }
 

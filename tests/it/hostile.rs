@@ -204,6 +204,8 @@ async fn hostile_records_land_exactly_once_in_events_or_errors(backend: Backend)
     assert_eq!(events + errors, records.len() + junk.len(), "nothing else in the lake");
     assert!(events > records.len() / 4, "the generator should make good events too");
 
+    assert_ledger_matches_tables(&lake).await;
+
     let event_types = count(&lake, "SELECT count(DISTINCT event_type) FROM events").await;
     assert!(event_types >= 10, "odd event types keep distinct partitions: {event_types}");
     if backend == Backend::Local {

@@ -196,15 +196,11 @@ async fn sync_follows_cursors_rides_out_a_429_keeps_the_latest_versions_and_resu
     assert!(!stderr.contains("wrong-token"), "{stderr}");
 }
 
-/// 30 loyalty purchases two hours apart, each by its own client; tickets in three modes.
-fn purchases_object() -> (String, Vec<(String, String, i64)>) {
+/// Loyalty purchases `(event id, client id, time in seconds)` as raw NDJSON records.
+fn purchases_body(purchases: &[(String, String, i64)]) -> String {
     let mut body = String::new();
-    let mut purchases = Vec::new();
-    for index in 0..30i64 {
-        let id = format!("6f1c2a4e-0000-4000-8000-{index:012}");
-        let client = format!("c0ffee00-0000-4000-8000-{index:012}");
-        let time = DAY + index * 7_200;
-        let stamp = chrono::DateTime::from_timestamp(time, 0)
+    for (index, (id, client, time)) in purchases.iter().enumerate() {
+        let stamp = chrono::DateTime::from_timestamp(*time, 0)
             .unwrap()
             .format("%Y-%m-%dT%H:%M:%SZ");
         body.push_str(&json!({
@@ -214,19 +210,62 @@ fn purchases_object() -> (String, Vec<(String, String, i64)>) {
                        "ticket": {"ticket": {"subject": "Loyalty customer purchase", "comment": {"body": "x"}}}}
         }).to_string());
         body.push('\n');
-        purchases.push((id, client, time));
     }
-    (body, purchases)
+    body
+}
+
+/// 30 loyalty purchases two hours apart, each by its own client.
+fn thirty_purchases() -> Vec<(String, String, i64)> {
+    (0..30i64)
+        .map(|index| {
+            (
+                format!("6f1c2a4e-0000-4000-8000-{index:012}"),
+                format!("c0ffee00-0000-4000-8000-{index:012}"),
+                DAY + index * 7_200,
+            )
+        })
+        .collect()
+}
+
+/// A local lake holding `purchases` as compacted events and `tickets` imported as a sync would.
+fn lake_with(
+    dir: &tempfile::TempDir,
+    purchases: &[(String, String, i64)],
+    tickets: &[Value],
+) -> Loc {
+    let (raw, lake) = place(Backend::Local, dir);
+    std::fs::create_dir_all(path(dir, "raw")).unwrap();
+    std::fs::write(
+        path(dir, "raw").join("purchases.json"),
+        purchases_body(purchases),
+    )
+    .unwrap();
+    compact_cli(&raw, &lake, &[]);
+    let export = path(dir, "tickets.json");
+    std::fs::write(&export, serde_json::to_string(tickets).unwrap()).unwrap();
+    let imported = eventlake_cmd(
+        &lake,
+        &[
+            "zendesk",
+            "sync",
+            "--lake",
+            &lake.uri,
+            "--tickets",
+            export.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    lake
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_finds_missing_duplicate_late_and_orphan_tickets_in_each_matching_mode() {
     let dir = temp_dir();
-    let (raw, lake) = place(Backend::Local, &dir);
-    std::fs::create_dir_all(path(&dir, "raw")).unwrap();
-    let (body, purchases) = purchases_object();
-    std::fs::write(path(&dir, "raw").join("purchases.json"), body).unwrap();
-    compact_cli(&raw, &lake, &[]);
+    let purchases = thirty_purchases();
 
     // Per purchase: class by index % 5 (missing, duplicate, late, matched, matched) and mode by
     // block of five (event id, client id, nothing).
@@ -273,24 +312,29 @@ async fn reconcile_finds_missing_duplicate_late_and_orphan_tickets_in_each_match
         ));
         next_id += 1;
     }
-    let export = path(&dir, "tickets.json");
-    std::fs::write(&export, serde_json::to_string(&tickets).unwrap()).unwrap();
-    let imported = eventlake_cmd(
-        &lake,
-        &[
-            "zendesk",
-            "sync",
-            "--lake",
-            &lake.uri,
-            "--tickets",
-            export.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        imported.status.success(),
-        "{}",
-        String::from_utf8_lossy(&imported.stderr)
-    );
+    // Orphans that carry a reference naming nothing in the window, five minutes after a purchase
+    // without a ticket: an unknown event id, an unknown client id, and the client of a purchase
+    // ten hours earlier. Time order would pair each with that purchase and hide both (issue 12).
+    for (index, external_id, field) in [
+        (
+            0usize,
+            Some("6f1c2a4e-0000-4000-8000-888888888888"),
+            Value::Null,
+        ),
+        (25, None, json!("c0ffee00-0000-4000-8000-888888888888")),
+        (10, None, json!(purchases[5].1)),
+    ] {
+        tickets.push(ticket(
+            next_id,
+            purchases[index].2 + 300,
+            purchases[index].2 + 300,
+            external_id,
+            json!([{"id": 360001, "value": field}]),
+            "new",
+        ));
+        next_id += 1;
+    }
+    let lake = lake_with(&dir, &purchases, &tickets);
 
     let reconcile = |extra: &[&str]| {
         let mut args = vec![
@@ -317,16 +361,19 @@ async fn reconcile_finds_missing_duplicate_late_and_orphan_tickets_in_each_match
     );
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["purchases"], 30);
+    assert_eq!(summary["tickets"], 36, "{summary}");
     assert_eq!(summary["missing_ticket"], 6, "{summary}");
     assert_eq!(summary["late_ticket"], 6, "{summary}");
     // Strong modes see both tickets of a duplicate; the weak mode cannot tell the second ticket
     // from an orphan, and says so by pairing one and leaving the other.
     assert_eq!(summary["duplicate_ticket"], 4, "{summary}");
     assert_eq!(summary["matched"], 14, "{summary}");
-    assert_eq!(summary["orphan_ticket"], 3 + 2, "{summary}");
-    assert_eq!(summary["by_match_mode"]["event_id"], 8, "{summary}");
-    assert_eq!(summary["by_match_mode"]["client_window"], 8, "{summary}");
+    assert_eq!(summary["orphan_ticket"], 3 + 2 + 3, "{summary}");
+    // Tickets by how they were matched.
+    assert_eq!(summary["by_match_mode"]["event_id"], 10, "{summary}");
+    assert_eq!(summary["by_match_mode"]["client_window"], 10, "{summary}");
     assert_eq!(summary["by_match_mode"]["time_order"], 8, "{summary}");
+    assert_eq!(summary["by_match_mode"]["none"], 8, "{summary}");
     assert_eq!(summary["time_to_ticket_seconds_p50"], 120);
     assert_eq!(summary["time_to_ticket_seconds_p99"], 2_400);
 
@@ -345,4 +392,199 @@ async fn reconcile_finds_missing_duplicate_late_and_orphan_tickets_in_each_match
         );
     }
     assert_eq!(text.lines().count(), 1 + 6);
+
+    // Each row says how its ticket was matched.
+    let rows = reconcile(&["--format", "csv"]);
+    let text = String::from_utf8_lossy(&rows.stdout);
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let column = |name: &str| header.iter().position(|field| *field == name).unwrap();
+    let (purchase_id, matched_by) = (column("purchase_id"), column("matched_by"));
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        let expected = match purchases
+            .iter()
+            .position(|purchase| purchase.0 == fields[purchase_id])
+        {
+            Some(index) if index % 5 == 0 => "none",
+            Some(index) => ["event_id", "client_window", "time_order"][(index / 5) % 3],
+            None => "none", // an orphan ticket
+        };
+        assert_eq!(fields[matched_by], expected, "{line}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_reports_exactly_what_the_ticket_generator_made_for_each_seed() {
+    use rand::{Rng, SeedableRng};
+
+    let options = eventlake::reconcile::ReconcileOptions {
+        from_micros: DAY * 1_000_000,
+        to_micros: (DAY + 2 * 86_400) * 1_000_000,
+        window_seconds: 3_600,
+        sla_seconds: 900,
+    };
+    let candidates = eventlake::query::saved::catalog(None).unwrap()["reconcile/candidates"]
+        .sql
+        .clone();
+    let mut seen = eventlake::gen::TicketTruth::default();
+    for seed in 1..=6u64 {
+        // Bursts of purchases seconds to minutes apart, and quiet hours, by a few clients: every
+        // way of carrying a reference, and the places where only the event id leaves no doubt.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let clients = rng.gen_range(2..12);
+        let mut purchases = Vec::new();
+        let mut time = DAY + 60;
+        while time < DAY + 2 * 86_400 - 60 {
+            purchases.push((
+                format!("6f1c2a4e-0000-4000-8000-{seed:04}{:08}", purchases.len()),
+                format!("c0ffee00-0000-4000-8000-{:012}", rng.gen_range(0..clients)),
+                time,
+            ));
+            time += if rng.gen_bool(0.8) {
+                rng.gen_range(5..600)
+            } else {
+                rng.gen_range(3_700..9_000)
+            };
+        }
+        let in_micros: Vec<(String, String, i64)> = purchases
+            .iter()
+            .map(|(id, client, time)| (id.clone(), client.clone(), time * 1_000_000))
+            .collect();
+        let (tickets, truth) = eventlake::gen::tickets_for(
+            &in_micros,
+            &eventlake::gen::TicketOptions {
+                seed,
+                window_seconds: options.window_seconds,
+                sla_seconds: options.sla_seconds,
+            },
+        )
+        .unwrap();
+        let dir = temp_dir();
+        let lake = lake_with(&dir, &purchases, &tickets);
+        let session = eventlake::query::LakeSession::open(&lake.lake(), None)
+            .await
+            .unwrap();
+        let (summary, rows) = eventlake::reconcile::reconcile(&session, &candidates, &options)
+            .await
+            .unwrap();
+        for count in truth.against(&summary) {
+            assert_eq!(
+                count.generated, count.reported,
+                "seed {seed}: {} generated {} reported {}\n{truth:?}\n{summary:?}",
+                count.name, count.generated, count.reported
+            );
+        }
+        assert_eq!(rows.len() as u64, summary.purchases + summary.orphan_ticket);
+        seen.matched += truth.matched;
+        seen.missing_ticket += truth.missing_ticket;
+        seen.duplicate_ticket += truth.duplicate_ticket;
+        seen.late_ticket += truth.late_ticket;
+        seen.orphan_ticket += truth.orphan_ticket;
+        for (mode, tickets) in truth.by_match_mode {
+            *seen.by_match_mode.entry(mode).or_default() += tickets;
+        }
+    }
+    // The seeds between them make every class and every way of matching.
+    for (class, made) in [
+        ("matched", seen.matched),
+        ("missing_ticket", seen.missing_ticket),
+        ("duplicate_ticket", seen.duplicate_ticket),
+        ("late_ticket", seen.late_ticket),
+        ("orphan_ticket", seen.orphan_ticket),
+    ] {
+        assert!(made > 0, "no {class} made: {seen:?}");
+    }
+    for mode in ["event_id", "client_window", "time_order", "none"] {
+        assert!(
+            seen.by_match_mode
+                .get(mode)
+                .is_some_and(|&tickets| tickets > 0),
+            "no ticket matched by {mode}: {seen:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_names_the_column_an_overriding_candidates_query_lacks_or_mistypes() {
+    let dir = temp_dir();
+    let purchases = thirty_purchases();
+    let tickets = [ticket(
+        1,
+        purchases[0].2 + 60,
+        purchases[0].2 + 60,
+        Some(purchases[0].0.as_str()),
+        json!([]),
+        "new",
+    )];
+    let lake = lake_with(&dir, &purchases, &tickets);
+    let queries = path(&dir, "queries");
+    std::fs::create_dir_all(queries.join("reconcile")).unwrap();
+    let header = "-- An override from before matched_by.\n\
+                  -- @param from timestamp  First purchase time\n\
+                  -- @param to timestamp  End of the purchase window\n\
+                  -- @param window_seconds int = 86400  How long a ticket may take\n";
+    let reconcile_with = |select: &str| {
+        std::fs::write(
+            queries.join("reconcile").join("candidates.sql"),
+            format!(
+                "{header}SELECT {select}\nFROM events e LEFT JOIN zendesk_tickets t ON t.external_id = e.id\n\
+                 WHERE e.event_type = 'loyaltypurchase' AND e.time >= $from AND e.time < $to AND $window_seconds > 0"
+            ),
+        )
+        .unwrap();
+        eventlake_cmd(
+            &lake,
+            &[
+                "reconcile",
+                "--lake",
+                &lake.uri,
+                "--from",
+                "2026-11-01",
+                "--to",
+                "2026-11-02",
+                "--queries",
+                queries.to_str().unwrap(),
+                "--json",
+            ],
+        )
+    };
+
+    let old = reconcile_with(
+        "e.id AS purchase_id, e.client_id, e.time AS purchase_time, t.id AS ticket_id, \
+         t.created_at AS ticket_created_at, 'event_id' AS match_mode",
+    );
+    let stderr = String::from_utf8_lossy(&old.stderr);
+    assert_eq!(old.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("column matched_by is missing") && stderr.contains("match_mode"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let mistyped = reconcile_with(
+        "e.id AS purchase_id, e.client_id, 'yesterday' AS purchase_time, t.id AS ticket_id, \
+         t.created_at AS ticket_created_at, 'event_id' AS matched_by, true AS ticket_has_reference",
+    );
+    let stderr = String::from_utf8_lossy(&mistyped.stderr);
+    assert_eq!(mistyped.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("column purchase_time"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // Columns by name: the same columns in another order, and one more, are read as shipped.
+    let reordered = reconcile_with(
+        "'extra' AS note, true AS ticket_has_reference, 'event_id' AS matched_by, \
+         t.created_at AS ticket_created_at, t.id AS ticket_id, e.time AS purchase_time, \
+         e.client_id, e.id AS purchase_id",
+    );
+    assert!(
+        reordered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reordered.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&reordered.stdout).unwrap();
+    // --to 2026-11-02 ends with that day: the first 24 purchases.
+    assert_eq!(summary["purchases"], 24, "{summary}");
+    assert_eq!(summary["matched"], 1, "{summary}");
+    assert_eq!(summary["missing_ticket"], 23, "{summary}");
 }

@@ -8,6 +8,9 @@ Basic auth must be `E/token:T` (else 401). The second page request ever answers 
 Retry-After: 1 once, and the fourth answers 503 once. POST /__test/tickets appends ticket versions (a JSON array) to the change log;
 an id seen before is an update and reappears in a later page. GET /__test/requests lists the
 export requests served (query strings), so a test can see what a sync asked for.
+POST /__test/replies queues canned replies (a JSON array of {"status", "headers": [[name, value]],
+"body": text}): the next export requests get them, in order, before any page; a test makes the
+server misbehave with them (a page that is not JSON, a Retry-After that is not a number).
 """
 import argparse
 import base64
@@ -26,6 +29,7 @@ lock = threading.Lock()
 changes = []  # ticket versions in the order they changed
 requests = []
 state = {"export_requests": 0, "throttled": False}
+canned = []  # replies queued by POST /__test/replies
 
 
 def unix(ticket):
@@ -51,7 +55,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"[]")
+        path = urllib.parse.urlsplit(self.path).path
         with lock:
+            if path == "/__test/replies":
+                canned.extend(body)
+                self.send_json(200, {"queued": len(canned)})
+                return
             changes.extend(body)
         self.send_json(200, {"changes": len(changes)})
 
@@ -67,6 +76,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         if self.headers.get("Authorization") != expected_auth:
             self.send_json(401, {"error": "Couldn't authenticate you"})
+            return
+        with lock:
+            reply = canned.pop(0) if canned else None
+        if reply is not None:
+            body = reply.get("body", "").encode()
+            self.send_response(reply["status"])
+            for name, value in reply.get("headers", []):
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
             return
         with lock:
             state["export_requests"] += 1
