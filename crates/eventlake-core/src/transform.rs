@@ -233,6 +233,22 @@ fn put(record: &mut Value, path: &[PathStep], value: Value) -> Result<(), String
 mod tests {
     use super::*;
 
+    /// Found by the `transform` fuzz target: without serde_json's exact float parsing, each
+    /// rewrite moved a large float by one ulp (1.004e52 → 1.0039999999999999e52).
+    #[test]
+    fn declarative_transforms_keep_floats_exact() {
+        let transform = Transform::new(
+            Preset::ClientEventSample,
+            &[Operation::Drop { path: "detail.x".into() }],
+        )
+        .unwrap();
+        let record = r#"{"a":10040000000000000000000000000000000000000000000000000.000000,"b":0.1,"c":1e-300}"#;
+        let once = transform.apply_operations(record).unwrap();
+        assert_eq!(transform.apply_operations(&once).unwrap(), once);
+        let value: Value = serde_json::from_str(&once).unwrap();
+        assert_eq!(value["a"].as_f64(), Some(1.004e52));
+    }
+
     #[test]
     fn operations_move_rename_and_drop() {
         let transform = Transform::new(
