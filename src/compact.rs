@@ -54,7 +54,8 @@ const UNIT_ATTEMPTS: u32 = 4;
 pub struct CompactMetrics {
     /// Source objects committed by this run.
     pub objects: u64,
-    /// Records framed in them (good, bad and duplicate).
+    /// Records framed in them (good, bad and duplicate; an object's undecompressable rest
+    /// counts as one bad record).
     pub records_in: u64,
     /// Records added to `events`.
     pub records_written: u64,
@@ -926,6 +927,8 @@ impl ObjectWorker<'_> {
             }
         }
         if !message.is_empty() {
+            // The unreadable rest of the object is one bad record.
+            counts.records += 1;
             counts.errors += 1;
             let row = ErrorRow {
                 source_object: &object.uri,

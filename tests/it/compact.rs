@@ -245,6 +245,7 @@ async fn odd_framings_and_bad_bytes_are_accounted_for() {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
     assert_eq!(codes, expected, "{metrics}");
+    assert_ledger_matches_tables(&lake).await;
     // A value from data cannot leave the table folder.
     assert!(lake.join("events").read_dir().unwrap().all(|entry| entry
         .unwrap()
