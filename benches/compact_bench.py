@@ -4,7 +4,10 @@ Both compact the same generated raw objects, in the same run, as whole commands.
 times, the ratio, and each command's peak RSS (getrusage of the child). DuckDB does less work
 here: no dedup, no exactly-once bookkeeping, no error table; it is the speed bar, not a peer.
 
-usage: python benches/compact_bench.py [--events N] [--layout firehose|ndjson] [--gzip] [--workdir DIR]
+Each command runs once to warm the page cache, then `--runs` times (default 3), alternating, each
+into a fresh output folder; the medians are compared.
+
+usage: python benches/compact_bench.py [--events N] [--layout firehose|ndjson] [--gzip] [--runs N] [--workdir DIR]
 """
 import argparse
 import json
@@ -60,6 +63,7 @@ def main():
     parser.add_argument("--layout", default="firehose")
     parser.add_argument("--gzip", action="store_true")
     parser.add_argument("--workdir", default="/var/tmp/eventlake-bench")
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--binary", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "/var/tmp/eventlake-target"), "release", "eventlake"))
     args = parser.parse_args()
 
@@ -90,15 +94,29 @@ def main():
     duck_cmd = [sys.executable, "-c",
                 "import duckdb,sys; duckdb.connect().execute(open(sys.argv[1]).read())", script]
 
-    el_seconds, el_rss = run([args.binary, "compact", "--source", raw, "--lake", lake, "--json"],
-                             stdout=os.path.join(args.workdir, "compact.json"))
-    duck_seconds, duck_rss = run(duck_cmd)
+    def eventlake_once():
+        shutil.rmtree(lake, ignore_errors=True)
+        return run([args.binary, "compact", "--source", raw, "--lake", lake, "--json"],
+                   stdout=os.path.join(args.workdir, "compact.json"))
+
+    def duckdb_once():
+        shutil.rmtree(duck_out, ignore_errors=True)
+        return run(duck_cmd)
+
+    eventlake_once(), duckdb_once()  # warm-up: the page cache holds the input for both
+    el_runs, duck_runs = [], []
+    for _ in range(args.runs):
+        el_runs.append(eventlake_once())
+        duck_runs.append(duckdb_once())
+    median = lambda values: sorted(values)[len(values) // 2]
+    el_seconds, el_rss = median([r[0] for r in el_runs]), max(r[1] for r in el_runs)
+    duck_seconds, duck_rss = median([r[0] for r in duck_runs]), max(r[1] for r in duck_runs)
     metrics = json.load(open(os.path.join(args.workdir, "compact.json")))
     assert metrics["records_written"] == summary["events"], metrics
-    print(f"eventlake compact: {el_seconds:.2f}s, peak RSS {el_rss:.0f} MiB, "
+    print(f"eventlake compact: median {el_seconds:.2f}s of {[round(r[0], 2) for r in el_runs]}, peak RSS {el_rss:.0f} MiB, "
           f"{metrics['records_written']} written, {metrics['duplicates']} duplicates, {metrics['errors']} errors, "
           f"{metrics['files_written']} files")
-    print(f"duckdb COPY:       {duck_seconds:.2f}s, peak RSS {duck_rss:.0f} MiB")
+    print(f"duckdb COPY:       median {duck_seconds:.2f}s of {[round(r[0], 2) for r in duck_runs]}, peak RSS {duck_rss:.0f} MiB")
     print(f"ratio eventlake/duckdb: {el_seconds / duck_seconds:.2f}x time "
           f"({'faster' if el_seconds < duck_seconds else 'slower'})")
 

@@ -235,28 +235,31 @@ fn scan_object(bytes: &[u8], max_len: usize) -> Scan {
     // Innermost containers, `{` or `[`; bounded by the record limit.
     let mut containers: Vec<u8> = Vec::new();
     let mut in_string = false;
-    let mut escaped = false;
     let mut last_significant = 0u8;
     let mut last_string_close = 0usize;
     let limit = bytes.len().min(max_len.saturating_add(1));
     let mut index = 0;
     while index < limit {
-        let byte = bytes[index];
         if in_string {
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
-                last_string_close = index;
-            } else if byte == b'\n' {
+            // Strings are most of a record's bytes: jump to the next byte that matters.
+            let Some(offset) = memchr::memchr3(b'"', b'\\', b'\n', &bytes[index..limit]) else {
+                break;
+            };
+            index += offset;
+            match bytes[index] {
+                // The escaped byte, whatever it is, is part of the string.
+                b'\\' => index += 2,
+                b'"' => {
+                    in_string = false;
+                    last_string_close = index;
+                    index += 1;
+                }
                 // A raw newline cannot be inside a JSON string: the record was cut here.
-                return Scan::Broken(index);
+                _ => return Scan::Broken(index),
             }
-            index += 1;
             continue;
         }
+        let byte = bytes[index];
         match byte {
             b'"' => {
                 in_string = true;
@@ -308,6 +311,117 @@ fn scan_object(bytes: &[u8], max_len: usize) -> Scan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The scanner as it was before strings were skipped with `memchr`: byte by byte, simple
+    /// enough to be obviously right. The fast one must agree with it on every input.
+    fn scan_object_reference(bytes: &[u8], max_len: usize) -> Scan {
+        // Innermost containers, `{` or `[`; bounded by the record limit.
+        let mut containers: Vec<u8> = Vec::new();
+        let mut in_string = false;
+        let mut escaped = false;
+        let mut last_significant = 0u8;
+        let mut last_string_close = 0usize;
+        let limit = bytes.len().min(max_len.saturating_add(1));
+        let mut index = 0;
+        while index < limit {
+            let byte = bytes[index];
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if byte == b'\\' {
+                    escaped = true;
+                } else if byte == b'"' {
+                    in_string = false;
+                    last_string_close = index;
+                } else if byte == b'\n' {
+                    // A raw newline cannot be inside a JSON string: the record was cut here.
+                    return Scan::Broken(index);
+                }
+                index += 1;
+                continue;
+            }
+            match byte {
+                b'"' => {
+                    in_string = true;
+                }
+                b'{' => {
+                    let legal = match containers.last() {
+                        None => true,
+                        Some(b'{') => {
+                            last_significant == b':' && !(index > 0 && bytes[index - 1] == b'\n')
+                        }
+                        Some(_) => matches!(last_significant, b'[' | b','),
+                    };
+                    if !legal {
+                        return Scan::Broken(index);
+                    }
+                    containers.push(b'{');
+                }
+                b'[' => containers.push(b'['),
+                b'}' | b']' => {
+                    containers.pop();
+                    if containers.is_empty() {
+                        return if index + 1 > max_len {
+                            Scan::TooLong
+                        } else {
+                            Scan::Complete(index + 1)
+                        };
+                    }
+                }
+                byte if byte.is_ascii_alphabetic() && last_significant == b'"' => {
+                    // `…"det{"version": …`: the string swallowed the next record's `{`.
+                    if last_string_close > 0 && bytes[last_string_close - 1] == b'{' {
+                        return Scan::Broken(last_string_close - 1);
+                    }
+                }
+                _ => {}
+            }
+            if !byte.is_ascii_whitespace() {
+                last_significant = byte;
+            }
+            index += 1;
+        }
+        if bytes.len() > max_len {
+            Scan::TooLong
+        } else {
+            Scan::NeedMore
+        }
+    }
+
+    fn same_scan(fast: Scan, reference: Scan) -> bool {
+        match (fast, reference) {
+            (Scan::Complete(a), Scan::Complete(b)) | (Scan::Broken(a), Scan::Broken(b)) => a == b,
+            (Scan::TooLong, Scan::TooLong) | (Scan::NeedMore, Scan::NeedMore) => true,
+            _ => false,
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5_000))]
+        #[test]
+        fn the_fast_scanner_agrees_with_the_byte_by_byte_one(
+            pieces in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just(&b"{"[..]), proptest::strategy::Just(&b"}"[..]),
+                proptest::strategy::Just(&b"["[..]), proptest::strategy::Just(&b"]"[..]),
+                proptest::strategy::Just(&b"\""[..]), proptest::strategy::Just(&b"\\"[..]),
+                proptest::strategy::Just(&b"\n"[..]), proptest::strategy::Just(&b":"[..]),
+                proptest::strategy::Just(&b","[..]), proptest::strategy::Just(&b" "[..]),
+                proptest::strategy::Just(&b"ab"[..]), proptest::strategy::Just(&b"1"[..]),
+                proptest::strategy::Just(&b"{\"k\":\"v\"}"[..]),
+            ], 0..60),
+            max_len in 1usize..80,
+        ) {
+            let mut bytes = b"{".to_vec();
+            for piece in pieces {
+                bytes.extend_from_slice(piece);
+            }
+            for end in 1..=bytes.len() {
+                let window = &bytes[..end];
+                proptest::prop_assert!(same_scan(scan_object(window, max_len), scan_object_reference(window, max_len)),
+                    "{:?} with max_len {}", String::from_utf8_lossy(window), max_len);
+            }
+        }
+    }
 
     /// Frames `input` feeding it `chunk` bytes at a time; returns (offset, kind, text) triples.
     fn frame_all(input: &[u8], chunk: usize, max: usize) -> Vec<(u64, FrameKind, String)> {

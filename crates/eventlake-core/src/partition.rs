@@ -640,14 +640,7 @@ fn byte_cost(byte: u8) -> usize {
 /// `~` and 16 hex digits of its SHA-256. `budget` is the most the result may cost
 /// ([`encoded_cost`]); it must be at least [`MIN_VALUE_BUDGET`].
 pub fn safe_value(value: &str, budget: usize) -> Cow<'_, str> {
-    let unsafe_spelling = value.is_empty()
-        || value == "."
-        || value == ".."
-        || value == HIVE_NULL
-        || value.chars().any(char::is_control)
-        || has_hash_suffix(value)
-        || encoded_cost(value) > budget;
-    if !unsafe_spelling {
+    if is_safe_as_it_is(value, budget) {
         return Cow::Borrowed(value);
     }
     let room = budget.saturating_sub(HASH_SUFFIX_COST);
@@ -668,6 +661,27 @@ pub fn safe_value(value: &str, budget: usize) -> Cow<'_, str> {
         let _ = write!(kept, "{byte:02x}");
     }
     Cow::Owned(kept)
+}
+
+/// The check every value pays, in one pass over its bytes for the usual ASCII value.
+fn is_safe_as_it_is(value: &str, budget: usize) -> bool {
+    if value.is_empty()
+        || value == "."
+        || value == ".."
+        || value == HIVE_NULL
+        || has_hash_suffix(value)
+    {
+        return false;
+    }
+    let mut cost = 0;
+    for &byte in value.as_bytes() {
+        if byte < 0x20 || byte == 0x7f {
+            return false;
+        }
+        cost += byte_cost(byte);
+    }
+    // Beyond ASCII, C1 controls (U+0080–U+009F) are control characters too.
+    cost <= budget && (value.is_ascii() || !value.chars().any(char::is_control))
 }
 
 /// True when `value` ends the way a respelled value does: `~` and 16 lower-case hex digits.

@@ -218,6 +218,16 @@ enum WorkerMessage {
     Failed(Error),
 }
 
+/// How data files are written: zstd level 1 (compaction is CPU-bound) and bounded row groups.
+/// Turning dictionaries off for unique columns (`id`, `detail`) was tried and dropped: Python
+/// `deltalake`/pyarrow then aborted reading the hostile-record lake.
+fn data_file_properties(row_group_rows: usize) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(row_group_rows))
+        .build()
+}
+
 /// Rows per batch a worker sends to the sink.
 const BATCH_ROWS: usize = 16 * 1024;
 const BATCH_BYTES: usize = 16 << 20;
@@ -542,10 +552,7 @@ impl Compaction {
         let mut events_counted = write_events;
 
         if write_events || write_errors {
-            let properties = WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
-                .set_max_row_group_row_count(Some(self.plan.row_group_rows))
-                .build();
+            let properties = data_file_properties(self.plan.row_group_rows);
             let mut events_writer = RecordBatchWriter::for_table(events)
                 .map_err(|source| table::delta(events, source))?
                 .with_writer_properties(properties.clone())
