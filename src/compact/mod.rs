@@ -1061,11 +1061,12 @@ async fn committed_objects(ledger: &DeltaTable) -> Result<HashSet<String>> {
     Ok(committed)
 }
 
-/// Ids already seen: UUIDs as 16 bytes, anything else as text.
+/// Ids already seen: UUIDs as 16 bytes, anything else as text. aHash, seeded per run, is a
+/// fraction of SipHash's cost per row and still resists crafted collisions.
 #[derive(Default)]
 struct IdSet {
-    uuids: HashSet<u128>,
-    others: HashSet<Box<str>>,
+    uuids: HashSet<u128, ahash::RandomState>,
+    others: HashSet<Box<str>, ahash::RandomState>,
 }
 
 impl IdSet {
@@ -1158,22 +1159,12 @@ impl Deduplicator {
         let mut dropped = 0;
         for row in 0..batch.num_rows() {
             let id = ids.value(row);
-            let mut fresh = !self.seen.contains(id);
-            if fresh && self.context.is_some() {
-                key.clear();
-                for array in &partition_arrays {
-                    key.push_str(&partition_text(array.as_ref(), row));
-                    key.push('\u{1f}');
-                }
-                if !self.existing.contains_key(&key) {
-                    let loaded = self.load_partition(&partition_arrays, row).await?;
-                    self.existing.insert(key.clone(), loaded);
-                }
-                fresh = !self.existing.get(&key).is_some_and(|set| set.contains(id));
-            }
-            if fresh {
-                self.seen.insert(id);
-            } else {
+            let fresh = match self.context {
+                // A new table: one hash per row decides.
+                None => self.seen.insert(id),
+                Some(_) => self.fresh_against_table(id, &partition_arrays, row, &mut key).await?,
+            };
+            if !fresh {
                 dropped += 1;
             }
             keep.push(fresh);
@@ -1183,6 +1174,33 @@ impl Deduplicator {
         }
         let kept = arrow::compute::filter_record_batch(&batch, &BooleanArray::from(keep))?;
         Ok((kept, dropped))
+    }
+
+    /// Whether `id` is new to this run and to the table's partition of `row`; marks it seen.
+    async fn fresh_against_table(
+        &mut self,
+        id: &str,
+        partition_arrays: &[arrow::array::ArrayRef],
+        row: usize,
+        key: &mut String,
+    ) -> Result<bool> {
+        if self.seen.contains(id) {
+            return Ok(false);
+        }
+        key.clear();
+        for array in partition_arrays {
+            key.push_str(&partition_text(array.as_ref(), row));
+            key.push('\u{1f}');
+        }
+        if !self.existing.contains_key(key.as_str()) {
+            let loaded = self.load_partition(partition_arrays, row).await?;
+            self.existing.insert(key.clone(), loaded);
+        }
+        let fresh = !self.existing.get(key.as_str()).is_some_and(|set| set.contains(id));
+        if fresh {
+            self.seen.insert(id);
+        }
+        Ok(fresh)
     }
 
     async fn load_partition(
