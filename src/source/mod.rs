@@ -119,12 +119,23 @@ impl Source {
             location: object.uri.clone(),
             reason: error.to_string(),
         })?;
+        let store_error = |source| Error::ObjectStore {
+            location: object.uri.clone(),
+            source,
+        };
+        if object.size <= WHOLE_READ_MAX_BYTES {
+            // One request and one buffer: no hand-off between threads per chunk.
+            let whole = runtime
+                .block_on(async { self.store.get(&location).await?.bytes().await })
+                .map_err(store_error)?;
+            return decompressed(std::io::Cursor::new(whole)).map_err(|source| Error::ReadObject {
+                object: object.uri.clone(),
+                source,
+            });
+        }
         let result = runtime
             .block_on(self.store.get(&location))
-            .map_err(|source| Error::ObjectStore {
-                location: object.uri.clone(),
-                source,
-            })?;
+            .map_err(store_error)?;
         let stream = result
             .into_stream()
             .map_err(|error| std::io::Error::other(StoreReadError(error.to_string())));
@@ -140,6 +151,9 @@ impl Source {
 }
 
 const READ_BUFFER_BYTES: usize = 1 << 20;
+/// Objects up to this size are read whole; larger ones stream, so a worker holds at most this
+/// much of its object at once (Firehose's own buffer tops out at 128 MiB).
+const WHOLE_READ_MAX_BYTES: u64 = 32 << 20;
 
 /// Marks an I/O error that came from the store (retryable), not from decoding the bytes.
 #[derive(Debug)]
