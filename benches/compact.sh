@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds eventlake in release mode and runs the compaction benchmark against DuckDB.
-# usage: benches/compact.sh [--events N] [--layout firehose|ndjson] [--gzip]
+# usage: benches/compact.sh [--events N] [--layout firehose|ndjson] [--gzip] [--runs N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/eventlake-target}"
