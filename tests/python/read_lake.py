@@ -48,4 +48,7 @@ sample = duckdb.sql(
     params={"id": first},
 ).fetchall()[0]
 out["sample"] = [None if v is None else str(v) for v in sample]
-print(json.dumps(out))
+print(json.dumps(out), flush=True)
+# deltalake 1.6 with pyarrow aborts at interpreter exit about half the time ("terminate called
+# without an active exception") after its work is done: leave without that teardown.
+os._exit(0)
