@@ -14,6 +14,7 @@
 //! `txn` but does not itself refuse a version already committed).
 
 pub mod batch;
+pub mod ledger;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -565,6 +565,12 @@ fn format_time(tokens: &[TimeToken], micros: i64, out: &mut String) {
     }
 }
 
+/// The UTC date (`YYYY-MM-DD`) of a time in microseconds since the epoch.
+pub fn date_text(micros: i64) -> String {
+    let (year, month, day) = civil_from_days(micros.div_euclid(86_400_000_000));
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 /// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
 pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
@@ -697,6 +703,16 @@ fn has_hash_suffix(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_of_times() {
+        assert_eq!(date_text(0), "1970-01-01");
+        assert_eq!(date_text(-1), "1969-12-31");
+        assert_eq!(
+            date_text(crate::record::parse_time("2026-11-20T23:59:59Z").unwrap()),
+            "2026-11-20"
+        );
+    }
 
     fn event(detail: &'static str, time: &str) -> Event<'static> {
         Event {

@@ -1,0 +1,216 @@
+//! Deduplication by event id: a record whose id this run already wrote, or that `events` holds
+//! in the same partition, is dropped and counted as a duplicate.
+//!
+//! Guarantee: within a partition (the prefix's columns), `events` never holds an id twice. Memory:
+//! 16 bytes per UUID id (more for other ids) of this run and of the partitions it touches; the
+//! table's ids of a partition are loaded once, when the run first writes to that partition.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
+use datafusion::prelude::{col, lit, SessionContext};
+use deltalake::DeltaTable;
+use futures::StreamExt;
+
+use crate::config::CompactPlan;
+use crate::error::{Error, Result};
+
+/// Ids already seen: UUIDs as 16 bytes, anything else as text. aHash, seeded per run, is a
+/// fraction of SipHash's cost per row and still resists crafted collisions.
+#[derive(Default)]
+struct IdSet {
+    uuids: HashSet<u128, ahash::RandomState>,
+    others: HashSet<Box<str>, ahash::RandomState>,
+}
+
+impl IdSet {
+    /// True if the id was not in the set.
+    fn insert(&mut self, id: &str) -> bool {
+        match parse_uuid(id) {
+            Some(uuid) => self.uuids.insert(uuid),
+            None => self.others.insert(id.into()),
+        }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        match parse_uuid(id) {
+            Some(uuid) => self.uuids.contains(&uuid),
+            None => self.others.contains(id),
+        }
+    }
+}
+
+fn parse_uuid(text: &str) -> Option<u128> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 36 {
+        return None;
+    }
+    let mut value: u128 = 0;
+    for (index, &byte) in bytes.iter().enumerate() {
+        if matches!(index, 8 | 13 | 18 | 23) {
+            if byte != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let digit = (byte as char).to_digit(16)?;
+        // Lower and upper case spell the same UUID but not the same id: keep case apart.
+        let case_bit = u128::from(byte.is_ascii_uppercase());
+        value = (value << 4) | u128::from(digit);
+        if case_bit == 1 {
+            return None;
+        }
+    }
+    Some(value)
+}
+
+/// Drops rows whose id this run already wrote, or that the table holds in the same partition.
+pub(super) struct Deduplicator {
+    seen: IdSet,
+    /// Existing ids by partition, loaded when the run first touches the partition.
+    existing: HashMap<String, IdSet>,
+    context: Option<(SessionContext, Arc<dyn datafusion::catalog::TableProvider>)>,
+    partition_columns: Vec<String>,
+}
+
+impl Deduplicator {
+    pub(super) async fn new(events: &DeltaTable, plan: &CompactPlan) -> Result<Self> {
+        let has_files = events
+            .snapshot()
+            .map(|snapshot| snapshot.log_data().num_files())
+            .unwrap_or(0)
+            > 0;
+        let context = if has_files {
+            let context = SessionContext::new();
+            events.update_datafusion_session(&context.state())?;
+            let provider = events.table_provider().await?;
+            Some((context, provider))
+        } else {
+            None
+        };
+        Ok(Self {
+            seen: IdSet::default(),
+            existing: HashMap::new(),
+            context,
+            partition_columns: plan.template.column_names(),
+        })
+    }
+
+    /// Returns the kept rows and how many were dropped.
+    pub(super) async fn filter(&mut self, batch: RecordBatch) -> Result<(RecordBatch, u64)> {
+        let ids = batch
+            .column_by_name("id")
+            .and_then(|column| column.as_any().downcast_ref::<StringArray>())
+            .ok_or_else(|| Error::Worker("events batch without an id column".into()))?
+            .clone();
+        let partition_arrays: Vec<_> = self
+            .partition_columns
+            .iter()
+            .filter_map(|name| batch.column_by_name(name).cloned())
+            .collect();
+        let mut keep = Vec::with_capacity(batch.num_rows());
+        let mut key = String::new();
+        let mut dropped = 0;
+        for row in 0..batch.num_rows() {
+            let id = ids.value(row);
+            let fresh = match self.context {
+                // A new table: one hash per row decides.
+                None => self.seen.insert(id),
+                Some(_) => self.fresh_against_table(id, &partition_arrays, row, &mut key).await?,
+            };
+            if !fresh {
+                dropped += 1;
+            }
+            keep.push(fresh);
+        }
+        if dropped == 0 {
+            return Ok((batch, 0));
+        }
+        let kept = arrow::compute::filter_record_batch(&batch, &BooleanArray::from(keep))?;
+        Ok((kept, dropped))
+    }
+
+    /// Whether `id` is new to this run and to the table's partition of `row`; marks it seen.
+    async fn fresh_against_table(
+        &mut self,
+        id: &str,
+        partition_arrays: &[arrow::array::ArrayRef],
+        row: usize,
+        key: &mut String,
+    ) -> Result<bool> {
+        if self.seen.contains(id) {
+            return Ok(false);
+        }
+        key.clear();
+        for array in partition_arrays {
+            key.push_str(&partition_text(array.as_ref(), row));
+            key.push('\u{1f}');
+        }
+        if !self.existing.contains_key(key.as_str()) {
+            let loaded = self.load_partition(partition_arrays, row).await?;
+            self.existing.insert(key.clone(), loaded);
+        }
+        let fresh = !self.existing.get(key.as_str()).is_some_and(|set| set.contains(id));
+        if fresh {
+            self.seen.insert(id);
+        }
+        Ok(fresh)
+    }
+
+    async fn load_partition(
+        &self,
+        partition_arrays: &[arrow::array::ArrayRef],
+        row: usize,
+    ) -> Result<IdSet> {
+        let mut ids = IdSet::default();
+        let Some((context, provider)) = &self.context else {
+            return Ok(ids);
+        };
+        let mut frame = context.read_table(provider.clone())?;
+        for (name, array) in self.partition_columns.iter().zip(partition_arrays) {
+            // Values are bound as literals in the plan, never pasted into SQL text.
+            let value = datafusion::scalar::ScalarValue::try_from_array(array.as_ref(), row)?;
+            let column = col(format!("\"{name}\""));
+            frame = if value.is_null() {
+                frame.filter(column.is_null())?
+            } else {
+                frame.filter(column.eq(lit(value)))?
+            };
+        }
+        let mut stream = frame.select_columns(&["id"])?.execute_stream().await?;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            let values = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
+            if let Some(values) = values.as_any().downcast_ref::<StringArray>() {
+                for id in values.iter().flatten() {
+                    ids.insert(id);
+                }
+            }
+        }
+        Ok(ids)
+    }
+}
+
+fn partition_text(array: &dyn Array, row: usize) -> String {
+    if array.is_null(row) {
+        return "\u{0}".to_owned();
+    }
+    arrow::util::display::array_value_to_string(array, row).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_ids_pack_into_16_bytes_and_others_stay_text() {
+        let mut set = IdSet::default();
+        assert!(set.insert("6f1c2a4e-0000-4000-8000-000000000001"));
+        assert!(!set.insert("6f1c2a4e-0000-4000-8000-000000000001"));
+        assert!(set.insert("6F1C2A4E-0000-4000-8000-000000000001"));
+        assert!(set.insert("not-a-uuid"));
+        assert!(set.contains("not-a-uuid"));
+        assert_eq!(set.uuids.len(), 1);
+    }
+}
