@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds eventlake in release mode and times saved queries against the duckdb CLI.
+# Builds eventlake in release mode and times three whole queries against the duckdb CLI over
+# DuckDB's own Parquet of the same data.
 # usage: benches/query.sh [--events N] [--runs R]
 set -euo pipefail
 cd "$(dirname "$0")/.."
