@@ -61,6 +61,11 @@ pub enum Error {
     #[error("EventBridge: {0}")]
     EventBridge(String),
 
+    /// The command ran to its end, but some events were not delivered (replay): a scheduler
+    /// tells this apart from a failure by the exit code.
+    #[error("{0}")]
+    Incomplete(String),
+
     #[error("a worker thread failed: {0}")]
     Worker(String),
 
@@ -75,37 +80,82 @@ pub enum Error {
     CandidatesColumn { column: String, reason: String },
 }
 
-impl From<deltalake::DeltaTableError> for Error {
-    fn from(source: deltalake::DeltaTableError) -> Self {
-        Error::Delta {
-            table: String::new(),
-            source,
-        }
-    }
+/// Exit codes, distinct so that a scheduler can tell outcomes apart (documented in the README).
+pub mod exit_code {
+    /// The command did everything it was asked.
+    pub const DONE: u8 = 0;
+    /// The command failed; the message says what and where. A rerun resumes.
+    pub const FAILED: u8 = 1;
+    /// The command line or its arguments were wrong; nothing was done.
+    pub const USAGE: u8 = 2;
+    /// The command finished, but some events were not delivered (see its summary).
+    pub const INCOMPLETE: u8 = 3;
 }
 
 impl Error {
-    /// A failure of storage or the network that a later attempt may not meet.
+    /// The process exit code this error ends a command with.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::InvalidArgument(_) => exit_code::USAGE,
+            Error::Incomplete(_) => exit_code::INCOMPLETE,
+            _ => exit_code::FAILED,
+        }
+    }
+
+    /// A failure of storage or the network that a later attempt may not meet, decided from the
+    /// cause's kind.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::ObjectStore { source, .. } => !matches!(
-                source,
-                object_store::Error::NotFound { .. }
-                    | object_store::Error::AlreadyExists { .. }
-                    | object_store::Error::Precondition { .. }
-                    | object_store::Error::NotSupported { .. }
-                    | object_store::Error::NotImplemented { .. }
-                    | object_store::Error::PermissionDenied { .. }
-                    | object_store::Error::Unauthenticated { .. }
-            ),
+            Error::ObjectStore { source, .. } => store_error_is_transient(source),
             Error::ReadObject { source, .. } => crate::source::is_store_error(source),
-            // delta-rs wraps storage failures in many variants; a unit is idempotent, so a
-            // deterministic Delta error costs only a few wasted attempts.
-            Error::Delta { .. } | Error::Storage { .. } => true,
+            Error::Delta { source, .. } => delta_error_is_transient(source),
+            Error::Storage { .. } => true,
             // A panic may come from a passing condition (memory); the unit is retried whole.
             Error::WorkerLost { .. } => true,
             _ => false,
         }
+    }
+}
+
+fn store_error_is_transient(error: &object_store::Error) -> bool {
+    !matches!(
+        error,
+        object_store::Error::NotFound { .. }
+            | object_store::Error::AlreadyExists { .. }
+            | object_store::Error::Precondition { .. }
+            | object_store::Error::NotSupported { .. }
+            | object_store::Error::NotImplemented { .. }
+            | object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. }
+    )
+}
+
+/// Errors about what a table holds or what was asked of it do not change on a retry; storage,
+/// I/O, commit races and the kernel's wrapped read failures may.
+fn delta_error_is_transient(error: &deltalake::DeltaTableError) -> bool {
+    use deltalake::DeltaTableError as Delta;
+    match error {
+        Delta::ObjectStore { source } => store_error_is_transient(source),
+        Delta::InvalidJsonLog { .. }
+        | Delta::InvalidStatsJson { .. }
+        | Delta::InvalidVersion(_)
+        | Delta::VersionDowngrade { .. }
+        | Delta::InvalidDateTimeString { .. }
+        | Delta::InvalidData { .. }
+        | Delta::NotATable(_)
+        | Delta::NoSchema
+        | Delta::SchemaMismatch { .. }
+        | Delta::PartitionError { .. }
+        | Delta::InvalidPartitionFilter { .. }
+        | Delta::CommitValidation { .. }
+        | Delta::MissingFeature { .. }
+        | Delta::InvalidTableLocation(_)
+        | Delta::SerializeLogJson { .. }
+        | Delta::MetadataError(_)
+        | Delta::NotInitialized
+        | Delta::NotInitializedWithFiles(_)
+        | Delta::Arrow { .. } => false,
+        _ => true,
     }
 }
 

@@ -17,6 +17,7 @@ pub mod gen;
 pub mod query;
 pub mod reconcile;
 pub mod replay;
+pub mod retry;
 pub mod source;
 pub mod storage;
 pub mod table;

@@ -18,10 +18,11 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(eventlake::cli::run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(eventlake::error::exit_code::DONE),
         Err(error) => {
+            let code = error.exit_code();
             eprintln!("error: {:#}", anyhow::Error::from(error));
-            ExitCode::FAILURE
+            ExitCode::from(code)
         }
     }
 }

@@ -196,26 +196,6 @@ pub fn ensure_local_dir(url: &Url) -> Result<()> {
     Ok(())
 }
 
-/// Runs `operation` again while it fails with a transient error, up to `tries` times, waiting
-/// 0.5 s, 1 s, 2 s… between: for reads and other steps that change nothing when repeated.
-pub async fn retry_transient<T, F, Fut>(what: &str, tries: u32, mut operation: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    let mut attempt = 1;
-    loop {
-        match operation().await {
-            Err(error) if error.is_transient() && attempt < tries => {
-                tracing::warn!(attempt, %error, "{what} failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
-                attempt += 1;
-            }
-            result => return result,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

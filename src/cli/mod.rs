@@ -1,6 +1,7 @@
 //! Command-line flags, and what each command prints.
 //!
-//! Exit codes: 0 success; 1 the command failed (the message says why); 2 bad usage (from clap).
+//! Exit codes (`error::exit_code`): 0 done; 1 the command failed (the message says why); 2 bad usage
+//! (from clap, or an argument the command refuses); 3 finished, but some events were not delivered.
 
 mod output;
 mod progress;
@@ -507,7 +508,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 print_replay_summary(&summary);
             }
             if summary.failed > 0 || summary.too_large > 0 || summary.in_doubt > 0 {
-                return Err(Error::EventBridge(format!(
+                return Err(Error::Incomplete(format!(
                     "{} events failed, {} were too large to send and {} got no answer (see above); a rerun of --name {} retries the failed ones, and the unanswered ones only with --resend-in-doubt (EventBridge may have them already)",
                     summary.failed, summary.too_large, summary.in_doubt, summary.replay_name
                 )));

@@ -83,7 +83,9 @@ impl Deduplicator {
             > 0;
         let context = if has_files {
             let context = SessionContext::new();
-            events.update_datafusion_session(&context.state())?;
+            events
+                .update_datafusion_session(&context.state())
+                .map_err(|source| crate::table::delta(events, source))?;
             let provider = events.table_provider().await?;
             Some((context, provider))
         } else {

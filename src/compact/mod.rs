@@ -34,7 +34,8 @@ use crate::failpoint;
 use crate::source::{Source, SourceObject};
 use crate::table::ledger::committed_objects;
 use crate::table::{self, committed_unit, Lake};
-use unit::{UnitManifest, UnitTables, UNIT_ATTEMPTS};
+use crate::retry::Backoff;
+use unit::{UnitManifest, UnitTables};
 
 /// What a `compact` run did; `--json` prints it.
 #[derive(Debug, Default, Clone, Serialize, PartialEq)]
@@ -210,13 +211,14 @@ impl Compaction {
                     Ok(()) => committed_unit(&ledger).await,
                     Err(source) => Err(table::delta(&ledger, source)),
                 };
-                match read {
-                    Err(error) if error.is_transient() && attempt < UNIT_ATTEMPTS => {
-                        tracing::warn!(attempt, %error, "reading the ledger failed; retrying");
-                        tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+                match read.as_ref().err().and_then(|error| Backoff::STORAGE.pause_after(error, attempt)) {
+                    Some(pause) => {
+                        let error = read.err().map(|error| error.to_string()).unwrap_or_default();
+                        tracing::warn!(attempt, %error, "reading the ledger failed; retrying in {pause:?}");
+                        tokio::time::sleep(pause).await;
                         attempt += 1;
                     }
-                    read => break read? + 1,
+                    None => break read? + 1,
                 }
             };
             if unit - 1 > known_unit {

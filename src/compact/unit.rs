@@ -13,7 +13,7 @@
 //! of its manifest reported done with counts that add up.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use deltalake::DeltaTable;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -26,12 +26,10 @@ use super::writers::data_file_writer;
 use super::{workers, CompactMetrics, Compaction};
 use crate::error::{Error, Result};
 use crate::failpoint;
+use crate::retry::Backoff;
 use crate::source::{Source, SourceObject};
 use crate::table::ledger::{self, ObjectCounts};
 use crate::table::{self, commit_unit, committed_unit, CommitOutcome, Lake};
-
-/// Tries a unit (or a read of where the lake stands) gets before the run fails.
-pub(super) const UNIT_ATTEMPTS: u32 = 4;
 
 /// The manifest a unit claims its objects with.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -55,10 +53,9 @@ fn manifest_path(
 
 /// The manifest of unit `unit`, if a run claimed it.
 pub(super) async fn read_manifest(lake: &Lake, unit: i64) -> Result<Option<UnitManifest>> {
-    crate::storage::retry_transient("reading a unit manifest", UNIT_ATTEMPTS, || {
-        read_manifest_once(lake, unit)
-    })
-    .await
+    Backoff::STORAGE
+        .retry_transient("reading a unit manifest", || read_manifest_once(lake, unit))
+        .await
 }
 
 async fn read_manifest_once(lake: &Lake, unit: i64) -> Result<Option<UnitManifest>> {
@@ -106,9 +103,10 @@ pub(super) async fn claim(lake: &Lake, manifest: &UnitManifest) -> Result<bool> 
             Err(
                 object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
             ) => return Ok(read_manifest_once(lake, manifest.unit).await?.as_ref() == Some(manifest)),
-            Err(source) if attempt < UNIT_ATTEMPTS => {
-                tracing::warn!(unit = manifest.unit, attempt, %source, "claiming the unit failed; retrying");
-                tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+            Err(source) if attempt < Backoff::STORAGE.tries => {
+                let pause = Backoff::STORAGE.delay(attempt);
+                tracing::warn!(unit = manifest.unit, attempt, %source, "claiming the unit failed; retrying in {pause:?}");
+                tokio::time::sleep(pause).await;
                 attempt += 1;
             }
             Err(source) => {
@@ -139,14 +137,15 @@ impl Compaction {
     ) -> Result<CompactMetrics> {
         let mut attempt = 1;
         loop {
-            match self.process_unit(source, manifest, tables).await {
-                Err(error) if error.is_transient() && attempt < UNIT_ATTEMPTS => {
-                    let pause = Duration::from_millis(500 << attempt);
+            let result = self.process_unit(source, manifest, tables).await;
+            match result.as_ref().err().and_then(|error| Backoff::UNIT.pause_after(error, attempt)) {
+                Some(pause) => {
+                    let error = result.err().map(|error| error.to_string()).unwrap_or_default();
                     tracing::warn!(unit = manifest.unit, attempt, %error, "unit failed; retrying in {pause:?}");
                     tokio::time::sleep(pause).await;
                     attempt += 1;
                 }
-                result => return result,
+                None => return result,
             }
         }
     }

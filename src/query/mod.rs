@@ -45,9 +45,6 @@ impl std::str::FromStr for AsOf {
     }
 }
 
-/// Tries opening a lake gets when storage keeps failing.
-const OPEN_ATTEMPTS: u32 = 4;
-
 /// A SQL session over one lake.
 pub struct LakeSession {
     context: SessionContext,
@@ -59,10 +56,9 @@ impl LakeSession {
     pub async fn open(lake: &Lake, as_of: Option<&AsOf>) -> Result<Self> {
         // Loading a table reads several log files; a storage failure that outlasted the object
         // store's own retries gets a few more tries here, since opening changes nothing.
-        crate::storage::retry_transient("opening the lake", OPEN_ATTEMPTS, || {
-            Self::open_once(lake, as_of)
-        })
-        .await
+        crate::retry::Backoff::STORAGE
+            .retry_transient("opening the lake", || Self::open_once(lake, as_of))
+            .await
     }
 
     async fn open_once(lake: &Lake, as_of: Option<&AsOf>) -> Result<Self> {
@@ -88,15 +84,13 @@ impl LakeSession {
             let Some(table) = opened else {
                 continue;
             };
-            table.update_datafusion_session(&context.state())?;
+            table
+                .update_datafusion_session(&context.state())
+                .map_err(|source| crate::table::delta(&table, source))?;
             context.register_table(name.as_str(), scan_provider(&table, &context.state())?)?;
             tables.push(name);
         }
         Ok(Self { context, tables })
-    }
-
-    pub fn context(&self) -> &SessionContext {
-        &self.context
     }
 
     /// The lake's tables, by name.
@@ -182,13 +176,16 @@ async fn open_as_of(lake: &Lake, name: &str, as_of: Option<&AsOf>) -> Result<Opt
         return lake.open(name).await;
     };
     let url = lake.table_url(name)?;
-    let builder = deltalake::DeltaTableBuilder::from_url(url.clone())?
+    let builder = deltalake::DeltaTableBuilder::from_url(url.clone())
+        .map_err(|source| crate::table::delta_at(&url, source))?
         .with_storage_options(lake.storage_options().clone());
     let builder = match as_of {
         AsOf::Version(version) => builder.with_version(u64::try_from(*version).map_err(|_| {
             Error::InvalidArgument(format!("--as-of {version}: versions start at 0"))
         })?),
-        AsOf::Timestamp(timestamp) => builder.with_datestring(timestamp)?,
+        AsOf::Timestamp(timestamp) => builder
+            .with_datestring(timestamp)
+            .map_err(|source| crate::table::delta_at(&url, source))?,
     };
     // The builder's load honours the version; DeltaTable::load would move to the latest.
     match builder.load().await {

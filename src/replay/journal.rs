@@ -99,12 +99,6 @@ impl ReplayState {
         }
     }
 
-    pub fn in_doubt(&self) -> usize {
-        self.statuses
-            .values()
-            .filter(|status| **status == Status::InDoubt)
-            .count()
-    }
 }
 
 /// The journal of one replay name in one lake.
@@ -297,7 +291,9 @@ impl Journal {
             return Ok(state);
         }
         let context = SessionContext::new();
-        replays.update_datafusion_session(&context.state())?;
+        replays
+            .update_datafusion_session(&context.state())
+            .map_err(|source| crate::table::delta(&replays, source))?;
         let frame = context
             .read_table(replays.table_provider().await?)?
             .filter(

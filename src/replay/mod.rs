@@ -30,7 +30,7 @@ use journal::{Journal, Outcome, ReplayState, Status};
 /// Rounds between folds of the journal into the `replays` table.
 const FOLD_EVERY_ROUNDS: i64 = 500;
 /// Tries a PutEvents entry gets when it fails with a retryable code.
-const MAX_ATTEMPTS: u32 = 8;
+const MAX_ATTEMPTS: u32 = crate::retry::Backoff::API.tries;
 
 /// Which events to replay.
 #[derive(Debug, Clone)]
@@ -582,7 +582,7 @@ async fn put_events(
             break;
         }
         pending = retry;
-        tokio::time::sleep(backoff(attempt)).await;
+        tokio::time::sleep(crate::retry::Backoff::API.delay(attempt + 1)).await;
     }
     // Every entry gets an outcome: one left out of the ack would count as never sent.
     let outcomes = outcomes
@@ -659,12 +659,6 @@ fn read_reply(
             (None, None) => no_answer(),
         })
         .collect()
-}
-
-/// 100 ms doubling up to 5 s, times a random factor in [0.5, 1.5).
-fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_millis(100u64 << attempt.min(6)).min(Duration::from_secs(5));
-    base.mul_f64(0.5 + rand::random::<f64>())
 }
 
 /// Spaces sends so no more than `rate` events a second go; throttling halves the rate.

@@ -62,10 +62,6 @@ impl Source {
         &self.root
     }
 
-    pub fn store(&self) -> &Arc<dyn ObjectStore> {
-        &self.store
-    }
-
     /// Every object under the prefix, in key order.
     pub async fn list(&self) -> Result<Vec<SourceObject>> {
         if let Ok(path) = self.root.to_file_path() {

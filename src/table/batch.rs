@@ -85,6 +85,10 @@ pub fn source_objects_schema() -> SchemaRef {
     ]))
 }
 
+/// A typical event row's bytes outside `detail`: two UUIDs (id, client id), the source object's
+/// URI (about 80), and short strings and timestamps.
+const TYPICAL_ROW_BYTES_BESIDES_DETAIL: usize = 160;
+
 /// Builds `events` batches.
 pub struct EventBatchBuilder {
     schema: SchemaRef,
@@ -171,9 +175,10 @@ impl EventBatchBuilder {
         self.rows == 0
     }
 
-    /// Approximate bytes held, to cut batches by size as well as rows.
+    /// Approximate bytes held, to cut batches by size as well as rows: `detail` as measured,
+    /// the other columns at a typical row's size.
     pub fn approximate_bytes(&self) -> usize {
-        self.detail_bytes + self.rows * 160
+        self.detail_bytes + self.rows * TYPICAL_ROW_BYTES_BESIDES_DETAIL
     }
 
     pub fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {

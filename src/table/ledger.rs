@@ -186,7 +186,9 @@ pub async fn committed_objects(ledger: &DeltaTable) -> Result<HashSet<String>> {
         return Ok(committed);
     }
     let context = SessionContext::new();
-    ledger.update_datafusion_session(&context.state())?;
+    ledger
+        .update_datafusion_session(&context.state())
+        .map_err(|source| super::delta(ledger, source))?;
     let provider = ledger.table_provider().await?;
     let frame = context
         .read_table(provider)?

@@ -90,9 +90,11 @@ impl Lake {
     pub async fn open(&self, name: &str) -> Result<Option<DeltaTable>> {
         let url = self.table_url(name)?;
         crate::storage::ensure_local_dir(&url)?;
-        let mut table = deltalake::DeltaTableBuilder::from_url(url.clone())?
+        let mut table = deltalake::DeltaTableBuilder::from_url(url.clone())
+            .map_err(|source| delta_at(&url, source))?
             .with_storage_options(self.storage_options.clone())
-            .build()?;
+            .build()
+            .map_err(|source| delta_at(&url, source))?;
         match table.load().await {
             Ok(()) => Ok(Some(table)),
             Err(deltalake::DeltaTableError::NotATable(_)) => Ok(None),
@@ -263,9 +265,15 @@ pub async fn commit_once(
     }
 }
 
+/// A delta-rs error, with the table it is about.
 pub fn delta(table: &DeltaTable, source: deltalake::DeltaTableError) -> Error {
+    delta_at(table.table_url(), source)
+}
+
+/// A delta-rs error about the table at `location` (before a `DeltaTable` exists).
+pub fn delta_at(location: &Url, source: deltalake::DeltaTableError) -> Error {
     Error::Delta {
-        table: table.table_url().to_string(),
+        table: location.to_string(),
         source,
     }
 }

@@ -122,7 +122,7 @@ impl Client {
             let response = self
                 .http
                 .get(&url)
-                .query(&[query.clone()])
+                .query(std::slice::from_ref(&query))
                 .header(reqwest::header::AUTHORIZATION, self.credentials.header())
                 .header(reqwest::header::ACCEPT, "application/json")
                 .send()
@@ -159,8 +159,8 @@ impl Client {
                             .get(reqwest::header::RETRY_AFTER)
                             .and_then(|value| value.to_str().ok())
                             .and_then(|value| retry_after(value, chrono::Utc::now()))
-                            .unwrap_or_else(|| backoff(attempt)),
-                        code if code >= 500 => backoff(attempt),
+                            .unwrap_or_else(|| crate::retry::Backoff::API.delay(attempt + 1)),
+                        code if code >= 500 => crate::retry::Backoff::API.delay(attempt + 1),
                         _ => {
                             let text = response.text().await.unwrap_or_default();
                             return Err(Error::Zendesk(format!(
@@ -171,7 +171,7 @@ impl Client {
                     }
                 }
                 Err(error) if error.is_timeout() || error.is_connect() || error.is_request() => {
-                    backoff(attempt)
+                    crate::retry::Backoff::API.delay(attempt + 1)
                 }
                 Err(error) => return Err(Error::Zendesk(format!("{url}: {error}"))),
             };
@@ -221,10 +221,6 @@ fn parse_page(body: &[u8]) -> std::result::Result<Page, String> {
             .collect();
         format!("{error} (the body starts {start:?})")
     })
-}
-
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(250u64 << attempt.min(6)).mul_f64(0.5 + rand::random::<f64>())
 }
 
 #[cfg(test)]

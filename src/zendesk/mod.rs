@@ -212,7 +212,9 @@ async fn write_changes(
         > 0
     {
         let context = datafusion::prelude::SessionContext::new();
-        table.update_datafusion_session(&context.state())?;
+        table
+            .update_datafusion_session(&context.state())
+            .map_err(|source| crate::table::delta(&table, source))?;
         let mut stream = context
             .read_table(table.table_provider().await?)?
             .execute_stream()

@@ -153,7 +153,7 @@ async fn a_run_over_a_compacted_prefix_reads_only_the_new_objects() {
     .await;
 
     let proxy = FaultProxy::start(0.0, 1, "");
-    let metrics = compact_cli(&raw.via(&proxy.endpoint), &lake.via(&proxy.endpoint), &[]);
+    let metrics = compact_cli(raw.via(&proxy.endpoint), lake.via(&proxy.endpoint), &[]);
     assert_eq!(metrics["objects"], second.objects);
     assert_eq!(metrics["objects_skipped"], first.objects);
     let stats = proxy.stats();

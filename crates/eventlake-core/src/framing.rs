@@ -89,11 +89,6 @@ impl Framer {
         &mut self.window
     }
 
-    /// Unconsumed bytes held (bounded by the record limit plus one read).
-    pub fn pending_bytes(&self) -> usize {
-        self.window.len() - self.start
-    }
-
     /// No more input will come: the tail is framed as it stands.
     pub fn finish(&mut self) {
         self.eof = true;
@@ -101,97 +96,95 @@ impl Framer {
 
     /// The next complete frame, or `None` when more input is needed (or, after `finish`, the end).
     pub fn next_frame(&mut self) -> Option<Frame<'_>> {
-        loop {
-            if self.skipping {
-                // Discard an oversized record's tail up to the next record start.
-                let rest = &self.window[self.start..];
-                match find_record_start(rest) {
-                    Some(pos) => {
-                        self.start += pos;
-                        self.skipping = false;
-                    }
-                    None if self.eof => {
-                        self.start = self.window.len();
-                        self.skipping = false;
-                        return None;
-                    }
-                    None => {
-                        // Keep the last byte: it may be the `}` or `\n` of a boundary split across reads.
-                        self.start += rest.len().saturating_sub(1);
-                        return None;
-                    }
+        if self.skipping {
+            // Discard an oversized record's tail up to the next record start.
+            let rest = &self.window[self.start..];
+            match find_record_start(rest) {
+                Some(pos) => {
+                    self.start += pos;
+                    self.skipping = false;
+                }
+                None if self.eof => {
+                    self.start = self.window.len();
+                    self.skipping = false;
+                    return None;
+                }
+                None => {
+                    // Keep the last byte: it may be the `}` or `\n` of a boundary split across reads.
+                    self.start += rest.len().saturating_sub(1);
+                    return None;
                 }
             }
-            let window = &self.window;
-            let mut pos = self.start;
-            // A UTF-8 byte order mark at the start of an object is not data.
-            if self.window_offset + pos as u64 == 0 && window.starts_with(&[0xEF, 0xBB, 0xBF]) {
-                pos += 3;
-            }
-            // Skip separators between records.
-            while pos < window.len() && is_separator(window[pos]) {
-                pos += 1;
-            }
-            self.start = pos;
-            if pos >= window.len() {
-                return None;
-            }
-            let rest = &window[pos..];
-            let offset = self.window_offset + pos as u64;
-            if rest[0] != b'{' {
-                // Junk: up to the end of the line or the next `{`, whichever comes first.
-                let end = match rest.iter().position(|&b| b == b'\n' || b == b'{') {
-                    Some(nl) => nl,
-                    None if self.eof => rest.len(),
-                    None if rest.len() > self.max_record_bytes => rest.len(),
-                    None => return None,
-                };
-                let end = end.min(self.max_record_bytes);
-                self.start = pos + end;
-                return Some(Frame {
+        }
+        let window = &self.window;
+        let mut pos = self.start;
+        // A UTF-8 byte order mark at the start of an object is not data.
+        if self.window_offset + pos as u64 == 0 && window.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            pos += 3;
+        }
+        // Skip separators between records.
+        while pos < window.len() && is_separator(window[pos]) {
+            pos += 1;
+        }
+        self.start = pos;
+        if pos >= window.len() {
+            return None;
+        }
+        let rest = &window[pos..];
+        let offset = self.window_offset + pos as u64;
+        if rest[0] != b'{' {
+            // Junk: up to the end of the line or the next `{`, whichever comes first.
+            let end = match rest.iter().position(|&b| b == b'\n' || b == b'{') {
+                Some(nl) => nl,
+                None if self.eof => rest.len(),
+                None if rest.len() > self.max_record_bytes => rest.len(),
+                None => return None,
+            };
+            let end = end.min(self.max_record_bytes);
+            self.start = pos + end;
+            return Some(Frame {
+                offset,
+                kind: FrameKind::Broken(BrokenKind::NotAnObject),
+                bytes: trim_end(&self.window[pos..pos + end]),
+            });
+        }
+        match scan_object(rest, self.max_record_bytes) {
+            Scan::Complete(len) => {
+                self.start = pos + len;
+                Some(Frame {
                     offset,
-                    kind: FrameKind::Broken(BrokenKind::NotAnObject),
-                    bytes: trim_end(&self.window[pos..pos + end]),
-                });
+                    kind: FrameKind::Record,
+                    bytes: &self.window[pos..pos + len],
+                })
             }
-            match scan_object(rest, self.max_record_bytes) {
-                Scan::Complete(len) => {
-                    self.start = pos + len;
-                    return Some(Frame {
-                        offset,
-                        kind: FrameKind::Record,
-                        bytes: &self.window[pos..pos + len],
-                    });
-                }
-                Scan::Broken(len) => {
-                    self.start = pos + len;
-                    return Some(Frame {
-                        offset,
-                        kind: FrameKind::Broken(BrokenKind::Truncated),
-                        bytes: trim_end(&self.window[pos..pos + len]),
-                    });
-                }
-                Scan::TooLong => {
-                    let head = self.head_bytes.min(rest.len());
-                    self.skipping = true;
-                    self.start = pos + head;
-                    return Some(Frame {
-                        offset,
-                        kind: FrameKind::Oversized,
-                        bytes: &self.window[pos..pos + head],
-                    });
-                }
-                Scan::NeedMore if self.eof => {
-                    let len = rest.len();
-                    self.start = pos + len;
-                    return Some(Frame {
-                        offset,
-                        kind: FrameKind::Broken(BrokenKind::Truncated),
-                        bytes: trim_end(&self.window[pos..pos + len]),
-                    });
-                }
-                Scan::NeedMore => return None,
+            Scan::Broken(len) => {
+                self.start = pos + len;
+                Some(Frame {
+                    offset,
+                    kind: FrameKind::Broken(BrokenKind::Truncated),
+                    bytes: trim_end(&self.window[pos..pos + len]),
+                })
             }
+            Scan::TooLong => {
+                let head = self.head_bytes.min(rest.len());
+                self.skipping = true;
+                self.start = pos + head;
+                Some(Frame {
+                    offset,
+                    kind: FrameKind::Oversized,
+                    bytes: &self.window[pos..pos + head],
+                })
+            }
+            Scan::NeedMore if self.eof => {
+                let len = rest.len();
+                self.start = pos + len;
+                Some(Frame {
+                    offset,
+                    kind: FrameKind::Broken(BrokenKind::Truncated),
+                    bytes: trim_end(&self.window[pos..pos + len]),
+                })
+            }
+            Scan::NeedMore => None,
         }
     }
 }
@@ -288,11 +281,13 @@ fn scan_object(bytes: &[u8], max_len: usize) -> Scan {
                     };
                 }
             }
-            byte if byte.is_ascii_alphabetic() && last_significant == b'"' => {
-                // `…"det{"version": …`: the string swallowed the next record's `{`.
-                if last_string_close > 0 && bytes[last_string_close - 1] == b'{' {
-                    return Scan::Broken(last_string_close - 1);
-                }
+            // `…"det{"version": …`: the string swallowed the next record's `{`.
+            byte if byte.is_ascii_alphabetic()
+                && last_significant == b'"'
+                && last_string_close > 0
+                && bytes[last_string_close - 1] == b'{' =>
+            {
+                return Scan::Broken(last_string_close - 1);
             }
             _ => {}
         }
@@ -368,11 +363,13 @@ mod tests {
                         };
                     }
                 }
-                byte if byte.is_ascii_alphabetic() && last_significant == b'"' => {
-                    // `…"det{"version": …`: the string swallowed the next record's `{`.
-                    if last_string_close > 0 && bytes[last_string_close - 1] == b'{' {
-                        return Scan::Broken(last_string_close - 1);
-                    }
+                // `…"det{"version": …`: the string swallowed the next record's `{`.
+                byte if byte.is_ascii_alphabetic()
+                    && last_significant == b'"'
+                    && last_string_close > 0
+                    && bytes[last_string_close - 1] == b'{' =>
+                {
+                    return Scan::Broken(last_string_close - 1);
                 }
                 _ => {}
             }
