@@ -46,8 +46,10 @@ pub enum Error {
     #[error("invalid partitioning: {0}")]
     Partitioning(String),
 
+    /// The message includes the transform's error, so it is not also a `#[source]`: `main`
+    /// prints the chain (`{:#}`), which would show it twice.
     #[error("invalid transform: {0}")]
-    Transform(String),
+    Transform(crate::transform::TransformError),
 
     #[error("unit manifest {path}: {reason}")]
     Manifest { path: String, reason: String },

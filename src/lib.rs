@@ -6,14 +6,16 @@
 //! transform) → [`partition`] (Firehose prefixes) → [`table`] (Delta tables, exactly-once commits),
 //! wired together by [`compact`]. [`query`] is SQL over the lake, [`replay`] sends selected
 //! events back into EventBridge, [`zendesk`] syncs tickets and [`reconcile`] matches them to
-//! loyalty purchases. [`gen`] makes input shaped like a real bucket.
+//! loyalty purchases. [`generate`] makes input shaped like a real bucket, and [`demo`] runs
+//! generate, compact, query and reconcile on a sample.
 
 pub mod cli;
 pub mod compact;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod failpoint;
-pub mod gen;
+pub mod generate;
 pub mod query;
 pub mod reconcile;
 pub mod replay;
@@ -24,7 +26,7 @@ pub mod table;
 pub mod upkeep;
 pub mod zendesk;
 
-pub use eventlake_core::{partition, record, transform};
+pub use eventlake_core::{partition, record, time, transform};
 
 pub use compact::{CompactMetrics, Compaction};
 pub use config::{CompactPlan, Config};

@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::StreamExt;
@@ -27,6 +28,17 @@ pub enum OutputFormat {
     Parquet,
     /// An Arrow IPC stream: `pyarrow.ipc.open_stream(...)` reads it without parsing text.
     Arrow,
+}
+
+impl OutputFormat {
+    /// The format `--format` gives, else a table for eyes (a terminal) and CSV for programs.
+    pub fn chosen(given: Option<Self>, for_eyes: bool) -> Self {
+        given.unwrap_or(if for_eyes {
+            OutputFormat::Table
+        } else {
+            OutputFormat::Csv
+        })
+    }
 }
 
 /// What was printed.
@@ -65,14 +77,7 @@ pub async fn write_stream(
                 }
                 printed.truncated |= printed.rows as usize > rows;
                 let mut out = out;
-                let table = if kept.is_empty() {
-                    arrow::util::pretty::pretty_format_batches(&[RecordBatch::new_empty(
-                        schema.clone(),
-                    )])?
-                } else {
-                    arrow::util::pretty::pretty_format_batches(&kept)?
-                };
-                writeln!(out, "{table}")?;
+                writeln!(out, "{}", format_table(&schema, &kept)?)?;
                 out.flush()?;
             }
             OutputFormat::Csv | OutputFormat::Tsv => {
@@ -164,6 +169,18 @@ pub async fn write_stream(
             }
         }
         Err(error) => Err(Error::Query(error.to_string())),
+    }
+}
+
+/// Rows as aligned columns; with no rows, the header alone.
+pub fn format_table(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<impl std::fmt::Display, ArrowError> {
+    if batches.is_empty() {
+        arrow::util::pretty::pretty_format_batches(&[RecordBatch::new_empty(schema.clone())])
+    } else {
+        arrow::util::pretty::pretty_format_batches(batches)
     }
 }
 

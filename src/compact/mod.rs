@@ -32,7 +32,7 @@ use crate::config::CompactPlan;
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::source::{Source, SourceObject};
-use crate::table::ledger::committed_objects;
+use crate::table::ledger::CommittedObjects;
 use crate::table::{self, committed_unit, Lake};
 use crate::retry::Backoff;
 use unit::{UnitManifest, UnitTables};
@@ -165,10 +165,9 @@ impl Compaction {
             )
             .await?;
 
-        let mut committed = committed_objects(&ledger).await?;
+        let mut committed = CommittedObjects::load(&ledger).await?;
         // The highest unit whose objects `committed` holds.
         let mut known_unit = committed_unit(&ledger).await?;
-        let listing = self.source.list().await?;
         // A lake inside the source folder is not input.
         let lake_root = self
             .lake
@@ -176,17 +175,24 @@ impl Compaction {
             .as_str()
             .trim_start_matches("file://")
             .to_owned();
-        let mut pending: Vec<SourceObject> = listing
-            .into_iter()
-            .filter(|object| {
-                !object
-                    .uri
-                    .trim_start_matches("file://")
-                    .starts_with(&lake_root)
+        let inside_lake = |object: &SourceObject| {
+            object
+                .uri
+                .trim_start_matches("file://")
+                .starts_with(&lake_root)
+        };
+        let mut already_committed = 0;
+        let mut pending = self
+            .source
+            .list_where(|object| {
+                if committed.contains(&object.uri) {
+                    already_committed += 1;
+                    return false;
+                }
+                !inside_lake(object)
             })
-            .filter(|object| !committed.contains(&object.uri))
-            .collect();
-        metrics.objects_skipped = committed.len() as u64;
+            .await?;
+        metrics.objects_skipped = already_committed;
         self.progress.planned(
             pending.len() as u64,
             pending.iter().map(|object| object.size).sum(),
@@ -223,7 +229,7 @@ impl Compaction {
             };
             if unit - 1 > known_unit {
                 // Another run committed units we did not see: their objects are not pending.
-                committed = committed_objects(&ledger).await?;
+                committed = CommittedObjects::load(&ledger).await?;
                 known_unit = unit - 1;
             }
             let manifest = match unit::read_manifest(&self.lake, unit).await? {
@@ -267,7 +273,9 @@ impl Compaction {
                     },
                 )
                 .await?;
-            committed.extend(manifest.objects.iter().map(|object| object.uri.clone()));
+            for object in &manifest.objects {
+                committed.insert(&object.uri);
+            }
             known_unit = known_unit.max(unit);
             metrics.add(&unit_metrics);
         }

@@ -74,9 +74,9 @@ impl ObjectPipeline<'_> {
         let mut events = EventBatchBuilder::new(self.schema.clone(), extra_columns);
         let mut errors = ErrorBatchBuilder::new();
         let mut counts = ObjectCounts::default();
-        let ingest_date = crate::partition::date_text(self.ingested_at_micros);
+        let ingest_date = crate::time::date_text(self.ingested_at_micros);
         // Firehose's `!{firehose:random-string}` is stable per object, so a rerun lands alike.
-        let object_random = format!("{:08x}", fnv(object.uri.as_bytes()) as u32);
+        let object_random = crate::partition::object_random(&object.uri);
         let context = PartitionContext {
             arrival_micros: arrival_time_from_name(&object.path)
                 .unwrap_or(object.last_modified_micros),
@@ -149,7 +149,7 @@ impl ObjectPipeline<'_> {
                                 }
                                 Err(reason) => error_row(
                                     ErrorCode::MissingPartitionKey.as_str(),
-                                    &reason,
+                                    &reason.to_string(),
                                     frame.bytes,
                                 ),
                             },
@@ -235,13 +235,6 @@ impl ObjectPipeline<'_> {
             parse_seconds,
         }))
     }
-}
-
-/// FNV-1a: a stable, seedless hash (Firehose's random string per object must not change per run).
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// CPU seconds the calling thread has used (for the per-stage breakdown).

@@ -43,13 +43,9 @@ pub fn register(context: &SessionContext) {
                     out.append_null();
                     continue;
                 }
-                let micros = times.value(index);
-                let hours = micros.div_euclid(3_600_000_000);
-                let (year, month, day) = crate::partition::civil_from_days(hours.div_euclid(24));
-                out.append_value(format!(
-                    "{year:04}-{month:02}-{day:02} {:02}:00",
-                    hours.rem_euclid(24)
-                ));
+                out.append_value(
+                    crate::time::CivilTime::from_micros(times.value(index)).date_hour(),
+                );
             }
             Ok(ColumnarValue::Array(Arc::new(out.finish())))
         }),

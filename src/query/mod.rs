@@ -90,6 +90,12 @@ impl LakeSession {
             context.register_table(name.as_str(), scan_provider(&table, &context.state())?)?;
             tables.push(name);
         }
+        if tables.is_empty() {
+            return Err(Error::InvalidLocation {
+                location: lake.root().to_string(),
+                reason: "no Delta tables here; `eventlake compact --lake` makes them".to_owned(),
+            });
+        }
         Ok(Self { context, tables })
     }
 

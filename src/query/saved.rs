@@ -163,6 +163,26 @@ impl SavedQuery {
     }
 }
 
+/// Reads a SQL file (`-f FILE`) and binds `given` to its parameters: typed as its `-- @param`
+/// header declares them, or, when it declares none, untyped as ad-hoc SQL is bound. Returns the
+/// SQL text and the bound values.
+pub fn read_sql_file(
+    path: &Path,
+    given: &HashMap<String, String>,
+) -> Result<(String, HashMap<String, ScalarValue>)> {
+    let sql = std::fs::read_to_string(path).map_err(|error| Error::Config {
+        path: path.to_path_buf(),
+        reason: error.to_string(),
+    })?;
+    let query = SavedQuery::parse(&path.to_string_lossy(), &sql)?;
+    let params = if query.params.is_empty() {
+        super::params::bind_untyped(given)
+    } else {
+        query.bind(given)?
+    };
+    Ok((sql, params))
+}
+
 /// The shipped queries plus those under `dir`, by name.
 pub fn catalog(dir: Option<&Path>) -> Result<BTreeMap<String, SavedQuery>> {
     let mut queries = BTreeMap::new();
@@ -240,5 +260,26 @@ mod tests {
             .bind(&HashMap::from([("day".into(), "2026-11-20".into())]))
             .unwrap();
         assert_eq!(bound["n"], ScalarValue::Int64(Some(5)));
+    }
+
+    #[test]
+    fn a_sql_file_binds_typed_by_its_header_or_untyped_without_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let typed = dir.path().join("typed.sql");
+        std::fs::write(&typed, "-- @param n int  How many\nSELECT $n").unwrap();
+        let untyped = dir.path().join("untyped.sql");
+        std::fs::write(&untyped, "SELECT $n").unwrap();
+        let given = HashMap::from([("n".to_owned(), "5".to_owned())]);
+
+        let (sql, params) = read_sql_file(&typed, &given).unwrap();
+        assert!(sql.ends_with("SELECT $n"));
+        assert_eq!(params["n"], ScalarValue::Int64(Some(5)));
+        let (_, params) = read_sql_file(&untyped, &given).unwrap();
+        assert_eq!(params["n"], ScalarValue::Int64(Some(5)));
+
+        let unknown = HashMap::from([("m".to_owned(), "5".to_owned())]);
+        assert!(read_sql_file(&typed, &unknown).is_err());
+        let missing = read_sql_file(&dir.path().join("nope.sql"), &given).unwrap_err();
+        assert!(matches!(missing, Error::Config { .. }), "{missing}");
     }
 }

@@ -4,6 +4,9 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
+use crate::time::CivilTime;
+use crate::transform::Transform;
+
 /// Entries a PutEvents request takes at most.
 pub const MAX_BATCH_ENTRIES: usize = 10;
 /// PutEvents' size limit since January 2026 (1 MB); `LEGACY_MAX_BYTES` is the one before.
@@ -76,16 +79,19 @@ pub struct EntryFormat {
 }
 
 impl EntryFormat {
-    /// Undoes the Firehose transform (`detail.accountNumber = resources[0]; resources = []`)
-    /// unless `as_stored`, then adds the replay mark. The detail's key order is kept.
+    /// Undoes the Firehose transform ([`Transform::undo`]) unless `as_stored`, then adds the
+    /// replay mark. The detail's key order is kept.
     pub fn entry(&self, event: StoredEvent<'_>) -> Result<Entry, String> {
         let mut resources = event.resources;
         let mut detail = String::with_capacity(event.detail.len() + 96);
         let needs_rewrite = !self.as_stored || self.mark.is_some();
         if needs_rewrite {
-            let pairs: Pairs = serde_json::from_str(event.detail).map_err(|error| {
+            let mut pairs: Pairs = serde_json::from_str(event.detail).map_err(|error| {
                 format!("event {}: detail is not a JSON object: {error}", event.id)
             })?;
+            if !self.as_stored {
+                Transform::sample().undo(&mut pairs.0, &mut resources);
+            }
             detail.push('{');
             let mut first = true;
             let mut push = |detail: &mut String, key: &str, raw: &str| {
@@ -97,12 +103,6 @@ impl EntryFormat {
                 detail.push_str(raw);
             };
             for (key, value) in &pairs.0 {
-                if !self.as_stored && key == "accountNumber" && resources.is_empty() {
-                    if let Ok(account) = serde_json::from_str::<String>(value.get()) {
-                        resources.push(account);
-                        continue;
-                    }
-                }
                 if self.mark.is_some() && (key == MARK_NAME || key == MARK_ORIGINAL_ID) {
                     continue; // a replay of a replay carries one mark, this one
                 }
@@ -120,14 +120,10 @@ impl EntryFormat {
         } else {
             detail.push_str(event.detail);
         }
-        let time = chrono::DateTime::from_timestamp_micros(event.time_micros)
-            .ok_or_else(|| format!("event {}: time out of range", event.id))?
-            .format("%Y-%m-%dT%H:%M:%SZ")
-            .to_string();
         Ok(Entry {
             event_id: event.id.to_owned(),
             event_type: event.event_type.map(str::to_owned),
-            time,
+            time: CivilTime::from_micros(event.time_micros).rfc3339(),
             source: event.source.to_owned(),
             detail_type: event.detail_type.to_owned(),
             resources,

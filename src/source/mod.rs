@@ -63,7 +63,12 @@ impl Source {
     }
 
     /// Every object under the prefix, in key order.
-    pub async fn list(&self) -> Result<Vec<SourceObject>> {
+    /// Lists the objects under the source that `wanted` keeps, sorted by key, as the listing
+    /// streams by: memory holds the kept objects, not the whole prefix.
+    pub async fn list_where(
+        &self,
+        mut wanted: impl FnMut(&SourceObject) -> bool,
+    ) -> Result<Vec<SourceObject>> {
         if let Ok(path) = self.root.to_file_path() {
             if !path.is_dir() {
                 return Err(Error::InvalidLocation {
@@ -84,12 +89,15 @@ impl Source {
             if path.ends_with('/') || path.split('/').any(|part| part.starts_with('.')) {
                 continue;
             }
-            objects.push(SourceObject {
+            let object = SourceObject {
                 uri: self.uri_of(&path),
                 path,
                 size: meta.size,
                 last_modified_micros: meta.last_modified.timestamp_micros(),
-            });
+            };
+            if wanted(&object) {
+                objects.push(object);
+            }
         }
         objects.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(objects)

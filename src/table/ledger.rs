@@ -174,34 +174,85 @@ pub fn ledger_batch(
     Ok(batch)
 }
 
-/// The set of source objects the ledger holds.
-pub async fn committed_objects(ledger: &DeltaTable) -> Result<HashSet<String>> {
-    let mut committed = HashSet::new();
-    if ledger
-        .snapshot()
-        .map(|snapshot| snapshot.log_data().num_files())
-        .unwrap_or(0)
-        == 0
-    {
-        return Ok(committed);
+/// The source objects the ledger holds, as 16-byte keys (the first half of each URI's SHA-256):
+/// a fraction of the memory of the URIs themselves, so a lake with a long history costs little
+/// to check a listing against. Two URIs share a key with probability ~2⁻¹²⁸ per pair.
+#[derive(Default)]
+pub struct CommittedObjects {
+    keys: HashSet<u128, ahash::RandomState>,
+}
+
+impl CommittedObjects {
+    /// Reads the ledger's `source_object` column batch by batch.
+    pub async fn load(ledger: &DeltaTable) -> Result<Self> {
+        let mut committed = Self::default();
+        if ledger
+            .snapshot()
+            .map(|snapshot| snapshot.log_data().num_files())
+            .unwrap_or(0)
+            == 0
+        {
+            return Ok(committed);
+        }
+        let context = SessionContext::new();
+        ledger
+            .update_datafusion_session(&context.state())
+            .map_err(|source| super::delta(ledger, source))?;
+        let provider = ledger.table_provider().await?;
+        let frame = context
+            .read_table(provider)?
+            .select_columns(&["source_object"])?;
+        let mut stream = frame.execute_stream().await?;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            let values = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
+            let values = values
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| Error::Worker("source_object is not text".into()))?;
+            for uri in values.iter().flatten() {
+                committed.insert(uri);
+            }
+        }
+        Ok(committed)
     }
-    let context = SessionContext::new();
-    ledger
-        .update_datafusion_session(&context.state())
-        .map_err(|source| super::delta(ledger, source))?;
-    let provider = ledger.table_provider().await?;
-    let frame = context
-        .read_table(provider)?
-        .select_columns(&["source_object"])?;
-    let mut stream = frame.execute_stream().await?;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        let values = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
-        let values = values
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(|| Error::Worker("source_object is not text".into()))?;
-        committed.extend(values.iter().flatten().map(str::to_owned));
+
+    pub fn contains(&self, uri: &str) -> bool {
+        self.keys.contains(&key_of(uri))
     }
-    Ok(committed)
+
+    pub fn insert(&mut self, uri: &str) {
+        self.keys.insert(key_of(uri));
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+fn key_of(uri: &str) -> u128 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(uri.as_bytes());
+    let mut half = [0u8; 16];
+    half.copy_from_slice(&digest[..16]);
+    u128::from_le_bytes(half)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_objects_are_found_by_uri_and_others_are_not() {
+        let mut committed = CommittedObjects::default();
+        committed.insert("s3://bucket/raw/2026/11/20/a");
+        assert!(committed.contains("s3://bucket/raw/2026/11/20/a"));
+        assert!(!committed.contains("s3://bucket/raw/2026/11/20/b"));
+        assert!(!committed.contains("s3://bucket/raw/2026/11/20/a "));
+        assert_eq!(committed.len(), 1);
+    }
 }

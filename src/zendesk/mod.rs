@@ -296,6 +296,30 @@ pub async fn import(lake: &Lake, tickets: Vec<serde_json::Value>) -> Result<Sync
     write_changes(table, changed, cursor, summary).await
 }
 
+/// Reads a saved export for [`import`]: a JSON array of tickets, or an export page (an object
+/// whose `tickets` is that array), as the incremental export API returns it
+/// (<https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/>).
+pub fn read_tickets_file(path: &std::path::Path) -> Result<Vec<serde_json::Value>> {
+    let unreadable = |reason: String| Error::Config {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|error| unreadable(error.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|error| unreadable(error.to_string()))?;
+    // `page["tickets"]` would panic on a file holding a bare string or number: match instead.
+    match value {
+        serde_json::Value::Array(tickets) => Ok(tickets),
+        serde_json::Value::Object(mut page) => match page.remove("tickets") {
+            Some(serde_json::Value::Array(tickets)) => Ok(tickets),
+            _ => Err(unreadable(NOT_TICKETS.into())),
+        },
+        _ => Err(unreadable(NOT_TICKETS.into())),
+    }
+}
+
+const NOT_TICKETS: &str = "not a JSON array of tickets nor an export page";
+
 async fn open_tickets(lake: &Lake) -> Result<deltalake::DeltaTable> {
     lake.open_or_create(
         ZENDESK_TICKETS,
@@ -303,4 +327,34 @@ async fn open_tickets(lake: &Lake) -> Result<deltalake::DeltaTable> {
         vec![],
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tickets_file_is_an_array_or_an_export_page_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let read = |text: &str| {
+            let path = dir.path().join("tickets.json");
+            std::fs::write(&path, text).unwrap();
+            read_tickets_file(&path)
+        };
+        assert_eq!(read(r#"[{"id": 1}, {"id": 2}]"#).unwrap().len(), 2);
+        let page = read(r#"{"tickets": [{"id": 1}], "end_of_stream": true}"#).unwrap();
+        assert_eq!(page, [serde_json::json!({"id": 1})]);
+        for not_tickets in [
+            r#""tickets""#,
+            "42",
+            r#"{"tickets": 1}"#,
+            r#"{"users": []}"#,
+        ] {
+            let error = read(not_tickets).unwrap_err().to_string();
+            assert!(error.contains(NOT_TICKETS), "{not_tickets}: {error}");
+        }
+        assert!(matches!(read("[{"), Err(Error::Config { .. })));
+        let missing = read_tickets_file(&dir.path().join("missing.json"));
+        assert!(matches!(missing, Err(Error::Config { .. })));
+    }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use datafusion::prelude::SessionContext;
-use eventlake::gen::{GenOptions, GenSummary};
+use eventlake::generate::{GenOptions, GenSummary};
 use eventlake::table::Lake;
 use futures::StreamExt;
 
@@ -204,7 +204,7 @@ pub fn http(endpoint: &str, method: &str, target: &str) -> (u16, String) {
 /// Generates raw objects at `dir` and returns the known answer.
 pub async fn generate(dir: impl Into<Loc>, options: &GenOptions) -> GenSummary {
     let (store, prefix) = dir.into().store();
-    eventlake::gen::generate(store, &prefix, options)
+    eventlake::generate::generate(store, &prefix, options)
         .await
         .unwrap()
 }

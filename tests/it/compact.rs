@@ -1,6 +1,6 @@
 //! gen → compact → read back: counts, ids, partitions, values, reruns, layouts and framings.
 
-use eventlake::gen::{GenOptions, Layout};
+use eventlake::generate::{GenOptions, Layout};
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
 

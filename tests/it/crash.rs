@@ -3,7 +3,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use eventlake::gen::GenOptions;
+use eventlake::generate::GenOptions;
 
 use crate::common::*;
 

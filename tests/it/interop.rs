@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use eventlake::gen::GenOptions;
+use eventlake::generate::GenOptions;
 
 use crate::common::*;
 

@@ -10,6 +10,7 @@ mod paths;
 mod query;
 mod replay;
 mod s3;
+mod snapshots;
 mod upkeep;
 mod zendesk;
 mod zendesk_faults;

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use eventlake::gen::GenOptions;
+use eventlake::generate::GenOptions;
 
 use crate::common::*;
 

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use eventlake::gen::GenOptions;
+use eventlake::generate::GenOptions;
 use serde_json::Value;
 
 use crate::common::*;
@@ -265,20 +265,21 @@ async fn formats_params_pruning_and_errors(backend: Backend) {
     assert_eq!(before, "n\n0\n");
 
     // Readable errors, non-zero exits.
-    let fail = |args: &[&str]| {
+    // A query that fails exits 1; a parameter missing or mistyped is bad usage, 2.
+    let fail_with = |code: i32, args: &[&str]| {
         let output = eventlake(&lake)
             .args(["query", "--lake", &lake.uri])
             .args(args)
             .output()
             .unwrap();
-        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(output.status.code(), Some(code), "{args:?}");
         String::from_utf8_lossy(&output.stderr).into_owned()
     };
-    assert!(fail(&["SELECT * FROM evnts"]).contains("errors, events, source_objects"));
-    assert!(fail(&["SELECT nope FROM events"]).contains("nope"));
-    assert!(fail(&["SELEC 1"]).to_lowercase().contains("selec"));
-    assert!(fail(&["triage/overview"]).contains("--param day="));
-    assert!(fail(&["triage/overview", "--param", "day=yesterday"]).contains("`day`"));
+    assert!(fail_with(1, &["SELECT * FROM evnts"]).contains("errors, events, source_objects"));
+    assert!(fail_with(1, &["SELECT nope FROM events"]).contains("nope"));
+    assert!(fail_with(1, &["SELEC 1"]).to_lowercase().contains("selec"));
+    assert!(fail_with(2, &["triage/overview"]).contains("--param day="));
+    assert!(fail_with(2, &["triage/overview", "--param", "day=yesterday"]).contains("`day`"));
 
     // --list shows the saved queries with their parameters.
     let list = query(&lake, &["--list"]);

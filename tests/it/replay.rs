@@ -5,12 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use eventlake::gen::GenOptions;
+use eventlake::generate::GenOptions;
 use serde_json::Value;
 
 use crate::common::*;
 
-async fn small_lake(dir: &tempfile::TempDir, events: u64) -> (Loc, eventlake::gen::GenSummary) {
+async fn small_lake(dir: &tempfile::TempDir, events: u64) -> (Loc, eventlake::generate::GenSummary) {
     let (raw, lake) = place(Backend::Local, dir);
     let summary = generate(
         &raw,

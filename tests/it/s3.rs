@@ -1,7 +1,7 @@
 //! S3 only: faults between eventlake and the server, retries that run out, what a run over an
 //! already-compacted prefix requests, and multipart uploads.
 
-use eventlake::gen::GenOptions;
+use eventlake::generate::GenOptions;
 
 use crate::common::*;
 
@@ -195,13 +195,13 @@ async fn objects_larger_than_a_part_go_up_in_parts_and_read_back_whole() {
         &GenOptions {
             events: 40_000,
             objects: 1,
-            layout: eventlake::gen::Layout::Ndjson,
+            layout: eventlake::generate::Layout::Ndjson,
             ..GenOptions::default()
         },
     )
     .await;
     assert!(
-        summary.bytes > eventlake::gen::PART_BYTES as u64,
+        summary.bytes > eventlake::generate::PART_BYTES as u64,
         "{} bytes",
         summary.bytes
     );

@@ -5,7 +5,7 @@ use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use eventlake::gen::GenOptions;
+use eventlake::generate::GenOptions;
 
 use crate::common::*;
 

@@ -427,7 +427,7 @@ async fn reconcile_reports_exactly_what_the_ticket_generator_made_for_each_seed(
     let candidates = eventlake::query::saved::catalog(None).unwrap()["reconcile/candidates"]
         .sql
         .clone();
-    let mut seen = eventlake::gen::TicketTruth::default();
+    let mut seen = eventlake::generate::TicketTruth::default();
     for seed in 1..=6u64 {
         // Bursts of purchases seconds to minutes apart, and quiet hours, by a few clients: every
         // way of carrying a reference, and the places where only the event id leaves no doubt.
@@ -451,9 +451,9 @@ async fn reconcile_reports_exactly_what_the_ticket_generator_made_for_each_seed(
             .iter()
             .map(|(id, client, time)| (id.clone(), client.clone(), time * 1_000_000))
             .collect();
-        let (tickets, truth) = eventlake::gen::tickets_for(
+        let (tickets, truth) = eventlake::generate::tickets_for(
             &in_micros,
-            &eventlake::gen::TicketOptions {
+            &eventlake::generate::TicketOptions {
                 seed,
                 window_seconds: options.window_seconds,
                 sla_seconds: options.sla_seconds,

@@ -29,7 +29,8 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::record::Event;
+use crate::record::{Event, TypedField};
+use crate::time::CivilTime;
 
 /// The sample's extraction query, used when a prefix names query keys and no query is given.
 pub const DEFAULT_QUERY: &str = "{eventType:.detail.eventType,schemaVersion:.detail.schemaVersion}";
@@ -56,35 +57,63 @@ const HASH_SUFFIX_COST: usize = ESCAPED_BYTE_COST + 16;
 pub const MIN_VALUE_BUDGET: usize = HASH_SUFFIX_COST + 8;
 /// Delta and Hive write a null partition value as this; a value that equals it is respelled.
 const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
+/// The `events` table's columns that are not typed fields: no partition column may take their
+/// names either.
+const OTHER_EVENT_COLUMNS: [&str; 4] = ["resources", "detail", "source_object", "ingested_at"];
 
-/// A typed column of the `events` table that a record field fills.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TypedField {
-    Id,
-    DetailType,
-    Source,
-    Account,
-    Time,
-    Region,
-    ClientId,
-    EventType,
-    SchemaVersion,
-}
+/// Why a prefix or extraction query is refused, or a record has no value for a partition.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartitionError {
+    #[error("partition column `{name}` would replace the typed column of that name with other values; name it differently")]
+    ReplacesTypedColumn { name: String },
 
-impl TypedField {
-    pub fn column(self) -> &'static str {
-        match self {
-            TypedField::Id => "id",
-            TypedField::DetailType => "detail_type",
-            TypedField::Source => "source",
-            TypedField::Account => "account",
-            TypedField::Time => "time",
-            TypedField::Region => "region",
-            TypedField::ClientId => "client_id",
-            TypedField::EventType => "event_type",
-            TypedField::SchemaVersion => "schema_version",
-        }
-    }
+    #[error("partition column `{name}` appears twice in the prefix")]
+    DuplicateColumn { name: String },
+
+    #[error("the prefix has too many partition columns ({count}) for their values to fit in a 1,024-byte S3 key")]
+    TooManyColumns { count: usize },
+
+    #[error("partition column name `{name}` must be lower-case letters, digits and `_`")]
+    InvalidColumnName { name: String },
+
+    #[error("extraction query {query:?} must be an object like {{key:.path}}")]
+    QueryNotAnObject { query: String },
+
+    #[error("extraction query entry {entry:?} must be key:.path")]
+    QueryEntry { entry: String },
+
+    #[error("extraction path {path:?}: only simple paths (.a.b, .a[0]) are supported")]
+    UnsupportedPath { path: String },
+
+    #[error(
+        "extraction path {path:?}: only envelope fields and paths under .detail are supported"
+    )]
+    PathOutsideRecord { path: String },
+
+    #[error("unclosed `!{{` in prefix {template:?}")]
+    UnclosedExpression { template: String },
+
+    #[error("prefix uses key `{key}`, which the extraction query does not define")]
+    UndefinedKey { key: String },
+
+    #[error("!{{partitionKeyFromLambda:…}} needs a Lambda; eventlake partitions with partitionKeyFromQuery")]
+    LambdaKey,
+
+    #[error("unsupported prefix expression !{{{expression}}}")]
+    UnsupportedExpression { expression: String },
+
+    #[error("empty segment in prefix {template:?}")]
+    EmptySegment { template: String },
+
+    #[error("unclosed quote in time pattern {pattern:?}")]
+    UnclosedQuote { pattern: String },
+
+    #[error("time pattern {pattern:?}: `{letters}` is not supported (use yyyy, yy, MM, dd, HH, mm, ss, DDD)")]
+    UnsupportedTimeLetters { pattern: String, letters: String },
+
+    /// A record lacks a query key the prefix uses.
+    #[error("partition key `{key}` is absent")]
+    MissingKey { key: String },
 }
 
 /// Where a query key reads from.
@@ -147,7 +176,7 @@ pub struct PartitionContext<'a> {
 
 impl PartitionTemplate {
     /// Parses a prefix and its extraction query. Errors name the offending piece.
-    pub fn parse(prefix: &str, query: Option<&str>) -> Result<Self, String> {
+    pub fn parse(prefix: &str, query: Option<&str>) -> Result<Self, PartitionError> {
         let keys = parse_query(query.unwrap_or(DEFAULT_QUERY))?;
         let mut columns: Vec<PartitionColumn> = Vec::new();
         for segment in prefix.split('/').filter(|segment| !segment.is_empty()) {
@@ -174,9 +203,7 @@ impl PartitionTemplate {
             let typed = match (typed, typed_column(&name)) {
                 (Some(field), Some(column)) if field == column => Some(field),
                 (_, Some(_)) if explicit_name.is_some() => {
-                    return Err(format!(
-                        "partition column `{name}` would replace the typed column of that name with other values; name it differently"
-                    ))
+                    return Err(PartitionError::ReplacesTypedColumn { name })
                 }
                 (_, Some(_)) => {
                     name.push_str("_partition");
@@ -185,9 +212,7 @@ impl PartitionTemplate {
                 (_, None) => None,
             };
             if columns.iter().any(|column| column.name == name) {
-                return Err(format!(
-                    "partition column `{name}` appears twice in the prefix"
-                ));
+                return Err(PartitionError::DuplicateColumn { name });
             }
             columns.push(PartitionColumn {
                 name,
@@ -198,15 +223,15 @@ impl PartitionTemplate {
         }
         // Each `name=value/` shares what a key leaves after the lake prefix and the file name.
         let column_count = columns.len();
-        let share = (MAX_KEY_BYTES - MAX_LAKE_PREFIX_BYTES - TABLE_AND_FILE_BYTES)
-            / column_count.max(1);
+        let share =
+            (MAX_KEY_BYTES - MAX_LAKE_PREFIX_BYTES - TABLE_AND_FILE_BYTES) / column_count.max(1);
         for column in &mut columns {
             let segment = share.min(MAX_SEGMENT_BYTES + 1) - 1;
             column.value_budget = segment.saturating_sub(column.name.len() + 1);
             if column.value_budget < MIN_VALUE_BUDGET {
-                return Err(format!(
-                    "the prefix has too many partition columns ({column_count}) for their values to fit in a 1,024-byte S3 key"
-                ));
+                return Err(PartitionError::TooManyColumns {
+                    count: column_count,
+                });
             }
         }
         let needs_detail = columns.iter().flat_map(|column| &column.parts).any(|part| {
@@ -241,17 +266,8 @@ impl PartitionTemplate {
     /// original value.
     pub fn make_typed_values_safe(&self, event: &mut Event<'_>) {
         for column in &self.columns {
-            let value = match column.typed {
-                Some(TypedField::Id) => Some(&mut event.id),
-                Some(TypedField::DetailType) => event.detail_type.as_mut(),
-                Some(TypedField::Source) => event.source.as_mut(),
-                Some(TypedField::Account) => event.account.as_mut(),
-                Some(TypedField::Region) => event.region.as_mut(),
-                Some(TypedField::ClientId) => event.client_id.as_mut(),
-                Some(TypedField::EventType) => event.event_type.as_mut(),
-                // Numbers and timestamps are safe as Delta writes them.
-                Some(TypedField::Time | TypedField::SchemaVersion) | None => None,
-            };
+            // Numbers and timestamps are not text fields: they are safe as Delta writes them.
+            let value = column.typed.and_then(|field| event.text_field_mut(field));
             if let Some(value) = value {
                 if let Cow::Owned(respelled) = safe_value(value, column.value_budget) {
                     *value = Cow::Owned(respelled);
@@ -267,7 +283,7 @@ impl PartitionTemplate {
         event: &Event<'_>,
         context: &PartitionContext<'_>,
         values: &mut Vec<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), PartitionError> {
         values.clear();
         let detail: Option<Value> = if self.needs_detail {
             serde_json::from_str(&event.detail).ok()
@@ -281,7 +297,7 @@ impl PartitionTemplate {
                     Part::Literal(text) => value.push_str(text),
                     Part::Query { key, field } => match resolve(field, event, detail.as_ref()) {
                         Some(resolved) => value.push_str(&resolved),
-                        None => return Err(format!("partition key `{key}` is absent")),
+                        None => return Err(PartitionError::MissingKey { key: key.clone() }),
                     },
                     Part::ArrivalTime(tokens) => {
                         format_time(tokens, context.arrival_micros, &mut value)
@@ -301,29 +317,20 @@ impl PartitionTemplate {
     }
 }
 
+/// The typed field whose column is called `name`; `Some(Id)` stands for the table's other
+/// columns too.
 fn typed_column(name: &str) -> Option<TypedField> {
-    use TypedField::*;
-    [
-        Id,
-        DetailType,
-        Source,
-        Account,
-        Time,
-        Region,
-        ClientId,
-        EventType,
-        SchemaVersion,
-    ]
-    .into_iter()
-    .find(|field| field.column() == name)
-    .or_else(|| {
-        ["resources", "detail", "source_object", "ingested_at"]
-            .contains(&name)
-            .then_some(Id)
-    })
+    TypedField::ALL
+        .into_iter()
+        .find(|field| field.column() == name)
+        .or_else(|| {
+            OTHER_EVENT_COLUMNS
+                .contains(&name)
+                .then_some(TypedField::Id)
+        })
 }
 
-fn validate_column_name(name: &str) -> Result<(), String> {
+fn validate_column_name(name: &str) -> Result<(), PartitionError> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name
@@ -333,9 +340,9 @@ fn validate_column_name(name: &str) -> Result<(), String> {
     if valid {
         Ok(())
     } else {
-        Err(format!(
-            "partition column name `{name}` must be lower-case letters, digits and `_`"
-        ))
+        Err(PartitionError::InvalidColumnName {
+            name: name.to_owned(),
+        })
     }
 }
 
@@ -374,13 +381,13 @@ fn snake_case(key: &str) -> String {
 }
 
 /// `{eventType:.detail.eventType, "schema":.detail.schemaVersion}` → key → field.
-fn parse_query(query: &str) -> Result<Vec<(String, FieldRef)>, String> {
+fn parse_query(query: &str) -> Result<Vec<(String, FieldRef)>, PartitionError> {
     let body = query
         .trim()
         .strip_prefix('{')
         .and_then(|rest| rest.strip_suffix('}'))
-        .ok_or_else(|| {
-            format!("extraction query {query:?} must be an object like {{key:.path}}")
+        .ok_or_else(|| PartitionError::QueryNotAnObject {
+            query: query.to_owned(),
         })?;
     let mut keys = Vec::new();
     for entry in body
@@ -390,7 +397,9 @@ fn parse_query(query: &str) -> Result<Vec<(String, FieldRef)>, String> {
     {
         let (key, path) = entry
             .split_once(':')
-            .ok_or_else(|| format!("extraction query entry {entry:?} must be key:.path"))?;
+            .ok_or_else(|| PartitionError::QueryEntry {
+                entry: entry.to_owned(),
+            })?;
         let key = key.trim().trim_matches('"').to_owned();
         keys.push((key, parse_field(path.trim())?));
     }
@@ -398,9 +407,10 @@ fn parse_query(query: &str) -> Result<Vec<(String, FieldRef)>, String> {
 }
 
 /// A jq path over the record: `.a.b`, `."detail-type"`, `.resources[0]`, `.detail["x"]`.
-fn parse_field(path: &str) -> Result<FieldRef, String> {
-    let unsupported =
-        || format!("extraction path {path:?}: only simple paths (.a.b, .a[0]) are supported");
+fn parse_field(path: &str) -> Result<FieldRef, PartitionError> {
+    let unsupported = || PartitionError::UnsupportedPath {
+        path: path.to_owned(),
+    };
     let mut steps: Vec<String> = Vec::new();
     let mut index: Option<usize> = None;
     let mut rest = path.strip_prefix('.').ok_or_else(unsupported)?;
@@ -436,30 +446,32 @@ fn parse_field(path: &str) -> Result<FieldRef, String> {
         rest = rest.strip_prefix('.').unwrap_or(rest);
     }
     let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
-    Ok(match (steps.as_slice(), index) {
-        (["resources"], Some(i)) => FieldRef::Resource(i),
-        (_, Some(_)) => return Err(unsupported()),
-        (["id"], None) => FieldRef::Typed(TypedField::Id),
-        (["detail-type"], None) => FieldRef::Typed(TypedField::DetailType),
-        (["source"], None) => FieldRef::Typed(TypedField::Source),
-        (["account"], None) => FieldRef::Typed(TypedField::Account),
-        (["time"], None) => FieldRef::Typed(TypedField::Time),
-        (["region"], None) => FieldRef::Typed(TypedField::Region),
-        (["detail", "eventType"], None) => FieldRef::Typed(TypedField::EventType),
-        (["detail", "schemaVersion"], None) => FieldRef::Typed(TypedField::SchemaVersion),
-        (["detail", "accountNumber"], None) => FieldRef::Typed(TypedField::ClientId),
-        (["detail", rest @ ..], None) if !rest.is_empty() => {
-            FieldRef::Detail(rest.iter().map(|s| s.to_string()).collect())
-        }
-        _ => {
-            return Err(format!(
-            "extraction path {path:?}: only envelope fields and paths under .detail are supported"
-        ))
-        }
-    })
+    if let Some(index) = index {
+        return match steps.as_slice() {
+            ["resources"] => Ok(FieldRef::Resource(index)),
+            _ => Err(unsupported()),
+        };
+    }
+    if let Some(field) = TypedField::ALL
+        .into_iter()
+        .find(|field| field.path() == steps.as_slice())
+    {
+        return Ok(FieldRef::Typed(field));
+    }
+    match steps.as_slice() {
+        ["detail", rest @ ..] if !rest.is_empty() => Ok(FieldRef::Detail(
+            rest.iter().map(|s| s.to_string()).collect(),
+        )),
+        _ => Err(PartitionError::PathOutsideRecord {
+            path: path.to_owned(),
+        }),
+    }
 }
 
-fn parse_template(template: &str, keys: &[(String, FieldRef)]) -> Result<Vec<Part>, String> {
+fn parse_template(
+    template: &str,
+    keys: &[(String, FieldRef)],
+) -> Result<Vec<Part>, PartitionError> {
     let mut parts = Vec::new();
     let mut rest = template;
     while let Some(open) = rest.find("!{") {
@@ -469,7 +481,9 @@ fn parse_template(template: &str, keys: &[(String, FieldRef)]) -> Result<Vec<Par
         let after = &rest[open + 2..];
         let close = after
             .find('}')
-            .ok_or_else(|| format!("unclosed `!{{` in prefix {template:?}"))?;
+            .ok_or_else(|| PartitionError::UnclosedExpression {
+                template: template.to_owned(),
+            })?;
         let (namespace, argument) = after[..close]
             .split_once(':')
             .unwrap_or((&after[..close], ""));
@@ -479,16 +493,23 @@ fn parse_template(template: &str, keys: &[(String, FieldRef)]) -> Result<Vec<Par
                     .iter()
                     .find(|(key, _)| key == argument)
                     .map(|(_, field)| field.clone())
-                    .ok_or_else(|| format!("prefix uses key `{argument}`, which the extraction query does not define"))?;
-                Part::Query { key: argument.to_owned(), field }
+                    .ok_or_else(|| PartitionError::UndefinedKey {
+                        key: argument.to_owned(),
+                    })?;
+                Part::Query {
+                    key: argument.to_owned(),
+                    field,
+                }
             }
             "timestamp" => Part::ArrivalTime(parse_time_pattern(argument)?),
             "eventTime" => Part::EventTime(parse_time_pattern(argument)?),
             "firehose" if argument == "random-string" => Part::RandomString,
-            "partitionKeyFromLambda" => {
-                return Err("!{partitionKeyFromLambda:…} needs a Lambda; eventlake partitions with partitionKeyFromQuery".into())
+            "partitionKeyFromLambda" => return Err(PartitionError::LambdaKey),
+            _ => {
+                return Err(PartitionError::UnsupportedExpression {
+                    expression: after[..close].to_owned(),
+                })
             }
-            _ => return Err(format!("unsupported prefix expression !{{{}}}", &after[..close])),
         });
         rest = &after[close + 1..];
     }
@@ -496,13 +517,15 @@ fn parse_template(template: &str, keys: &[(String, FieldRef)]) -> Result<Vec<Par
         parts.push(Part::Literal(rest.to_owned()));
     }
     if parts.is_empty() {
-        return Err(format!("empty segment in prefix {template:?}"));
+        return Err(PartitionError::EmptySegment {
+            template: template.to_owned(),
+        });
     }
     Ok(parts)
 }
 
 /// The subset of Java's `DateTimeFormatter` patterns Firehose users write.
-fn parse_time_pattern(pattern: &str) -> Result<Vec<TimeToken>, String> {
+fn parse_time_pattern(pattern: &str) -> Result<Vec<TimeToken>, PartitionError> {
     let chars: Vec<char> = pattern.chars().collect();
     let mut tokens = Vec::new();
     let mut index = 0;
@@ -522,13 +545,20 @@ fn parse_time_pattern(pattern: &str) -> Result<Vec<TimeToken>, String> {
                 let close = chars[index + 1..]
                     .iter()
                     .position(|&c| c == '\'')
-                    .ok_or_else(|| format!("unclosed quote in time pattern {pattern:?}"))?;
-                tokens.push(TimeToken::Literal(chars[index + 1..index + 1 + close].iter().collect()));
+                    .ok_or_else(|| PartitionError::UnclosedQuote {
+                        pattern: pattern.to_owned(),
+                    })?;
+                tokens.push(TimeToken::Literal(
+                    chars[index + 1..index + 1 + close].iter().collect(),
+                ));
                 index += close + 2;
                 continue;
             }
             (c, _) if c.is_ascii_alphabetic() => {
-                return Err(format!("time pattern {pattern:?}: `{}` is not supported (use yyyy, yy, MM, dd, HH, mm, ss, DDD)", chars[index..index + run].iter().collect::<String>()))
+                return Err(PartitionError::UnsupportedTimeLetters {
+                    pattern: pattern.to_owned(),
+                    letters: chars[index..index + run].iter().collect(),
+                })
             }
             (c, _) => TimeToken::Literal(std::iter::repeat_n(c, run).collect()),
         };
@@ -539,24 +569,17 @@ fn parse_time_pattern(pattern: &str) -> Result<Vec<TimeToken>, String> {
 }
 
 fn format_time(tokens: &[TimeToken], micros: i64, out: &mut String) {
-    let seconds = micros.div_euclid(1_000_000);
-    let days = seconds.div_euclid(86_400);
-    let second_of_day = seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
+    let time = CivilTime::from_micros(micros);
     for token in tokens {
         let _ = match token {
-            TimeToken::Year4 => write!(out, "{year:04}"),
-            TimeToken::Year2 => write!(out, "{:02}", year.rem_euclid(100)),
-            TimeToken::Month => write!(out, "{month:02}"),
-            TimeToken::Day => write!(out, "{day:02}"),
-            TimeToken::Hour => write!(out, "{:02}", second_of_day / 3600),
-            TimeToken::Minute => write!(out, "{:02}", second_of_day / 60 % 60),
-            TimeToken::Second => write!(out, "{:02}", second_of_day % 60),
-            TimeToken::DayOfYear => write!(
-                out,
-                "{:03}",
-                days - crate::record::days_from_civil(year, 1, 1) + 1
-            ),
+            TimeToken::Year4 => write!(out, "{:04}", time.year),
+            TimeToken::Year2 => write!(out, "{:02}", time.year.rem_euclid(100)),
+            TimeToken::Month => write!(out, "{:02}", time.month),
+            TimeToken::Day => write!(out, "{:02}", time.day),
+            TimeToken::Hour => write!(out, "{:02}", time.hour),
+            TimeToken::Minute => write!(out, "{:02}", time.minute),
+            TimeToken::Second => write!(out, "{:02}", time.second),
+            TimeToken::DayOfYear => write!(out, "{:03}", time.day_of_year()),
             TimeToken::Literal(text) => {
                 out.push_str(text);
                 Ok(())
@@ -565,24 +588,18 @@ fn format_time(tokens: &[TimeToken], micros: i64, out: &mut String) {
     }
 }
 
-/// The UTC date (`YYYY-MM-DD`) of a time in microseconds since the epoch.
-pub fn date_text(micros: i64) -> String {
-    let (year, month, day) = civil_from_days(micros.div_euclid(86_400_000_000));
-    format!("{year:04}-{month:02}-{day:02}")
+/// The value of `!{firehose:random-string}` for a source object: fixed per object URI, so a
+/// rerun puts its records in the same partitions. Eight hex digits of the URI's FNV-1a hash.
+pub fn object_random(object_uri: &str) -> String {
+    format!("{:08x}", fnv1a(object_uri.as_bytes()) as u32)
 }
 
-/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
+/// FNV-1a (<http://www.isthe.com/chongo/tech/comp/fnv/>): stable and seedless, unlike std's
+/// hashers, so the value is the same in every run and build.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn resolve<'e>(
@@ -591,27 +608,7 @@ fn resolve<'e>(
     detail: Option<&Value>,
 ) -> Option<Cow<'e, str>> {
     match field {
-        FieldRef::Typed(typed) => match typed {
-            TypedField::Id => Some(Cow::Borrowed(&*event.id)),
-            TypedField::DetailType => event.detail_type.as_deref().map(Cow::Borrowed),
-            TypedField::Source => event.source.as_deref().map(Cow::Borrowed),
-            TypedField::Account => event.account.as_deref().map(Cow::Borrowed),
-            TypedField::Region => event.region.as_deref().map(Cow::Borrowed),
-            TypedField::ClientId => event.client_id.as_deref().map(Cow::Borrowed),
-            TypedField::EventType => event.event_type.as_deref().map(Cow::Borrowed),
-            TypedField::SchemaVersion => event
-                .schema_version
-                .map(|version| Cow::Owned(version.to_string())),
-            TypedField::Time => {
-                let mut text = String::new();
-                format_time(
-                    &parse_time_pattern("yyyy-MM-dd'T'HH:mm:ss'Z'").unwrap_or_default(),
-                    event.time_micros,
-                    &mut text,
-                );
-                Some(Cow::Owned(text))
-            }
-        },
+        FieldRef::Typed(typed) => event.field_text(*typed),
         FieldRef::Resource(index) => event
             .resources
             .get(*index)
@@ -704,23 +701,13 @@ fn has_hash_suffix(value: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn dates_of_times() {
-        assert_eq!(date_text(0), "1970-01-01");
-        assert_eq!(date_text(-1), "1969-12-31");
-        assert_eq!(
-            date_text(crate::record::parse_time("2026-11-20T23:59:59Z").unwrap()),
-            "2026-11-20"
-        );
-    }
-
     fn event(detail: &'static str, time: &str) -> Event<'static> {
         Event {
             id: "e1".into(),
             detail_type: Some("prod".into()),
             source: Some("clientevents".into()),
             account: None,
-            time_micros: crate::record::parse_time(time).unwrap(),
+            time_micros: crate::time::parse_time(time).unwrap(),
             region: None,
             resources: vec![],
             client_id: Some("c1".into()),
@@ -794,7 +781,10 @@ mod tests {
             &CONTEXT,
             &mut values,
         );
-        assert_eq!(missing.unwrap_err(), "partition key `term` is absent");
+        assert_eq!(
+            missing.unwrap_err().to_string(),
+            "partition key `term` is absent"
+        );
     }
 
     #[test]
@@ -820,13 +810,18 @@ mod tests {
         long.event_type = Some("é".repeat(150).into());
         template.make_typed_values_safe(&mut long);
         let value = long.event_type.unwrap();
-        assert!(encoded_cost(&value) <= template.columns[0].value_budget, "{value}");
+        assert!(
+            encoded_cost(&value) <= template.columns[0].value_budget,
+            "{value}"
+        );
         assert!(has_hash_suffix(&value));
     }
 
     #[test]
     fn too_many_columns_for_a_key_are_refused() {
-        let prefix: String = (0..40).map(|i| format!("c{i}=!{{timestamp:yyyy}}/")).collect();
+        let prefix: String = (0..40)
+            .map(|i| format!("c{i}=!{{timestamp:yyyy}}/"))
+            .collect();
         assert!(PartitionTemplate::parse(&prefix, None).is_err());
     }
 
@@ -841,14 +836,6 @@ mod tests {
             ("a=!{partitionKeyFromQuery:k}/", Some("{k:.detail.items[]}")),
         ] {
             assert!(PartitionTemplate::parse(prefix, query).is_err(), "{prefix}");
-        }
-    }
-
-    #[test]
-    fn civil_dates_round_trip() {
-        for days in [-800_000, -1, 0, 59, 20_412, 2_000_000] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(crate::record::days_from_civil(y, m, d), days);
         }
     }
 }

@@ -11,7 +11,11 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::transform::Transform;
+use crate::time::{CivilTime, ParseTimeError};
+use crate::transform::{ClientFields, Transform, TransformError};
+
+/// Kept for the main crate's callers until they use [`crate::time::parse_time`], its home.
+pub use crate::time::parse_time;
 
 /// Why a record went to the `errors` table. The string forms are the `error_code` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,6 +74,29 @@ impl RecordError {
     }
 }
 
+impl From<TransformError> for RecordError {
+    fn from(error: TransformError) -> Self {
+        let code = match &error {
+            TransformError::NotJson(_) | TransformError::NotAnObject => ErrorCode::NotJson,
+            TransformError::Detail(_) => ErrorCode::WrongType,
+            TransformError::EmptyStep { .. }
+            | TransformError::UnclosedIndex { .. }
+            | TransformError::BadIndex { .. }
+            | TransformError::UnexpectedText { .. }
+            | TransformError::EmptyTarget
+            | TransformError::NotUnderObject { .. }
+            | TransformError::NoElement { .. } => ErrorCode::TransformFailed,
+        };
+        RecordError::new(code, error.to_string())
+    }
+}
+
+impl From<ParseTimeError> for RecordError {
+    fn from(error: ParseTimeError) -> Self {
+        RecordError::new(ErrorCode::InvalidTime, format!("`time` {error}"))
+    }
+}
+
 /// A record Firehose itself failed, carried over from its `error/` prefix.
 #[derive(Debug)]
 pub struct FirehoseFailure {
@@ -96,6 +123,115 @@ pub struct Event<'a> {
     pub schema_version: Option<i64>,
     /// The `detail` object as JSON text, after the transform.
     pub detail: Cow<'a, str>,
+}
+
+impl<'a> Event<'a> {
+    /// A typed field's value as text: strings as they are, `time` as RFC 3339 to the second
+    /// (UTC), `schema_version` in decimal.
+    pub fn field_text(&self, field: TypedField) -> Option<Cow<'_, str>> {
+        match field {
+            TypedField::Time => Some(Cow::Owned(
+                CivilTime::from_micros(self.time_micros).rfc3339(),
+            )),
+            TypedField::SchemaVersion => self
+                .schema_version
+                .map(|version| Cow::Owned(version.to_string())),
+            TypedField::Id
+            | TypedField::DetailType
+            | TypedField::Source
+            | TypedField::Account
+            | TypedField::Region
+            | TypedField::ClientId
+            | TypedField::EventType => self.text_field(field).map(Cow::Borrowed),
+        }
+    }
+
+    fn text_field(&self, field: TypedField) -> Option<&str> {
+        match field {
+            TypedField::Id => Some(&self.id),
+            TypedField::DetailType => self.detail_type.as_deref(),
+            TypedField::Source => self.source.as_deref(),
+            TypedField::Account => self.account.as_deref(),
+            TypedField::Region => self.region.as_deref(),
+            TypedField::ClientId => self.client_id.as_deref(),
+            TypedField::EventType => self.event_type.as_deref(),
+            TypedField::Time | TypedField::SchemaVersion => None,
+        }
+    }
+
+    /// A typed string field, to respell in place; `None` for `time` and `schema_version`, which
+    /// are not strings, and for absent fields.
+    pub fn text_field_mut(&mut self, field: TypedField) -> Option<&mut Cow<'a, str>> {
+        match field {
+            TypedField::Id => Some(&mut self.id),
+            TypedField::DetailType => self.detail_type.as_mut(),
+            TypedField::Source => self.source.as_mut(),
+            TypedField::Account => self.account.as_mut(),
+            TypedField::Region => self.region.as_mut(),
+            TypedField::ClientId => self.client_id.as_mut(),
+            TypedField::EventType => self.event_type.as_mut(),
+            TypedField::Time | TypedField::SchemaVersion => None,
+        }
+    }
+}
+
+/// A typed column of the `events` table: an event field pulled out of the envelope or its
+/// `detail` ([`Event`] holds them). The one list of them: partition templates find theirs here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypedField {
+    Id,
+    DetailType,
+    Source,
+    Account,
+    Time,
+    Region,
+    ClientId,
+    EventType,
+    SchemaVersion,
+}
+
+impl TypedField {
+    pub const ALL: [TypedField; 9] = [
+        TypedField::Id,
+        TypedField::DetailType,
+        TypedField::Source,
+        TypedField::Account,
+        TypedField::Time,
+        TypedField::Region,
+        TypedField::ClientId,
+        TypedField::EventType,
+        TypedField::SchemaVersion,
+    ];
+
+    /// The column's name in the `events` table.
+    pub fn column(self) -> &'static str {
+        match self {
+            TypedField::Id => "id",
+            TypedField::DetailType => "detail_type",
+            TypedField::Source => "source",
+            TypedField::Account => "account",
+            TypedField::Time => "time",
+            TypedField::Region => "region",
+            TypedField::ClientId => "client_id",
+            TypedField::EventType => "event_type",
+            TypedField::SchemaVersion => "schema_version",
+        }
+    }
+
+    /// Where the field is in a record after the transform: the steps of its jq path.
+    pub fn path(self) -> &'static [&'static str] {
+        match self {
+            TypedField::Id => &["id"],
+            TypedField::DetailType => &["detail-type"],
+            TypedField::Source => &["source"],
+            TypedField::Account => &["account"],
+            TypedField::Time => &["time"],
+            TypedField::Region => &["region"],
+            TypedField::ClientId => &["detail", "accountNumber"],
+            TypedField::EventType => &["detail", "eventType"],
+            TypedField::SchemaVersion => &["detail", "schemaVersion"],
+        }
+    }
 }
 
 pub enum Parsed<'a> {
@@ -211,7 +347,7 @@ pub fn parse_record<'a>(
     if id.is_empty() {
         return Err(RecordError::new(ErrorCode::MissingField, "`id` is empty"));
     }
-    let time_micros = parse_time(&time)?;
+    let time_micros = crate::time::parse_time(&time)?;
     let detail_text = detail.get();
     if !detail_text.starts_with('{') {
         return Err(RecordError::new(
@@ -226,27 +362,24 @@ pub fn parse_record<'a>(
         .map(parse_schema_version)
         .transpose()?;
 
-    let mut resources: Vec<Cow<'a, str>> = envelope
-        .resources
-        .unwrap_or_default()
-        .into_iter()
-        .map(|text| text.0)
-        .collect();
-    let mut detail: Cow<'a, str> = Cow::Borrowed(detail_text);
-    let mut client_id = text(fields.account_number);
-    if transform.moves_client_id() && !resources.is_empty() {
-        // The sample's Lambda: detail.accountNumber = resources[0]; resources = [].
-        let moved = resources.swap_remove(0);
-        resources.clear();
-        if client_id.as_deref() != Some(&*moved) {
-            detail = Cow::Owned(set_account_number(
-                detail_text,
-                &moved,
-                client_id.is_some(),
-            )?);
-        }
-        client_id = Some(moved);
-    } else if client_id.is_none() {
+    let mut client_fields = ClientFields {
+        resources: envelope
+            .resources
+            .unwrap_or_default()
+            .into_iter()
+            .map(|text| text.0)
+            .collect(),
+        account_number: text(fields.account_number),
+        detail: Cow::Borrowed(detail_text),
+    };
+    transform.apply(&mut client_fields)?;
+    let ClientFields {
+        resources,
+        account_number: mut client_id,
+        detail,
+    } = client_fields;
+    if client_id.is_none() {
+        // Untransformed records carry the client id in resources.
         client_id = resources.first().cloned();
     }
     Ok(Parsed::Event(Event {
@@ -300,34 +433,6 @@ fn parse_schema_version(raw: &RawValue) -> Result<i64, RecordError> {
     }
 }
 
-/// Puts `"accountNumber": client_id` into a detail object's JSON text.
-fn set_account_number(
-    detail_text: &str,
-    client_id: &str,
-    replace: bool,
-) -> Result<String, RecordError> {
-    if replace {
-        // Rare (both present and different): rewrite through a full parse.
-        let mut value: serde_json::Value = serde_json::from_str(detail_text)
-            .map_err(|error| RecordError::new(ErrorCode::WrongType, format!("detail: {error}")))?;
-        value["accountNumber"] = serde_json::Value::String(client_id.to_owned());
-        return Ok(value.to_string());
-    }
-    let close = detail_text.rfind('}').unwrap_or(detail_text.len());
-    let body = &detail_text[..close];
-    let is_empty = body.trim_start_matches('{').trim().is_empty();
-    let quoted = serde_json::to_string(client_id).unwrap_or_else(|_| "\"\"".to_owned());
-    let mut out = String::with_capacity(detail_text.len() + quoted.len() + 20);
-    out.push_str(body.trim_end());
-    if !is_empty {
-        out.push_str(", ");
-    }
-    out.push_str("\"accountNumber\": ");
-    out.push_str(&quoted);
-    out.push('}');
-    Ok(out)
-}
-
 fn firehose_failure(envelope: Envelope<'_>, raw_record: &[u8]) -> FirehoseFailure {
     let raw_data = text(envelope.raw_data).unwrap_or_default();
     let error_message = text(envelope.error_message).unwrap_or_default();
@@ -346,74 +451,6 @@ fn firehose_failure(envelope: Envelope<'_>, raw_record: &[u8]) -> FirehoseFailur
         message,
         raw_record,
     }
-}
-
-/// Parses an ISO-8601 / RFC 3339 timestamp to microseconds since the epoch, UTC.
-pub fn parse_time(text: &str) -> Result<i64, RecordError> {
-    if let Some(micros) = parse_time_fast(text.as_bytes()) {
-        return Ok(micros);
-    }
-    match chrono::DateTime::parse_from_rfc3339(text) {
-        Ok(time) => Ok(time.timestamp_micros()),
-        // No offset at all: EventBridge times are UTC, so read it as UTC rather than reject it.
-        Err(error) => chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-            .map(|time| time.and_utc().timestamp_micros())
-            .map_err(|_| {
-                RecordError::new(ErrorCode::InvalidTime, format!("`time` {text:?}: {error}"))
-            }),
-    }
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ`, the form EventBridge writes, without the general parser.
-fn parse_time_fast(bytes: &[u8]) -> Option<i64> {
-    if bytes.len() != 20
-        || bytes[4] != b'-'
-        || bytes[7] != b'-'
-        || bytes[10] != b'T'
-        || bytes[19] != b'Z'
-    {
-        return None;
-    }
-    if bytes[13] != b':' || bytes[16] != b':' {
-        return None;
-    }
-    let number = |range: std::ops::Range<usize>| -> Option<i64> {
-        bytes[range].iter().try_fold(0i64, |acc, &b| {
-            b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
-        })
-    };
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    Some(((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = if year >= 0 { year } else { year - 399 } / 400;
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]
@@ -528,26 +565,71 @@ mod tests {
     }
 
     #[test]
-    fn fast_time_parser_agrees_with_chrono() {
-        assert_eq!(
-            parse_time("2026-11-20T13:45:01").unwrap(),
-            parse_time("2026-11-20T13:45:01Z").unwrap()
-        );
-        assert_eq!(
-            parse_time("2026-11-20T14:45:01.5+01:00").unwrap(),
-            parse_time("2026-11-20T13:45:01Z").unwrap() + 500_000
-        );
-        for text in [
-            "1970-01-01T00:00:00Z",
-            "2024-02-29T23:59:59Z",
-            "2026-11-20T13:45:01Z",
-            "1969-12-31T23:59:59Z",
-        ] {
-            let chrono = chrono::DateTime::parse_from_rfc3339(text)
-                .unwrap()
-                .timestamp_micros();
-            assert_eq!(parse_time_fast(text.as_bytes()), Some(chrono), "{text}");
+    fn typed_fields_are_listed_once_each() {
+        for (index, field) in TypedField::ALL.into_iter().enumerate() {
+            // Exhaustive: a new field fails to compile here until it is in `ALL`.
+            let position = match field {
+                TypedField::Id => 0,
+                TypedField::DetailType => 1,
+                TypedField::Source => 2,
+                TypedField::Account => 3,
+                TypedField::Time => 4,
+                TypedField::Region => 5,
+                TypedField::ClientId => 6,
+                TypedField::EventType => 7,
+                TypedField::SchemaVersion => 8,
+            };
+            assert_eq!(position, index, "{field:?}");
         }
-        assert_eq!(parse_time_fast(b"2026-02-30T00:00:00Z"), None);
+        let event = event(UNTRANSFORMED, &Transform::sample()).unwrap();
+        let texts: Vec<_> = TypedField::ALL
+            .into_iter()
+            .map(|field| event.field_text(field))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                Some("6f1c".into()),
+                Some("prod".into()),
+                Some("clientevents".into()),
+                Some("123456789012".into()),
+                Some("2026-11-20T13:45:01Z".into()),
+                Some("us-east-1".into()),
+                Some("client-1".into()),
+                Some("searching".into()),
+                Some("1".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn transform_failures_keep_their_codes_and_text() {
+        let declarative = Transform::new(
+            crate::transform::Preset::None,
+            &[crate::transform::Operation::Move {
+                from: "a".into(),
+                to: "b.c".into(),
+            }],
+        )
+        .unwrap();
+        let mut scratch = String::new();
+        let error = parse_record(br#"{"a":1,"b":2}"#, &declarative, &mut scratch)
+            .err()
+            .unwrap();
+        assert_eq!(error.code, ErrorCode::TransformFailed);
+        assert_eq!(error.message, "`c` is under a value that is not an object");
+        let error = parse_record(b"[1]", &declarative, &mut scratch)
+            .err()
+            .unwrap();
+        assert_eq!(error.code, ErrorCode::NotJson);
+        assert_eq!(error.message, "the record is not a JSON object");
+        let error =
+            event(r#"{"id":"1","time":"yesterday","detail":{}}"#, &declarative).unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidTime);
+        assert!(
+            error.message.starts_with("`time` \"yesterday\": "),
+            "{}",
+            error.message
+        );
     }
 }

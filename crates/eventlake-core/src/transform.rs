@@ -1,14 +1,77 @@
-//! The record transform Firehose ran in a Lambda, done in-process.
+//! The record transform Firehose ran in a Lambda, done in-process, and its undo for replay.
 //!
 //! The `client-event-sample` preset reproduces the sample's Lambda
 //! (`detail.accountNumber = resources[0]; resources = []`) and leaves records that already went
-//! through it unchanged. Declarative operations from `eventlake.toml` (move, rename, drop) run
-//! after the preset; they need a full parse of the record, so they are only paid for when set.
+//! through it unchanged. It is written here once per form a record takes:
+//!
+//! ```text
+//! parsed fields (every record)      Transform::apply            borrows; one string insertion
+//! whole record (with operations)    Transform::apply_operations the preset, then the operations
+//! stored detail (replay)            Transform::undo             accountNumber back to resources
+//! ```
+//!
+//! Declarative operations from `eventlake.toml` (move, rename, drop) run after the preset; they
+//! need a full parse of the record, so they are only paid for when set.
+
+use std::borrow::Cow;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::record::{ErrorCode, RecordError};
+/// The detail member the sample's Lambda fills with the client id.
+const ACCOUNT_NUMBER: &str = "accountNumber";
+
+/// Why a transform could not be built from its configuration, or could not apply to a record.
+/// The messages include their causes (none is also a `source`, so a printed chain says each
+/// once).
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    #[error("transform path {path:?} has an empty step")]
+    EmptyStep { path: String },
+
+    #[error("transform path {path:?}: unclosed `[`")]
+    UnclosedIndex { path: String },
+
+    #[error("transform path {path:?}: bad index")]
+    BadIndex { path: String },
+
+    #[error("transform path {path:?}: unexpected {rest:?}")]
+    UnexpectedText { path: String, rest: String },
+
+    /// The record is not JSON.
+    #[error("{0}")]
+    NotJson(serde_json::Error),
+
+    #[error("the record is not a JSON object")]
+    NotAnObject,
+
+    /// The record's `detail` could not be read to rewrite it.
+    #[error("detail: {0}")]
+    Detail(serde_json::Error),
+
+    #[error("empty target path")]
+    EmptyTarget,
+
+    /// An operation's target path goes through a value that is not an object.
+    #[error("`{key}` is under a value that is not an object")]
+    NotUnderObject { key: String },
+
+    /// An operation's target path names an array element that is not there.
+    #[error("no element [{index}]")]
+    NoElement { index: usize },
+}
+
+/// The parts of a parsed record the sample's Lambda reads and writes, borrowed from the raw
+/// record where they can be.
+#[derive(Debug)]
+pub struct ClientFields<'a> {
+    pub resources: Vec<Cow<'a, str>>,
+    /// `detail.accountNumber`, the client id.
+    pub account_number: Option<Cow<'a, str>>,
+    /// The `detail` object as JSON text.
+    pub detail: Cow<'a, str>,
+}
 
 /// Which built-in transform runs first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -73,7 +136,7 @@ impl Transform {
     }
 
     /// Validates the operations' paths once, before any record is read.
-    pub fn new(preset: Preset, operations: &[Operation]) -> Result<Self, String> {
+    pub fn new(preset: Preset, operations: &[Operation]) -> Result<Self, TransformError> {
         let operations = operations
             .iter()
             .map(|operation| match operation {
@@ -87,7 +150,7 @@ impl Transform {
                     path: parse_path(path)?,
                 }),
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, TransformError>>()?;
         Ok(Self { preset, operations })
     }
 
@@ -99,15 +162,29 @@ impl Transform {
         self.preset == Preset::ClientEventSample
     }
 
+    /// Applies the preset to a parsed record's fields: the path every record takes, without a
+    /// full parse. `detail` is rewritten only when the client id it holds changes.
+    pub fn apply(&self, fields: &mut ClientFields<'_>) -> Result<(), TransformError> {
+        if !self.moves_client_id() || fields.resources.is_empty() {
+            return Ok(());
+        }
+        let moved = fields.resources.swap_remove(0);
+        fields.resources.clear();
+        if fields.account_number.as_deref() != Some(&*moved) {
+            let detail =
+                set_account_number(&fields.detail, &moved, fields.account_number.is_some())?;
+            fields.detail = Cow::Owned(detail);
+        }
+        fields.account_number = Some(moved);
+        Ok(())
+    }
+
     /// Applies the preset and the operations to a whole record and serialises it again.
-    pub fn apply_operations(&self, record_text: &str) -> Result<String, RecordError> {
-        let mut record: Value = serde_json::from_str(record_text)
-            .map_err(|error| RecordError::new(ErrorCode::NotJson, error.to_string()))?;
+    pub fn apply_operations(&self, record_text: &str) -> Result<String, TransformError> {
+        let mut record: Value =
+            serde_json::from_str(record_text).map_err(TransformError::NotJson)?;
         if !record.is_object() {
-            return Err(RecordError::new(
-                ErrorCode::NotJson,
-                "the record is not a JSON object",
-            ));
+            return Err(TransformError::NotAnObject);
         }
         if self.moves_client_id() {
             apply_sample_lambda(&mut record);
@@ -116,9 +193,7 @@ impl Transform {
             match operation {
                 CompiledOperation::Move { from, to } => {
                     if let Some(value) = take(&mut record, from) {
-                        put(&mut record, to, value).map_err(|message| {
-                            RecordError::new(ErrorCode::TransformFailed, message)
-                        })?;
+                        put(&mut record, to, value)?;
                     }
                 }
                 CompiledOperation::Drop { path } => {
@@ -128,8 +203,30 @@ impl Transform {
         }
         Ok(record.to_string())
     }
+
+    /// Undoes the preset on a stored event for replay: the first string `accountNumber` of
+    /// `detail` goes back to `resources` when they are empty, so the event is what the client
+    /// sent. `detail` is the object's members in their order, values as raw JSON text; the
+    /// others keep their order. The operations are not undone.
+    pub fn undo(&self, detail: &mut Vec<(String, &RawValue)>, resources: &mut Vec<String>) {
+        if !self.moves_client_id() || !resources.is_empty() {
+            return;
+        }
+        let moved = detail.iter().enumerate().find_map(|(index, (key, value))| {
+            if key != ACCOUNT_NUMBER {
+                return None;
+            }
+            let client_id = serde_json::from_str::<String>(value.get()).ok()?;
+            Some((index, client_id))
+        });
+        if let Some((index, client_id)) = moved {
+            detail.remove(index);
+            resources.push(client_id);
+        }
+    }
 }
 
+/// The sample's Lambda on a whole record.
 fn apply_sample_lambda(record: &mut Value) {
     let client_id = match record.get_mut("resources").and_then(Value::as_array_mut) {
         Some(resources) if !resources.is_empty() => {
@@ -140,11 +237,40 @@ fn apply_sample_lambda(record: &mut Value) {
         _ => return,
     };
     if let Some(detail) = record.get_mut("detail").and_then(Value::as_object_mut) {
-        detail.insert("accountNumber".to_owned(), client_id);
+        detail.insert(ACCOUNT_NUMBER.to_owned(), client_id);
     }
 }
 
-fn parse_path(path: &str) -> Result<Vec<PathStep>, String> {
+/// Puts `"accountNumber": client_id` into a detail object's JSON text.
+fn set_account_number(
+    detail_text: &str,
+    client_id: &str,
+    replace: bool,
+) -> Result<String, TransformError> {
+    if replace {
+        // Rare (both present and different): rewrite through a full parse.
+        let mut value: Value = serde_json::from_str(detail_text).map_err(TransformError::Detail)?;
+        value[ACCOUNT_NUMBER] = Value::String(client_id.to_owned());
+        return Ok(value.to_string());
+    }
+    let close = detail_text.rfind('}').unwrap_or(detail_text.len());
+    let body = &detail_text[..close];
+    let is_empty = body.trim_start_matches('{').trim().is_empty();
+    let quoted = serde_json::to_string(client_id).unwrap_or_else(|_| "\"\"".to_owned());
+    let mut out = String::with_capacity(detail_text.len() + quoted.len() + 20);
+    out.push_str(body.trim_end());
+    if !is_empty {
+        out.push_str(", ");
+    }
+    out.push('"');
+    out.push_str(ACCOUNT_NUMBER);
+    out.push_str("\": ");
+    out.push_str(&quoted);
+    out.push('}');
+    Ok(out)
+}
+
+fn parse_path(path: &str) -> Result<Vec<PathStep>, TransformError> {
     let mut steps = Vec::new();
     for part in path.trim_start_matches('.').split('.') {
         let (name, mut indexes) = match part.find('[') {
@@ -152,7 +278,9 @@ fn parse_path(path: &str) -> Result<Vec<PathStep>, String> {
             None => (part, ""),
         };
         if name.is_empty() && indexes.is_empty() {
-            return Err(format!("transform path {path:?} has an empty step"));
+            return Err(TransformError::EmptyStep {
+                path: path.to_owned(),
+            });
         }
         if !name.is_empty() {
             steps.push(PathStep::Key(name.to_owned()));
@@ -160,15 +288,22 @@ fn parse_path(path: &str) -> Result<Vec<PathStep>, String> {
         while let Some(rest) = indexes.strip_prefix('[') {
             let close = rest
                 .find(']')
-                .ok_or_else(|| format!("transform path {path:?}: unclosed `[`"))?;
+                .ok_or_else(|| TransformError::UnclosedIndex {
+                    path: path.to_owned(),
+                })?;
             let index = rest[..close]
                 .parse()
-                .map_err(|_| format!("transform path {path:?}: bad index"))?;
+                .map_err(|_| TransformError::BadIndex {
+                    path: path.to_owned(),
+                })?;
             steps.push(PathStep::Index(index));
             indexes = &rest[close + 1..];
         }
         if !indexes.is_empty() {
-            return Err(format!("transform path {path:?}: unexpected {indexes:?}"));
+            return Err(TransformError::UnexpectedText {
+                path: path.to_owned(),
+                rest: indexes.to_owned(),
+            });
         }
     }
     Ok(steps)
@@ -192,37 +327,36 @@ fn take(record: &mut Value, path: &[PathStep]) -> Option<Value> {
     }
 }
 
-fn put(record: &mut Value, path: &[PathStep], value: Value) -> Result<(), String> {
+fn put(record: &mut Value, path: &[PathStep], value: Value) -> Result<(), TransformError> {
     let Some((last, parents)) = path.split_last() else {
-        return Err("empty target path".to_owned());
+        return Err(TransformError::EmptyTarget);
+    };
+    let not_under_object = |key: &str| TransformError::NotUnderObject {
+        key: key.to_owned(),
     };
     let mut node = record;
     for step in parents {
         node = match step {
             PathStep::Key(key) => {
-                let object = node
-                    .as_object_mut()
-                    .ok_or_else(|| format!("`{key}` is under a value that is not an object"))?;
+                let object = node.as_object_mut().ok_or_else(|| not_under_object(key))?;
                 object
                     .entry(key.clone())
                     .or_insert_with(|| Value::Object(Default::default()))
             }
             PathStep::Index(index) => node
                 .get_mut(*index)
-                .ok_or_else(|| format!("no element [{index}]"))?,
+                .ok_or(TransformError::NoElement { index: *index })?,
         };
     }
     match last {
         PathStep::Key(key) => {
-            let object = node
-                .as_object_mut()
-                .ok_or_else(|| format!("`{key}` is under a value that is not an object"))?;
+            let object = node.as_object_mut().ok_or_else(|| not_under_object(key))?;
             object.insert(key.clone(), value);
         }
         PathStep::Index(index) => {
             let slot = node
                 .get_mut(*index)
-                .ok_or_else(|| format!("no element [{index}]"))?;
+                .ok_or(TransformError::NoElement { index: *index })?;
             *slot = value;
         }
     }
@@ -239,7 +373,9 @@ mod tests {
     fn declarative_transforms_keep_floats_exact() {
         let transform = Transform::new(
             Preset::ClientEventSample,
-            &[Operation::Drop { path: "detail.x".into() }],
+            &[Operation::Drop {
+                path: "detail.x".into(),
+            }],
         )
         .unwrap();
         let record = r#"{"a":10040000000000000000000000000000000000000000000000000.000000,"b":0.1,"c":1e-300}"#;
@@ -283,26 +419,111 @@ mod tests {
 
     #[test]
     fn bad_paths_are_rejected_up_front() {
-        assert!(Transform::new(
-            Preset::None,
-            &[Operation::Drop {
-                path: "a..b".into()
-            }]
-        )
-        .is_err());
-        assert!(Transform::new(
-            Preset::None,
-            &[Operation::Drop {
-                path: "a[x]".into()
-            }]
-        )
-        .is_err());
-        assert!(Transform::new(
-            Preset::None,
-            &[Operation::Drop {
-                path: "resources[0]".into()
-            }]
-        )
-        .is_ok());
+        let drop = |path: &str| {
+            Transform::new(
+                Preset::None,
+                &[Operation::Drop {
+                    path: path.to_owned(),
+                }],
+            )
+            .map(|_| ())
+            .map_err(|error| error.to_string())
+        };
+        assert_eq!(
+            drop("a..b"),
+            Err(r#"transform path "a..b" has an empty step"#.to_owned())
+        );
+        assert_eq!(
+            drop("a[x]"),
+            Err(r#"transform path "a[x]": bad index"#.to_owned())
+        );
+        assert_eq!(
+            drop("a[0"),
+            Err(r#"transform path "a[0": unclosed `[`"#.to_owned())
+        );
+        assert_eq!(
+            drop("a[0]b"),
+            Err(r#"transform path "a[0]b": unexpected "b""#.to_owned())
+        );
+        assert_eq!(drop("resources[0]"), Ok(()));
+    }
+
+    fn client_fields<'a>(
+        resources: &[&'a str],
+        account_number: Option<&'a str>,
+        detail: &'a str,
+    ) -> ClientFields<'a> {
+        ClientFields {
+            resources: resources.iter().map(|&r| Cow::Borrowed(r)).collect(),
+            account_number: account_number.map(Cow::Borrowed),
+            detail: Cow::Borrowed(detail),
+        }
+    }
+
+    #[test]
+    fn apply_moves_the_client_id_and_rewrites_detail_only_when_it_changes() {
+        let mut fields = client_fields(&["c-1", "c-2"], None, r#"{"eventType": "x"}"#);
+        Transform::sample().apply(&mut fields).unwrap();
+        assert!(fields.resources.is_empty());
+        assert_eq!(fields.account_number.as_deref(), Some("c-1"));
+        assert_eq!(
+            fields.detail,
+            r#"{"eventType": "x", "accountNumber": "c-1"}"#
+        );
+
+        let mut empty = client_fields(&["c-1"], None, "{ }");
+        Transform::sample().apply(&mut empty).unwrap();
+        assert_eq!(empty.detail, r#"{"accountNumber": "c-1"}"#);
+
+        let detail = r#"{"accountNumber":"c-1"}"#;
+        let mut same = client_fields(&["c-1"], Some("c-1"), detail);
+        Transform::sample().apply(&mut same).unwrap();
+        assert!(matches!(same.detail, Cow::Borrowed(_)));
+        assert!(same.resources.is_empty());
+
+        let mut other = client_fields(&["c-2"], Some("c-1"), r#"{"accountNumber":"c-1","a":1}"#);
+        Transform::sample().apply(&mut other).unwrap();
+        assert_eq!(other.detail, r#"{"a":1,"accountNumber":"c-2"}"#);
+
+        let mut untouched = client_fields(&["c-1"], None, "{}");
+        Transform::none().apply(&mut untouched).unwrap();
+        assert_eq!(untouched.resources, ["c-1"]);
+        assert_eq!(untouched.account_number, None);
+    }
+
+    fn members(detail: &str) -> Vec<(String, &RawValue)> {
+        let map: Vec<(String, &RawValue)> =
+            serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(detail)
+                .unwrap()
+                .into_iter()
+                .collect();
+        map
+    }
+
+    #[test]
+    fn undo_moves_the_first_string_account_number_back() {
+        let detail = r#"{"a":1,"accountNumber":"c-1"}"#;
+        let mut fields = members(detail);
+        let mut resources = Vec::new();
+        Transform::sample().undo(&mut fields, &mut resources);
+        assert_eq!(resources, ["c-1"]);
+        assert_eq!(fields.len(), 1);
+        assert_eq!(fields[0].0, "a");
+
+        // Resources already there: the event was not transformed, nothing to undo.
+        let mut fields = members(detail);
+        let mut resources = vec!["r".to_owned()];
+        Transform::sample().undo(&mut fields, &mut resources);
+        assert_eq!((fields.len(), resources.len()), (2, 1));
+
+        // Not a string: not a client id the transform put there.
+        let mut fields = members(r#"{"accountNumber":7}"#);
+        let mut resources = Vec::new();
+        Transform::sample().undo(&mut fields, &mut resources);
+        assert_eq!((fields.len(), resources.len()), (1, 0));
+
+        let mut fields = members(detail);
+        Transform::none().undo(&mut fields, &mut resources);
+        assert_eq!((fields.len(), resources.len()), (2, 0));
     }
 }

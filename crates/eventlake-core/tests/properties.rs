@@ -3,15 +3,21 @@
 //!
 //! - framing never loses or duplicates a byte range, whatever the chunking;
 //! - every record parses to an event or an error, never a panic;
-//! - a safe partition value is one safe path segment, and distinct values stay distinct.
+//! - the sample's transform gives the same event on its fast path as on a whole record, and
+//!   `undo` gives back what the client sent;
+//! - a safe partition value is one safe path segment, and distinct values stay distinct;
+//! - dates are written as chrono writes them, and a written time parses back.
 //!
 //! The fuzz targets in `fuzz/` check the same properties with coverage guidance.
 
 use eventlake_core::framing::{FrameKind, Framer};
 use eventlake_core::partition::{encoded_cost, safe_value, PartitionTemplate, DEFAULT_PREFIX};
 use eventlake_core::record::{parse_record, Parsed};
-use eventlake_core::transform::{Operation, Preset, Transform};
+use eventlake_core::time::{parse_time, CivilTime};
+use eventlake_core::transform::{ClientFields, Operation, Preset, Transform};
 use proptest::prelude::*;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
 
 /// (offset, kind, bytes) of every frame, feeding `input` `chunk` bytes at a time.
 fn frames(input: &[u8], chunk: usize, max_record_bytes: usize) -> Vec<(u64, FrameKind, Vec<u8>)> {
@@ -243,5 +249,135 @@ proptest! {
                 prop_assert_ne!(safe_value(&a, budget), safe_value(&b, budget));
             }
         }
+    }
+}
+
+/// A JSON value a client may put in `detail`: escapes, non-ASCII, numbers, nesting.
+fn detail_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        any::<String>().prop_map(Value::from),
+        "[a-z\"\\\n/é😀]{0,8}".prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |x| x.is_finite())
+            .prop_map(Value::from),
+        any::<bool>().prop_map(Value::from),
+        Just(Value::Null),
+    ];
+    leaf.prop_recursive(2, 16, 4, |inner| {
+        prop::collection::btree_map("[a-zA-Z]{1,6}", inner, 0..4)
+            .prop_map(|map| Value::Object(map.into_iter().collect()))
+    })
+}
+
+/// A detail object, without `accountNumber` (the member the transform fills).
+fn client_detail() -> impl Strategy<Value = serde_json::Map<String, Value>> {
+    prop::collection::btree_map("[a-zA-Z]{1,8}", detail_value(), 0..8).prop_map(|detail| {
+        let mut detail: serde_json::Map<String, Value> = detail.into_iter().collect();
+        detail.remove("accountNumber");
+        detail
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+    /// The fast path (borrowed fields, one string insertion) against the plain one (the whole
+    /// record parsed, changed and written again): the same event from the same record.
+    #[test]
+    fn the_fast_transform_agrees_with_the_whole_record_one(
+        detail in client_detail(),
+        resources in prop::collection::vec("[a-z0-9-]{0,6}|.{0,4}", 0..3),
+        account_number in prop::option::of("[a-z0-9-]{0,6}"),
+        detail_is_object in prop::bool::weighted(0.9),
+    ) {
+        let mut detail = Value::Object(detail);
+        if let Some(account_number) = &account_number {
+            detail["accountNumber"] = Value::from(account_number.as_str());
+        }
+        if !detail_is_object {
+            detail = json!([detail]);
+        }
+        let record = json!({
+            "id": "e-1",
+            "time": "2026-11-20T13:00:00Z",
+            "resources": resources,
+            "detail": detail,
+        })
+        .to_string();
+        // An operation that matches nothing sends the record down the whole-record path.
+        let whole_record = Transform::new(
+            Preset::ClientEventSample,
+            &[Operation::Drop { path: "detail.absent.member".into() }],
+        )
+        .unwrap();
+        let (mut fast_scratch, mut whole_scratch) = (String::new(), String::new());
+        let fast = parse_record(record.as_bytes(), &Transform::sample(), &mut fast_scratch);
+        let whole = parse_record(record.as_bytes(), &whole_record, &mut whole_scratch);
+        match (fast, whole) {
+            (Ok(Parsed::Event(fast)), Ok(Parsed::Event(whole))) => {
+                prop_assert_eq!(&fast.client_id, &whole.client_id);
+                prop_assert_eq!(&fast.resources, &whole.resources);
+                prop_assert!(fast.resources.is_empty());
+                let fast_detail: Value = serde_json::from_str(&fast.detail).unwrap();
+                let whole_detail: Value = serde_json::from_str(&whole.detail).unwrap();
+                prop_assert_eq!(fast_detail, whole_detail);
+            }
+            (Err(fast), Err(whole)) => prop_assert_eq!(fast.code, whole.code),
+            (fast, whole) => {
+                return Err(TestCaseError::fail(format!(
+                    "{record}: the fast path gave {:?}, the whole record {:?}",
+                    fast.as_ref().map(|_| ()).map_err(|error| &error.message),
+                    whole.as_ref().map(|_| ()).map_err(|error| &error.message),
+                )));
+            }
+        }
+    }
+
+    /// `apply` then `undo` gives back what the client sent: the same detail and
+    /// `resources: [client id]`.
+    #[test]
+    fn undo_reverses_apply(detail in client_detail(), client_id in any::<String>()) {
+        let detail_text = Value::Object(detail.clone()).to_string();
+        let mut fields = ClientFields {
+            resources: vec![client_id.as_str().into()],
+            account_number: None,
+            detail: detail_text.as_str().into(),
+        };
+        Transform::sample().apply(&mut fields).unwrap();
+        prop_assert!(fields.resources.is_empty());
+        prop_assert_eq!(fields.account_number.as_deref(), Some(client_id.as_str()));
+
+        let mut members: Vec<(String, &RawValue)> =
+            serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(&fields.detail)
+                .unwrap()
+                .into_iter()
+                .collect();
+        let mut resources = Vec::new();
+        Transform::sample().undo(&mut members, &mut resources);
+        prop_assert_eq!(resources, vec![client_id.clone()]);
+        let undone: serde_json::Map<String, Value> = members
+            .into_iter()
+            .map(|(key, value)| (key, serde_json::from_str(value.get()).unwrap()))
+            .collect();
+        prop_assert_eq!(undone, detail);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+    /// Every time from year 0 to 9999, against chrono (the general, obviously right one).
+    #[test]
+    fn times_are_written_as_chrono_writes_them(micros in -62_167_219_200_000_000i64..253_402_300_800_000_000) {
+        let chrono = chrono::DateTime::from_timestamp_micros(micros).unwrap();
+        let time = CivilTime::from_micros(micros);
+        prop_assert_eq!(time.rfc3339(), chrono.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        prop_assert_eq!(time.date(), chrono.format("%Y-%m-%d").to_string());
+        prop_assert_eq!(time.date_hour(), chrono.format("%Y-%m-%d %H:00").to_string());
+        prop_assert_eq!(time.hour_path(), chrono.format("%Y/%m/%d/%H").to_string());
+        prop_assert_eq!(time.object_name_stamp(), chrono.format("%Y-%m-%d-%H-%M-%S").to_string());
+        prop_assert_eq!(time.day_of_year(), i64::from(chrono::Datelike::ordinal(&chrono)));
+        prop_assert_eq!(parse_time(&time.rfc3339()), Ok(micros.div_euclid(1_000_000) * 1_000_000));
     }
 }

@@ -248,10 +248,7 @@ fn ticket_json(
     external_id: Option<&str>,
     client: Option<&str>,
 ) -> serde_json::Value {
-    let stamp = chrono::DateTime::from_timestamp_micros(created)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
+    let stamp = crate::time::CivilTime::from_micros(created).rfc3339();
     serde_json::json!({
         "id": id, "external_id": external_id,
         "subject": "Loyalty customer purchase", "description": "This customer has made a loyalty purchase",

@@ -122,6 +122,18 @@ struct GeneratedEvent {
     page: u8,
 }
 
+/// Writes the objects to a location as a user types it (a folder or `s3://bucket/prefix`) and
+/// returns the known answer.
+pub async fn generate_to(
+    location: &str,
+    storage_options: &std::collections::HashMap<String, String>,
+    options: &GenOptions,
+) -> Result<GenSummary> {
+    let root = crate::storage::parse_location(location)?;
+    let (store, prefix) = crate::storage::object_store_for(&root, storage_options)?;
+    generate(store, &prefix, options).await
+}
+
 /// Writes the objects and returns the known answer.
 pub async fn generate(
     store: Arc<dyn ObjectStore>,
@@ -294,7 +306,7 @@ fn random_event(rng: &mut StdRng, clients: &[String], time: i64) -> GeneratedEve
 fn write_event(event: &GeneratedEvent, transformed: bool, spaced: bool, out: &mut String) {
     let (comma, colon) = if spaced { (", ", ": ") } else { (",", ":") };
     out.clear();
-    let time = iso_time(event.time);
+    let time = crate::time::CivilTime::from_seconds(event.time).rfc3339();
     let _ = write!(
         out,
         r#"{{"version"{colon}"0"{comma}"id"{colon}"{}"{comma}"detail-type"{colon}"prod"{comma}"source"{colon}"clientevents"{comma}"account"{colon}"123456789012"{comma}"time"{colon}"{time}"{comma}"region"{colon}"us-east-1"{comma}"resources"{colon}"#,
@@ -422,28 +434,8 @@ fn object_key(
 
 /// (`YYYY/MM/DD/HH`, `YYYY-MM-DD-HH-MM-SS`) of a time.
 fn key_times(seconds: i64) -> (String, String) {
-    let (year, month, day) = crate::partition::civil_from_days(seconds.div_euclid(86_400));
-    let second_of_day = seconds.rem_euclid(86_400);
-    let (hour, minute, second) = (
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60,
-    );
-    (
-        format!("{year:04}/{month:02}/{day:02}/{hour:02}"),
-        format!("{year:04}-{month:02}-{day:02}-{hour:02}-{minute:02}-{second:02}"),
-    )
-}
-
-fn iso_time(seconds: i64) -> String {
-    let (year, month, day) = crate::partition::civil_from_days(seconds.div_euclid(86_400));
-    let second_of_day = seconds.rem_euclid(86_400);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60
-    )
+    let time = crate::time::CivilTime::from_seconds(seconds);
+    (time.hour_path(), time.object_name_stamp())
 }
 
 fn uuid_from(rng: &mut StdRng) -> String {
@@ -525,6 +517,9 @@ mod tests {
                 }
             }
         }
-        assert_eq!(iso_time(1_793_491_200), "2026-11-01T00:00:00Z");
+        assert_eq!(
+            crate::time::CivilTime::from_seconds(1_793_491_200).rfc3339(),
+            "2026-11-01T00:00:00Z"
+        );
     }
 }

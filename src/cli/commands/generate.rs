@@ -1,0 +1,40 @@
+//! `eventlake gen`: raw objects shaped like a Firehose bucket, and the known answer.
+
+use crate::cli::args::GenArgs;
+use crate::config::Config;
+use crate::error::Result;
+use crate::generate::{GenOptions, GenSummary};
+
+pub async fn run(args: &GenArgs, endpoint_url: Option<&str>) -> Result<()> {
+    // `gen` takes no --config: ./eventlake.toml, when present, gives the storage options.
+    let storage_options =
+        crate::storage::storage_options(&Config::load(None)?.storage, endpoint_url);
+    let options = GenOptions {
+        events: args.events,
+        clients: args.clients,
+        days: args.days,
+        seed: args.seed,
+        dup_rate: args.dup_rate,
+        bad_rate: args.bad_rate,
+        late_rate: args.late_rate,
+        layout: args.layout,
+        gzip: args.gzip,
+        zstd: args.zstd,
+        objects: args.objects,
+        ..GenOptions::default()
+    };
+    let summary = crate::generate::generate_to(&args.out, &storage_options, &options).await?;
+    if args.json {
+        println!("{}", crate::cli::to_json(&summary)?);
+    } else {
+        print_summary(&summary, &args.out);
+    }
+    Ok(())
+}
+
+pub fn print_summary(summary: &GenSummary, out: &str) {
+    println!(
+        "generated {} objects ({} bytes) in {out}: {} events, {} duplicate deliveries, {} bad records ({} from Firehose's error/ prefix)",
+        summary.objects, summary.bytes, summary.events, summary.duplicates, summary.bad_records, summary.firehose_errors
+    );
+}
