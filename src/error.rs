@@ -92,6 +92,9 @@ pub mod exit_code {
     pub const USAGE: u8 = 2;
     /// The command finished, but some events were not delivered (see its summary).
     pub const INCOMPLETE: u8 = 3;
+    /// A second SIGINT or SIGTERM stopped `compact --follow` at once (128 + SIGINT, as shells
+    /// report it); the next start finishes the unit it was in.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 impl Error {

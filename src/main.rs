@@ -6,7 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = eventlake::cli::Cli::parse();
-    eventlake::cli::init_logging(cli.verbose);
+    eventlake::cli::init_logging(cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -31,6 +31,17 @@ pub struct Cli {
     /// default: AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL, then AWS itself.
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
+
+    /// Log lines as text, or as JSON objects for log collectors.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,8 +246,30 @@ pub struct CompactArgs {
     #[arg(long)]
     pub max_runtime: Option<u64>,
     /// Then optimize the partitions of events this run wrote to (sorted by time).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "follow")]
     pub then_optimize: bool,
+    /// Run until stopped, committing new objects in micro-batches (SIGTERM or SIGINT commit the
+    /// current one and exit 0; a second signal exits at once).
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: an SQS queue URL of S3 event notifications, instead of listing the source.
+    #[arg(long, value_name = "URL", requires = "follow")]
+    pub queue: Option<String>,
+    /// With --follow: commit when this long has passed since the first uncommitted object …
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub commit_interval: Seconds,
+    /// … or when this many bytes are waiting, whichever comes first.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB")]
+    pub commit_bytes: ByteSize,
+    /// With --follow and no queue: list from the newest key's hour minus this much.
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub lookback: Seconds,
+    /// With --follow: list the whole source this often, to catch objects out of order.
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub full_listing_every: Seconds,
+    /// With --follow: serve Prometheus metrics at http://HOST:PORT/metrics and /healthz.
+    #[arg(long, value_name = "HOST:PORT", requires = "follow")]
+    pub metrics_addr: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -46,7 +46,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-pub fn init_logging(verbose: u8) {
+pub fn init_logging(verbose: u8, format: args::LogFormat) {
     let default = match verbose {
         // The Delta kernel logs an ERROR when probing a table that does not exist yet.
         0 => "warn,buoyant_kernel=off,deltalake_core::writer::stats=error",
@@ -55,10 +55,13 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        args::LogFormat::Text => builder.try_init(),
+        args::LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// A summary as one line of JSON (`--json`).

@@ -25,6 +25,10 @@ struct IdSet {
 }
 
 impl IdSet {
+    fn len(&self) -> usize {
+        self.uuids.len() + self.others.len()
+    }
+
     /// True if the id was not in the set.
     fn insert(&mut self, id: &str) -> bool {
         match parse_uuid(id) {
@@ -97,6 +101,11 @@ impl Deduplicator {
             context,
             partition_columns: plan.template.column_names(),
         })
+    }
+
+    /// Ids held: this run's and the loaded partitions'.
+    pub(super) fn len(&self) -> usize {
+        self.seen.len() + self.existing.values().map(IdSet::len).sum::<usize>()
     }
 
     /// Returns the kept rows and how many were dropped.

@@ -17,7 +17,10 @@
 //! input; the id sets hold 16 bytes an event of the current unit and of the partitions it touches.
 
 mod dedup;
+mod follow;
+mod metrics;
 mod pipeline;
+mod queue;
 mod unit;
 mod workers;
 mod writers;
@@ -35,7 +38,10 @@ use crate::source::{Source, SourceObject};
 use crate::table::ledger::CommittedObjects;
 use crate::table::{self, committed_unit, Lake};
 use crate::retry::Backoff;
-use unit::{UnitManifest, UnitTables};
+use dedup::Deduplicator;
+pub use follow::{FollowOptions, StopSignal};
+pub use metrics::FollowMetrics;
+use unit::UnitManifest;
 
 /// What a `compact` run did; `--json` prints it.
 #[derive(Debug, Default, Clone, Serialize, PartialEq)]
@@ -104,6 +110,79 @@ pub trait CompactProgress: Send + Sync {
 struct NoProgress;
 impl CompactProgress for NoProgress {}
 
+/// A unit this run committed (or finished for another run).
+pub struct UnitDone {
+    pub metrics: CompactMetrics,
+    pub objects: Vec<SourceObject>,
+}
+
+/// The lake's tables, open for a run, and what its ledger holds.
+pub(crate) struct LakeState {
+    events: DeltaTable,
+    errors: DeltaTable,
+    ledger: DeltaTable,
+    committed: CommittedObjects,
+    /// The highest unit whose objects `committed` holds.
+    known_unit: i64,
+    /// The lake's root as a path, to keep a lake inside the source folder out of the input.
+    lake_root: String,
+    /// `--follow` keeps the ids of its committed units across commits; `None` in a batch run
+    /// (and after anything that may have made them stale), so the next unit reloads them.
+    recent_ids: Option<Deduplicator>,
+    /// Whether to keep `recent_ids` between units.
+    keep_recent_ids: bool,
+}
+
+impl LakeState {
+    async fn open(compaction: &Compaction) -> Result<Self> {
+        let lake = &compaction.lake;
+        // Partition values are cut to fit S3's key length after a prefix of at most this much.
+        if lake.root().path().len() > crate::partition::MAX_LAKE_PREFIX_BYTES {
+            return Err(Error::InvalidLocation {
+                location: lake.root().to_string(),
+                reason: format!(
+                    "a lake's path may be at most {} bytes, so that every data file's key fits in 1,024",
+                    crate::partition::MAX_LAKE_PREFIX_BYTES
+                ),
+            });
+        }
+        let template = &compaction.plan.template;
+        let events = lake
+            .open_or_create(
+                table::EVENTS,
+                table::events_columns(template),
+                template.column_names(),
+            )
+            .await?;
+        compaction.check_partitioning(&events)?;
+        let errors = lake
+            .open_or_create(table::ERRORS, table::errors_columns(), vec!["dt".into()])
+            .await?;
+        let ledger = lake
+            .open_or_create(table::SOURCE_OBJECTS, table::source_objects_columns(), vec![])
+            .await?;
+        let committed = CommittedObjects::load(&ledger).await?;
+        let known_unit = committed_unit(&ledger).await?;
+        Ok(Self {
+            events,
+            errors,
+            ledger,
+            committed,
+            known_unit,
+            lake_root: lake.root().as_str().trim_start_matches("file://").to_owned(),
+            recent_ids: None,
+            keep_recent_ids: false,
+        })
+    }
+
+    fn is_inside_lake(&self, object: &SourceObject) -> bool {
+        object
+            .uri
+            .trim_start_matches("file://")
+            .starts_with(&self.lake_root)
+    }
+}
+
 /// A `compact` run over one source and one lake.
 pub struct Compaction {
     source: Source,
@@ -132,64 +211,16 @@ impl Compaction {
     pub async fn run(self) -> Result<CompactMetrics> {
         let started = Instant::now();
         let mut metrics = CompactMetrics::default();
-        // Partition values are cut to fit S3's key length after a prefix of at most this much.
-        let lake_prefix = self.lake.root().path();
-        if lake_prefix.len() > crate::partition::MAX_LAKE_PREFIX_BYTES {
-            return Err(Error::InvalidLocation {
-                location: self.lake.root().to_string(),
-                reason: format!(
-                    "a lake's path may be at most {} bytes, so that every data file's key fits in 1,024",
-                    crate::partition::MAX_LAKE_PREFIX_BYTES
-                ),
-            });
-        }
-        let mut events = self
-            .lake
-            .open_or_create(
-                table::EVENTS,
-                table::events_columns(&self.plan.template),
-                self.plan.template.column_names(),
-            )
-            .await?;
-        self.check_partitioning(&events)?;
-        let mut errors = self
-            .lake
-            .open_or_create(table::ERRORS, table::errors_columns(), vec!["dt".into()])
-            .await?;
-        let mut ledger = self
-            .lake
-            .open_or_create(
-                table::SOURCE_OBJECTS,
-                table::source_objects_columns(),
-                vec![],
-            )
-            .await?;
-
-        let mut committed = CommittedObjects::load(&ledger).await?;
-        // The highest unit whose objects `committed` holds.
-        let mut known_unit = committed_unit(&ledger).await?;
-        // A lake inside the source folder is not input.
-        let lake_root = self
-            .lake
-            .root()
-            .as_str()
-            .trim_start_matches("file://")
-            .to_owned();
-        let inside_lake = |object: &SourceObject| {
-            object
-                .uri
-                .trim_start_matches("file://")
-                .starts_with(&lake_root)
-        };
+        let mut state = LakeState::open(&self).await?;
         let mut already_committed = 0;
         let mut pending = self
             .source
             .list_where(|object| {
-                if committed.contains(&object.uri) {
+                if state.committed.contains(&object.uri) {
                     already_committed += 1;
                     return false;
                 }
-                !inside_lake(object)
+                !state.is_inside_lake(object)
             })
             .await?;
         metrics.objects_skipped = already_committed;
@@ -197,7 +228,6 @@ impl Compaction {
             pending.len() as u64,
             pending.iter().map(|object| object.size).sum(),
         );
-
         loop {
             // Every run commits at least one unit before it stops for time, so a scheduled
             // job with a short limit still makes progress.
@@ -210,74 +240,10 @@ impl Compaction {
                 metrics.stopped_early = !pending.is_empty();
                 break;
             }
-            // Reading where the lake stands changes nothing: storage failures get more tries.
-            let mut attempt = 1;
-            let unit = loop {
-                let read = match ledger.update_state().await {
-                    Ok(()) => committed_unit(&ledger).await,
-                    Err(source) => Err(table::delta(&ledger, source)),
-                };
-                match read.as_ref().err().and_then(|error| Backoff::STORAGE.pause_after(error, attempt)) {
-                    Some(pause) => {
-                        let error = read.err().map(|error| error.to_string()).unwrap_or_default();
-                        tracing::warn!(attempt, %error, "reading the ledger failed; retrying in {pause:?}");
-                        tokio::time::sleep(pause).await;
-                        attempt += 1;
-                    }
-                    None => break read? + 1,
-                }
-            };
-            if unit - 1 > known_unit {
-                // Another run committed units we did not see: their objects are not pending.
-                committed = CommittedObjects::load(&ledger).await?;
-                known_unit = unit - 1;
+            match self.step(&mut state, &mut pending).await? {
+                Some(done) => metrics.add(&done.metrics),
+                None => break,
             }
-            let manifest = match unit::read_manifest(&self.lake, unit).await? {
-                Some(manifest) => manifest,
-                None => {
-                    pending.retain(|object| !committed.contains(&object.uri));
-                    if pending.is_empty() {
-                        break;
-                    }
-                    let take = self.unit_size(&pending);
-                    let manifest = UnitManifest {
-                        unit,
-                        source_root: self.source.root().to_string(),
-                        objects: pending[..take].to_vec(),
-                    };
-                    if !unit::claim(&self.lake, &manifest).await? {
-                        continue; // Another run claimed this unit first: finish it with them.
-                    }
-                    failpoint::hit("after-claim");
-                    manifest
-                }
-            };
-            let source = if manifest.source_root == self.source.root().as_str() {
-                self.source.clone()
-            } else {
-                let root =
-                    url::Url::parse(&manifest.source_root).map_err(|error| Error::Manifest {
-                        path: format!("unit {unit}"),
-                        reason: error.to_string(),
-                    })?;
-                Source::from_url(root, self.lake.storage_options())?
-            };
-            let unit_metrics = self
-                .process_unit_with_retries(
-                    &source,
-                    &manifest,
-                    &mut UnitTables {
-                        events: &mut events,
-                        errors: &mut errors,
-                        ledger: &mut ledger,
-                    },
-                )
-                .await?;
-            for object in &manifest.objects {
-                committed.insert(&object.uri);
-            }
-            known_unit = known_unit.max(unit);
-            metrics.add(&unit_metrics);
         }
         metrics.seconds = started.elapsed().as_secs_f64();
         metrics.cpu_seconds = pipeline::process_cpu_seconds();
@@ -293,6 +259,85 @@ impl Compaction {
             metrics.cpu_seconds / gigabytes,
         );
         Ok(metrics)
+    }
+
+    /// Commits the next unit: one another run claimed and did not finish, else a new one of
+    /// `pending`'s first objects (which it removes). `None` when there is nothing to do.
+    async fn step(
+        &self,
+        state: &mut LakeState,
+        pending: &mut Vec<SourceObject>,
+    ) -> Result<Option<UnitDone>> {
+        loop {
+            // Reading where the lake stands changes nothing: storage failures get more tries.
+            let mut attempt = 1;
+            let unit = loop {
+                let read = match state.ledger.update_state().await {
+                    Ok(()) => committed_unit(&state.ledger).await,
+                    Err(source) => Err(table::delta(&state.ledger, source)),
+                };
+                match read.as_ref().err().and_then(|error| Backoff::STORAGE.pause_after(error, attempt)) {
+                    Some(pause) => {
+                        let error = read.err().map(|error| error.to_string()).unwrap_or_default();
+                        tracing::warn!(attempt, %error, "reading the ledger failed; retrying in {pause:?}");
+                        tokio::time::sleep(pause).await;
+                        attempt += 1;
+                    }
+                    None => break read? + 1,
+                }
+            };
+            if unit - 1 > state.known_unit {
+                // Another run committed units we did not see: their objects are not pending,
+                // and the ids they wrote are not in the recent ids.
+                state.committed = CommittedObjects::load(&state.ledger).await?;
+                state.known_unit = unit - 1;
+                state.recent_ids = None;
+            }
+            let (manifest, ours) = match unit::read_manifest(&self.lake, unit).await? {
+                Some(manifest) => (manifest, false),
+                None => {
+                    pending.retain(|object| !state.committed.contains(&object.uri));
+                    if pending.is_empty() {
+                        return Ok(None);
+                    }
+                    let take = self.unit_size(pending);
+                    let manifest = UnitManifest {
+                        unit,
+                        source_root: self.source.root().to_string(),
+                        objects: pending[..take].to_vec(),
+                    };
+                    if !unit::claim(&self.lake, &manifest).await? {
+                        continue; // Another run claimed this unit first: finish it with them.
+                    }
+                    failpoint::hit("after-claim");
+                    (manifest, true)
+                }
+            };
+            let source = if manifest.source_root == self.source.root().as_str() {
+                self.source.clone()
+            } else {
+                let root =
+                    url::Url::parse(&manifest.source_root).map_err(|error| Error::Manifest {
+                        path: format!("unit {unit}"),
+                        reason: error.to_string(),
+                    })?;
+                Source::from_url(root, self.lake.storage_options())?
+            };
+            let metrics = self
+                .process_unit_with_retries(&source, &manifest, state, ours)
+                .await?;
+            for object in &manifest.objects {
+                state.committed.insert(&object.uri);
+            }
+            if ours {
+                pending.drain(..manifest.objects.len().min(pending.len()));
+            }
+            state.known_unit = state.known_unit.max(unit);
+            return Ok(Some(UnitDone {
+                metrics,
+                objects: manifest.objects,
+            }));
+        }
     }
 
     fn check_partitioning(&self, events: &DeltaTable) -> Result<()> {

@@ -15,7 +15,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use deltalake::DeltaTable;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -23,13 +22,17 @@ use tokio::sync::mpsc;
 use super::dedup::Deduplicator;
 use super::pipeline::{ObjectDone, WorkerMessage};
 use super::writers::data_file_writer;
-use super::{workers, CompactMetrics, Compaction};
+use super::{workers, CompactMetrics, Compaction, LakeState};
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::retry::Backoff;
 use crate::source::{Source, SourceObject};
 use crate::table::ledger::{self, ObjectCounts};
 use crate::table::{self, commit_unit, committed_unit, CommitOutcome, Lake};
+
+/// Ids `--follow` keeps across commits (about 16 bytes each, twice that while a set grows):
+/// past this many the next unit reloads its partitions' ids from the table instead.
+const RECENT_IDS_MAX: usize = 4_000_000;
 
 /// The manifest a unit claims its objects with.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -119,13 +122,6 @@ pub(super) async fn claim(lake: &Lake, manifest: &UnitManifest) -> Result<bool> 
     }
 }
 
-/// The three tables a unit commits to, in commit order.
-pub(super) struct UnitTables<'a> {
-    pub events: &'a mut DeltaTable,
-    pub errors: &'a mut DeltaTable,
-    pub ledger: &'a mut DeltaTable,
-}
-
 impl Compaction {
     /// A unit is idempotent (its txn version guards each table), so a storage failure that
     /// outlasted the object store's own retries is retried here, whole, with a longer backoff.
@@ -133,11 +129,27 @@ impl Compaction {
         &self,
         source: &Source,
         manifest: &UnitManifest,
-        tables: &mut UnitTables<'_>,
+        state: &mut LakeState,
+        ours: bool,
     ) -> Result<CompactMetrics> {
         let mut attempt = 1;
         loop {
-            let result = self.process_unit(source, manifest, tables).await;
+            // Ids kept from earlier units are trusted only after units this run made whole: a
+            // failed attempt may have marked ids it never committed.
+            let recent_ids = if state.keep_recent_ids && ours {
+                state.recent_ids.take()
+            } else {
+                None
+            };
+            let result = self.process_unit(source, manifest, state, recent_ids).await;
+            let result = match result {
+                Ok((metrics, deduplicator)) => {
+                    state.recent_ids = deduplicator
+                        .filter(|ids| state.keep_recent_ids && ids.len() <= RECENT_IDS_MAX);
+                    Ok(metrics)
+                }
+                Err(error) => Err(error),
+            };
             match result.as_ref().err().and_then(|error| Backoff::UNIT.pause_after(error, attempt)) {
                 Some(pause) => {
                     let error = result.err().map(|error| error.to_string()).unwrap_or_default();
@@ -150,18 +162,22 @@ impl Compaction {
         }
     }
 
+    /// Processes and commits one unit; returns its metrics and, when this attempt deduplicated
+    /// every event of the unit, the deduplicator holding their ids.
     async fn process_unit(
         &self,
         source: &Source,
         manifest: &UnitManifest,
-        tables: &mut UnitTables<'_>,
-    ) -> Result<CompactMetrics> {
+        state: &mut LakeState,
+        recent_ids: Option<Deduplicator>,
+    ) -> Result<(CompactMetrics, Option<Deduplicator>)> {
         let unit = manifest.unit;
-        let UnitTables {
+        let LakeState {
             events,
             errors,
             ledger,
-        } = tables;
+            ..
+        } = state;
         events
             .update_state()
             .await
@@ -178,11 +194,16 @@ impl Compaction {
         let mut reported_done = vec![false; manifest.objects.len()];
         // Whether `counts` holds the committed event and duplicate counts.
         let mut events_counted = write_events;
+        // The ids of every event of the unit, when this attempt deduplicated them all.
+        let mut unit_ids = None;
 
         if write_events || write_errors {
             let mut events_writer = data_file_writer(events, &self.plan)?;
             let mut errors_writer = data_file_writer(errors, &self.plan)?;
-            let mut deduplicator = Deduplicator::new(events, &self.plan).await?;
+            let mut deduplicator = match recent_ids {
+                Some(deduplicator) => deduplicator,
+                None => Deduplicator::new(events, &self.plan).await?,
+            };
 
             let (sender, mut receiver) = mpsc::channel::<WorkerMessage>(self.plan.workers * 2);
             let pool = workers::spawn(
@@ -316,6 +337,7 @@ impl Compaction {
                 }
                 failpoint::hit("after-errors-commit");
             }
+            unit_ids = write_events.then_some(deduplicator);
         }
 
         // When both tables already held the unit no worker ran: all counts come from the
@@ -349,6 +371,6 @@ impl Compaction {
         }
         metrics.stages.commit += started.elapsed().as_secs_f64();
         tracing::info!(unit, objects = manifest.objects.len(), "unit committed");
-        Ok(metrics)
+        Ok((metrics, unit_ids))
     }
 }

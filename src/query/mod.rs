@@ -49,6 +49,8 @@ impl std::str::FromStr for AsOf {
 pub struct LakeSession {
     context: SessionContext,
     tables: Vec<String>,
+    /// Where the lake is, for messages.
+    root: String,
 }
 
 impl LakeSession {
@@ -90,13 +92,11 @@ impl LakeSession {
             context.register_table(name.as_str(), scan_provider(&table, &context.state())?)?;
             tables.push(name);
         }
-        if tables.is_empty() {
-            return Err(Error::InvalidLocation {
-                location: lake.root().to_string(),
-                reason: "no Delta tables here; `eventlake compact --lake` makes them".to_owned(),
-            });
-        }
-        Ok(Self { context, tables })
+        Ok(Self {
+            context,
+            tables,
+            root: lake.root().to_string(),
+        })
     }
 
     /// The lake's tables, by name.
@@ -123,6 +123,12 @@ impl LakeSession {
     fn explain_error(&self, error: datafusion::error::DataFusionError) -> Error {
         let text = error.to_string();
         if text.contains("table") && text.contains("not found") {
+            if self.tables.is_empty() {
+                return Error::Query(format!(
+                    "{text}\n  {} holds no Delta tables; `eventlake compact --lake` makes them",
+                    self.root
+                ));
+            }
             return Error::Query(format!(
                 "{text}\n  tables in this lake: {}",
                 self.tables.join(", ")

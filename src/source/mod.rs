@@ -62,12 +62,11 @@ impl Source {
         &self.root
     }
 
-    /// Every object under the prefix, in key order.
     /// Lists the objects under the source that `wanted` keeps, sorted by key, as the listing
     /// streams by: memory holds the kept objects, not the whole prefix.
     pub async fn list_where(
         &self,
-        mut wanted: impl FnMut(&SourceObject) -> bool,
+        wanted: impl FnMut(&SourceObject) -> bool,
     ) -> Result<Vec<SourceObject>> {
         if let Ok(path) = self.root.to_file_path() {
             if !path.is_dir() {
@@ -78,7 +77,42 @@ impl Source {
             }
         }
         let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
-        let mut listing = self.store.list(prefix);
+        self.collect_listing(self.store.list(prefix), wanted).await
+    }
+
+    /// Like [`Source::list_where`], but only the keys under `<source>/<under>` that sort after
+    /// `<source>/<after>` (S3's `StartAfter`): when keys are time-ordered, a listing that costs
+    /// what is new, not what is old.
+    pub async fn list_after(
+        &self,
+        under: &str,
+        after: &str,
+        wanted: impl FnMut(&SourceObject) -> bool,
+    ) -> Result<Vec<SourceObject>> {
+        let prefix = self.join(under.trim_end_matches('/'));
+        let offset = self.join(after);
+        let listing = self.store.list_with_offset(
+            (!prefix.as_ref().is_empty()).then_some(&prefix),
+            &offset,
+        );
+        self.collect_listing(listing, wanted).await
+    }
+
+    /// The source's prefix followed by `relative`.
+    fn join(&self, relative: &str) -> Path {
+        let parts = relative.split('/').filter(|part| !part.is_empty());
+        if self.prefix.as_ref().is_empty() {
+            Path::from_iter(parts)
+        } else {
+            Path::from_iter(self.prefix.parts().chain(parts.map(Into::into)))
+        }
+    }
+
+    async fn collect_listing(
+        &self,
+        mut listing: futures::stream::BoxStream<'_, object_store::Result<object_store::ObjectMeta>>,
+        mut wanted: impl FnMut(&SourceObject) -> bool,
+    ) -> Result<Vec<SourceObject>> {
         let mut objects = Vec::new();
         while let Some(meta) = listing.next().await {
             let meta = meta.map_err(|source| Error::ObjectStore {
@@ -101,6 +135,67 @@ impl Source {
         }
         objects.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(objects)
+    }
+
+    /// Where a key's Firehose `YYYY/MM/DD/HH/` part sits: the key prefix before it (relative to
+    /// the source, ending in `/` unless empty) and the hour it names, in µs since the epoch.
+    pub fn dated_prefix(&self, path: &str) -> Option<(String, i64)> {
+        let relative = match self.prefix.as_ref() {
+            "" => path,
+            prefix => path.strip_prefix(prefix)?.strip_prefix('/')?,
+        };
+        let parts: Vec<&str> = relative.split('/').collect();
+        let number = |text: &str, digits: usize| {
+            (text.len() == digits && text.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| text.parse::<i64>().ok())
+                .flatten()
+        };
+        // The date parts and at least an object name after them.
+        for start in 0..parts.len().saturating_sub(4) {
+            let (Some(year), Some(month), Some(day), Some(hour)) = (
+                number(parts[start], 4),
+                number(parts[start + 1], 2),
+                number(parts[start + 2], 2),
+                number(parts[start + 3], 2),
+            ) else {
+                continue;
+            };
+            if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 {
+                continue;
+            }
+            let days = crate::time::days_from_civil(year, month, day);
+            let micros = (days * 24 + hour) * 3_600_000_000;
+            let prefix: String = parts[..start].iter().map(|part| format!("{part}/")).collect();
+            return Some((prefix, micros));
+        }
+        None
+    }
+
+    /// The object an S3 event notification names, if it is under this source.
+    pub fn notified_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        size: u64,
+        event_time_micros: i64,
+    ) -> Option<SourceObject> {
+        if self.root.scheme() != "s3" || self.root.host_str() != Some(bucket) {
+            return None;
+        }
+        let path = Path::parse(key).ok()?.to_string();
+        let inside = match self.prefix.as_ref() {
+            "" => true,
+            prefix => path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/')),
+        };
+        if !inside || path.ends_with('/') || path.split('/').any(|part| part.starts_with('.')) {
+            return None;
+        }
+        Some(SourceObject {
+            uri: self.uri_of(&path),
+            path,
+            size,
+            last_modified_micros: event_time_micros,
+        })
     }
 
     fn uri_of(&self, path: &str) -> String {

@@ -4,6 +4,7 @@
 mod common;
 mod compact;
 mod crash;
+mod follow;
 mod hostile;
 mod interop;
 mod paths;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::cli::args::{CompactArgs, OPTIMIZE_SORT_BY, OPTIMIZE_TARGET_BYTES};
 use crate::cli::progress::CompactBar;
 use crate::cli::to_json;
-use crate::compact::{CompactMetrics, Compaction};
+use crate::compact::{CompactMetrics, Compaction, FollowMetrics, FollowOptions, StopSignal};
 use crate::config::CompactPlan;
 use crate::error::Result;
 use crate::source::Source;
@@ -50,6 +50,9 @@ pub async fn run(args: &CompactArgs, endpoint_url: Option<&str>) -> Result<()> {
         plan,
     } = plan(args, endpoint_url)?;
     let mut compaction = Compaction::new(source, lake.clone(), plan);
+    if args.follow {
+        return follow(args, endpoint_url, compaction, &lake_location).await;
+    }
     if !args.json && std::io::stderr().is_terminal() {
         compaction = compaction.with_progress(Arc::new(CompactBar::new()));
     }
@@ -81,6 +84,37 @@ pub async fn run(args: &CompactArgs, endpoint_url: Option<&str>) -> Result<()> {
             "optimized events: {} files into {}",
             optimized.files_removed, optimized.files_added
         );
+    }
+    Ok(())
+}
+
+/// `compact --follow`: until a signal, then the totals.
+async fn follow(
+    args: &CompactArgs,
+    endpoint_url: Option<&str>,
+    compaction: Compaction,
+    lake_location: &str,
+) -> Result<()> {
+    let metrics = Arc::new(FollowMetrics::default());
+    if let Some(address) = &args.metrics_addr {
+        let bound = metrics.clone().serve(address).await?;
+        tracing::info!("metrics at http://{bound}/metrics");
+    }
+    let options = FollowOptions {
+        queue: args.queue.clone(),
+        endpoint_url: endpoint_url.map(str::to_owned),
+        lookback: args.lookback.as_duration(),
+        full_listing_every: args.full_listing_every.as_duration(),
+        commit_interval: args.commit_interval.as_duration(),
+        commit_bytes: args.commit_bytes.0,
+    };
+    let totals = compaction
+        .follow(options, StopSignal::from_signals(), metrics)
+        .await?;
+    if args.json {
+        println!("{}", to_json(&totals)?);
+    } else {
+        print_summary(&totals, lake_location);
     }
     Ok(())
 }

@@ -1,0 +1,330 @@
+//! `compact --follow`: runs until stopped, committing new objects in micro-batches.
+//!
+//! ```text
+//!  discover (SQS notifications, or a listing from the watermark minus a lookback)
+//!     │  minus committed, minus pending
+//!     ▼
+//!  pending ──(commit interval since the first pending object, or commit bytes)──▶ one unit
+//!     │                                                   (the batch protocol, unit.rs)
+//!     ▼
+//!  delete the queue messages whose objects are all committed
+//! ```
+//!
+//! Guarantee: each micro-batch is one unit of the batch protocol, so exactly once holds across
+//! crashes, restarts and batch runs on the same lake; a queue message is deleted only after every
+//! object it names is committed (or found committed). Memory: the committed set (16 bytes an
+//! object), the pending objects, and the recent ids the deduplicator keeps across commits, which
+//! are dropped past `RECENT_IDS_MAX` (partitions are then reloaded from the table when touched).
+//! The cost of a commit does not grow with the lake: no full ledger load, no full listing except
+//! every `full_listing_every`.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::metrics::FollowMetrics;
+use super::queue::{Notification, Queue};
+use super::{CompactMetrics, Compaction, LakeState};
+use crate::error::Result;
+use crate::source::SourceObject;
+
+/// How `--follow` finds and commits new objects.
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    /// An SQS queue of S3 event notifications; without one, the source is listed.
+    pub queue: Option<String>,
+    /// The AWS endpoint for SQS (tests, LocalStack, moto).
+    pub endpoint_url: Option<String>,
+    /// Listings start this long before the newest object seen.
+    pub lookback: Duration,
+    /// A full listing this often catches objects that arrived out of order.
+    pub full_listing_every: Duration,
+    /// A commit when this long has passed since the first uncommitted object …
+    pub commit_interval: Duration,
+    /// … or when this many bytes are pending, whichever comes first.
+    pub commit_bytes: u64,
+}
+
+impl Default for FollowOptions {
+    fn default() -> Self {
+        Self {
+            queue: None,
+            endpoint_url: None,
+            lookback: Duration::from_secs(3600),
+            full_listing_every: Duration::from_secs(3600),
+            commit_interval: Duration::from_secs(10),
+            commit_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Stop requests from signals: the first asks for a clean stop after the current micro-batch,
+/// the second exits at once (the next start finishes the unit).
+#[derive(Clone, Default)]
+pub struct StopSignal {
+    requested: Arc<AtomicBool>,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl StopSignal {
+    /// Listens for SIGTERM and SIGINT.
+    pub fn from_signals() -> Self {
+        let stop = Self::default();
+        let listener = stop.clone();
+        tokio::spawn(async move {
+            let count = AtomicU8::new(0);
+            loop {
+                wait_for_signal().await;
+                if count.fetch_add(1, Ordering::SeqCst) > 0 {
+                    eprintln!("second stop signal: exiting now; the next run finishes the unit");
+                    std::process::exit(crate::error::exit_code::INTERRUPTED.into());
+                }
+                tracing::info!("stop signal: committing the current micro-batch, then exiting");
+                listener.request();
+            }
+        });
+        stop
+    }
+
+    pub fn request(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    pub fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
+    }
+
+    async fn wait(&self) {
+        if !self.is_requested() {
+            self.notify.notified().await;
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Objects found but not yet committed, in arrival order.
+#[derive(Default)]
+struct Pending {
+    objects: Vec<SourceObject>,
+    uris: HashSet<String>,
+    bytes: u64,
+    /// When the oldest pending object was found.
+    since: Option<Instant>,
+}
+
+impl Pending {
+    fn add(&mut self, object: SourceObject) {
+        if self.uris.insert(object.uri.clone()) {
+            self.bytes += object.size;
+            self.since.get_or_insert_with(Instant::now);
+            self.objects.push(object);
+        }
+    }
+
+    fn is_due(&self, options: &FollowOptions) -> bool {
+        self.bytes >= options.commit_bytes
+            || self
+                .since
+                .is_some_and(|since| since.elapsed() >= options.commit_interval)
+    }
+
+    /// The wait until the pending objects are due, or `None` when there are none.
+    fn due_in(&self, options: &FollowOptions) -> Option<Duration> {
+        self.since
+            .map(|since| options.commit_interval.saturating_sub(since.elapsed()))
+    }
+
+    fn clear(&mut self) {
+        *self = Self::default();
+    }
+}
+
+/// Listing discovery: from the newest key time seen minus the lookback, with a full listing
+/// every `full_listing_every`.
+struct Lister {
+    last_full: Option<Instant>,
+    /// The newest time (µs) found in a key's `YYYY/MM/DD/HH/` part.
+    watermark: Option<i64>,
+    /// Key prefixes (relative to the source) that are followed by `YYYY/MM/DD/HH/`.
+    dated_prefixes: HashSet<String>,
+}
+
+impl Compaction {
+    /// Runs until `stop` is requested: discovers new objects and commits them in micro-batches.
+    pub async fn follow(
+        self,
+        options: FollowOptions,
+        stop: StopSignal,
+        metrics: Arc<FollowMetrics>,
+    ) -> Result<CompactMetrics> {
+        let started = Instant::now();
+        let mut state = LakeState::open(&self).await?;
+        state.keep_recent_ids = true;
+        let mut totals = CompactMetrics::default();
+        let mut pending = Pending::default();
+        let queue = match &options.queue {
+            Some(url) => Some(Queue::connect(url, options.endpoint_url.as_deref()).await?),
+            None => None,
+        };
+        // Queue messages not yet deleted, with the objects each names.
+        let mut held: Vec<Notification> = Vec::new();
+        let mut lister = Lister {
+            last_full: None,
+            watermark: None,
+            dated_prefixes: HashSet::new(),
+        };
+        metrics.set_ready();
+        loop {
+            let stopping = stop.is_requested();
+            // Discover: a full listing now and then in both modes; the queue or a short listing
+            // otherwise.
+            let full_due = lister
+                .last_full
+                .is_none_or(|last| last.elapsed() >= options.full_listing_every);
+            let found = if full_due || (queue.is_none() && !stopping) {
+                let found = self
+                    .list_new(&state, &pending, &mut lister, full_due, options.lookback)
+                    .await?;
+                if full_due {
+                    lister.last_full = Some(Instant::now());
+                }
+                found
+            } else {
+                Vec::new()
+            };
+            for object in found {
+                pending.add(object);
+            }
+            if let (Some(queue), false) = (&queue, stopping) {
+                let wait = pending
+                    .due_in(&options)
+                    .unwrap_or(Duration::from_secs(20))
+                    .min(Duration::from_secs(20));
+                let received = tokio::select! {
+                    received = queue.receive(&self.source, wait) => received?,
+                    _ = stop.wait() => Vec::new(),
+                };
+                for notification in received {
+                    for object in &notification.objects {
+                        if !state.committed.contains(&object.uri) {
+                            pending.add(object.clone());
+                        }
+                    }
+                    held.push(notification);
+                }
+                metrics.set_queue_depth(queue.depth().await.unwrap_or(0));
+            }
+            metrics.set_pending(pending.objects.len() as u64, pending.bytes);
+
+            if !pending.objects.is_empty() && (pending.is_due(&options) || stopping) {
+                let mut objects = std::mem::take(&mut pending.objects);
+                pending.clear();
+                objects.retain(|object| !state.committed.contains(&object.uri));
+                let commit_started = Instant::now();
+                while let Some(unit) = self.step(&mut state, &mut objects).await? {
+                    metrics.record_commit(&unit, commit_started.elapsed());
+                    totals.add(&unit.metrics);
+                    if !stopping {
+                        self.progress.object_done(unit.metrics.bytes_in, unit.metrics.records_in);
+                    }
+                }
+            }
+            if let Some(queue) = &queue {
+                // A message goes once every object it names is committed (or was already).
+                let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut held)
+                    .into_iter()
+                    .partition(|message| {
+                        message
+                            .objects
+                            .iter()
+                            .all(|object| state.committed.contains(&object.uri))
+                    });
+                held = waiting;
+                queue.delete(done).await?;
+            }
+            if stopping && pending.objects.is_empty() {
+                break;
+            }
+            if queue.is_none() && !stopping {
+                // Listing mode polls: sooner when pending objects come due.
+                let pause = pending
+                    .due_in(&options)
+                    .unwrap_or(Duration::from_secs(1))
+                    .clamp(Duration::from_millis(200), Duration::from_secs(1));
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.wait() => {}
+                }
+            }
+        }
+        totals.seconds = started.elapsed().as_secs_f64();
+        Ok(totals)
+    }
+
+    /// New objects from a listing: the whole source when `full`, else each dated prefix from the
+    /// watermark minus the lookback. Every listed key (new or not) teaches the lister where the
+    /// `YYYY/MM/DD/HH/` parts are and how far the source has come.
+    async fn list_new(
+        &self,
+        state: &LakeState,
+        pending: &Pending,
+        lister: &mut Lister,
+        full: bool,
+        lookback: Duration,
+    ) -> Result<Vec<SourceObject>> {
+        let starts: Vec<Option<(String, String)>> = match (full, lister.watermark) {
+            (false, Some(watermark)) if !lister.dated_prefixes.is_empty() => {
+                let lookback_micros = i64::try_from(lookback.as_micros()).unwrap_or(i64::MAX);
+                let from = crate::time::CivilTime::from_micros(watermark.saturating_sub(lookback_micros));
+                lister
+                    .dated_prefixes
+                    .iter()
+                    .map(|prefix| Some((prefix.clone(), format!("{prefix}{}", from.hour_path()))))
+                    .collect()
+            }
+            _ => vec![None],
+        };
+        let mut found = Vec::new();
+        for start in starts {
+            let wanted = |object: &SourceObject| {
+                if let Some((prefix, micros)) = self.source.dated_prefix(&object.path) {
+                    lister.watermark = Some(lister.watermark.map_or(micros, |seen| seen.max(micros)));
+                    if !lister.dated_prefixes.contains(&prefix) {
+                        lister.dated_prefixes.insert(prefix);
+                    }
+                }
+                !state.committed.contains(&object.uri)
+                    && !pending.uris.contains(&object.uri)
+                    && !state.is_inside_lake(object)
+            };
+            let objects = match &start {
+                Some((prefix, offset)) => self.source.list_after(prefix, offset, wanted).await?,
+                None => self.source.list_where(wanted).await?,
+            };
+            found.extend(objects);
+        }
+        Ok(found)
+    }
+}

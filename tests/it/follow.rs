@@ -1,0 +1,170 @@
+//! `compact --follow`: objects that land while it runs are committed exactly once, in
+//! micro-batches; SIGTERM commits and exits 0; SIGKILL and a restart, duplicate notifications
+//! and a batch `compact` beside it leave the lake exact. On S3 it reads bucket notifications
+//! from SQS (moto delivers them); locally it lists the folder.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use eventlake::generate::{GenOptions, GenSummary};
+
+use crate::common::*;
+
+fn batch(seed: u64) -> GenOptions {
+    GenOptions {
+        events: 1_500,
+        objects: 3,
+        seed,
+        dup_rate: 0.02,
+        bad_rate: 0.01,
+        ..GenOptions::default()
+    }
+}
+
+fn add(total: &mut GenSummary, more: &GenSummary) {
+    total.objects += more.objects;
+    total.events += more.events;
+    total.duplicates += more.duplicates;
+    total.bad_records += more.bad_records;
+}
+
+/// A queue that gets the bucket's notifications for `raw`'s keys (S3 only).
+fn notifications_queue(raw: &Loc) -> Option<String> {
+    let endpoint = raw.endpoint.clone()?;
+    let (bucket, prefix) = raw.uri.trim_start_matches("s3://").split_once('/')?;
+    Some(python_s3_notifications(&["setup", &endpoint, bucket, &format!("{prefix}/")]))
+}
+
+fn python_s3_notifications(args: &[&str]) -> String {
+    let python = crate::interop::python().expect("the follow tests need the test Python");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/s3_notifications.py");
+    let output = Command::new(python).arg(script).args(args).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+fn spawn_follow(raw: &Loc, lake: &Loc, queue: Option<&str>) -> Child {
+    let mut command = eventlake(lake);
+    command
+        .args(["compact", "--follow", "--json", "--commit-interval", "1s"])
+        // The generator writes keys over past days, not at the current hour as Firehose does:
+        // a lookback that reaches them all (the watermark itself is unit-tested in source/).
+        .args(["--lookback", "3650d"])
+        .args(["--source", &raw.uri, "--lake", &lake.uri])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(queue) = queue {
+        command.args(["--queue", queue]);
+    }
+    command.spawn().unwrap()
+}
+
+fn signal(child: &Child, signal: i32) {
+    // SAFETY: kill(2) on our own child's pid; no memory is shared.
+    let sent = unsafe { libc::kill(child.id() as i32, signal) };
+    assert_eq!(sent, 0, "kill {signal}");
+}
+
+/// Waits until the ledger holds `objects` rows.
+async fn wait_for_ledger(lake: &Loc, objects: u64, child: &mut Child) {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("--follow exited early with {status}");
+        }
+        let tables = eventlake::query::table_names(&lake.lake()).await.unwrap_or_default();
+        let committed = if tables.iter().any(|name| name == "source_objects") {
+            count(lake, "SELECT count(*) FROM source_objects").await
+        } else {
+            0
+        };
+        if committed == objects {
+            return;
+        }
+        assert!(
+            committed < objects && started.elapsed() < Duration::from_secs(90),
+            "the ledger has {committed} objects, want {objects}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// SIGTERM: the run commits what it has and exits 0 with its totals.
+fn stop(mut child: Child) -> serde_json::Value {
+    signal(&child, libc::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "--follow did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("no JSON totals: {stderr}"))
+}
+
+async fn objects_landing_while_it_runs_are_committed_once(backend: Backend) {
+    let dir = temp_dir();
+    let (raw, lake) = place(backend, &dir);
+    let queue = notifications_queue(&raw);
+    // Objects before the start are found by the first (full) listing.
+    let mut total = generate(&raw, &batch(1)).await;
+    let child = spawn_follow(&raw, &lake, queue.as_deref());
+    let mut child = child;
+    for seed in 2..=4 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let more = generate(&raw, &batch(seed)).await;
+        add(&mut total, &more);
+    }
+    wait_for_ledger(&lake, total.objects, &mut child).await;
+
+    if let Some(queue) = &queue {
+        // A notification repeated, a test event and a message that is not S3's add nothing.
+        let (bucket, _) = raw.uri.trim_start_matches("s3://").split_once('/').unwrap();
+        let committed = sql(&lake, "SELECT source_object FROM source_objects LIMIT 1").await;
+        let uri = committed[0][0].clone();
+        let key = uri.trim_start_matches(&format!("s3://{bucket}/")).to_owned();
+        let repeat = serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put",
+            "eventTime": "2026-11-25T10:00:00.000Z",
+            "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1}}}]});
+        let endpoint = raw.endpoint.clone().unwrap();
+        python_s3_notifications(&["send", &endpoint, queue, &repeat.to_string()]);
+        python_s3_notifications(&["send", &endpoint, queue, r#"{"Event":"s3:TestEvent"}"#]);
+        python_s3_notifications(&["send", &endpoint, queue, "not an S3 event"]);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    let totals = stop(child);
+    assert_eq!(totals["objects"], total.objects, "{totals}");
+    assert_lake_matches(&lake, &total).await;
+}
+
+async fn a_killed_follow_restarts_exactly_beside_a_batch_run(backend: Backend) {
+    let dir = temp_dir();
+    let (raw, lake) = place(backend, &dir);
+    let mut total = generate(&raw, &batch(11)).await;
+    let mut child = spawn_follow(&raw, &lake, None);
+    for seed in 12..=13 {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        add(&mut total, &generate(&raw, &batch(seed)).await);
+    }
+    // Killed at an arbitrary point: mid-unit, between commits, or idle.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    signal(&child, libc::SIGKILL);
+    let _ = child.wait();
+
+    add(&mut total, &generate(&raw, &batch(14)).await);
+    let mut child = spawn_follow(&raw, &lake, None);
+    add(&mut total, &generate(&raw, &batch(15)).await);
+    // A batch compact on the same lake at the same time.
+    let batch_run = compact_cli(&raw, &lake, &[]);
+    assert!(batch_run["objects"].as_u64().is_some(), "{batch_run}");
+    add(&mut total, &generate(&raw, &batch(16)).await);
+    wait_for_ledger(&lake, total.objects, &mut child).await;
+    stop(child);
+    assert_lake_matches(&lake, &total).await;
+}
+
+on_both_backends!(
+    objects_landing_while_it_runs_are_committed_once,
+    a_killed_follow_restarts_exactly_beside_a_batch_run,
+);
