@@ -323,6 +323,36 @@ mod tests {
     }
 
     #[test]
+    fn dated_prefixes_of_firehose_keys() {
+        let source = Source::new("s3://bucket/landing", &HashMap::new()).unwrap();
+        let hour = |y, m, d, h| (crate::time::days_from_civil(y, m, d) * 24 + h) * 3_600_000_000;
+        assert_eq!(
+            source.dated_prefix("landing/raw/2026/11/25/10/client-events-1-2026-11-25-10-01-02-x"),
+            Some(("raw/".to_owned(), hour(2026, 11, 25, 10)))
+        );
+        assert_eq!(
+            source.dated_prefix("landing/2026/01/02/23/name"),
+            Some((String::new(), hour(2026, 1, 2, 23)))
+        );
+        // Not a date, no object name after it, or outside the source.
+        assert_eq!(source.dated_prefix("landing/raw/2026/13/25/10/name"), None);
+        assert_eq!(source.dated_prefix("landing/raw/2026/11/25/10"), None);
+        assert_eq!(source.dated_prefix("elsewhere/2026/11/25/10/name"), None);
+        assert_eq!(source.dated_prefix("landingx/2026/11/25/10/name"), None);
+    }
+
+    #[test]
+    fn notified_objects_are_inside_the_source() {
+        let source = Source::new("s3://bucket/landing", &HashMap::new()).unwrap();
+        let object = source.notified_object("bucket", "landing/2026/11/25/10/a b", 7, 1).unwrap();
+        assert_eq!(object.uri, "s3://bucket/landing/2026/11/25/10/a b");
+        assert_eq!((object.size, object.last_modified_micros), (7, 1));
+        assert!(source.notified_object("other", "landing/x", 7, 1).is_none());
+        assert!(source.notified_object("bucket", "landing2/x", 7, 1).is_none());
+        assert!(source.notified_object("bucket", "landing/.hidden/x", 7, 1).is_none());
+    }
+
+    #[test]
     fn sniffs_gzip_multi_member_and_zstd() {
         let mut gz = Vec::new();
         for part in [b"{\"a\":1}".as_slice(), b"{\"b\":2}"] {
