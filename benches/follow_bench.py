@@ -171,8 +171,10 @@ def main():
           f"p99 {p99:.2f}s (target <= {args.interval + 3:.1f}s), max {max(lags):.2f}s")
     print("curve (seconds, RSS MiB, commits, mean commit s): " + "; ".join(
         f"{t}s {rss}MiB {c} {(s / c if c else 0):.2f}" for t, rss, c, s in curve))
-    print(f"totals: {totals.strip()}")
+    print(f"totals: {totals.strip()}", flush=True)
     shutil.rmtree(work, ignore_errors=True)
+    # deltalake with pyarrow can crash at interpreter exit, after the answer: leave at once.
+    os._exit(0)
 
 
 if __name__ == "__main__":

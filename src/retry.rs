@@ -85,7 +85,14 @@ mod tests {
             first_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(1),
         };
-        for (attempt, base) in [(1, 100), (2, 200), (3, 400), (4, 800), (5, 1000), (40, 1000)] {
+        for (attempt, base) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1000),
+            (40, 1000),
+        ] {
             let delay = policy.delay(attempt).as_millis();
             assert!(
                 delay >= base / 2 && delay <= base * 3 / 2,

@@ -128,7 +128,10 @@ impl Deduplicator {
             let fresh = match self.context {
                 // A new table: one hash per row decides.
                 None => self.seen.insert(id),
-                Some(_) => self.fresh_against_table(id, &partition_arrays, row, &mut key).await?,
+                Some(_) => {
+                    self.fresh_against_table(id, &partition_arrays, row, &mut key)
+                        .await?
+                }
             };
             if !fresh {
                 dropped += 1;
@@ -162,7 +165,10 @@ impl Deduplicator {
             let loaded = self.load_partition(partition_arrays, row).await?;
             self.existing.insert(key.clone(), loaded);
         }
-        let fresh = !self.existing.get(key.as_str()).is_some_and(|set| set.contains(id));
+        let fresh = !self
+            .existing
+            .get(key.as_str())
+            .is_some_and(|set| set.contains(id));
         if fresh {
             self.seen.insert(id);
         }

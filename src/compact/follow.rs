@@ -247,15 +247,15 @@ impl Compaction {
                     metrics.record_commit(&unit, commit_started.elapsed());
                     totals.add(&unit.metrics);
                     if !stopping {
-                        self.progress.object_done(unit.metrics.bytes_in, unit.metrics.records_in);
+                        self.progress
+                            .object_done(unit.metrics.bytes_in, unit.metrics.records_in);
                     }
                 }
             }
             if let Some(queue) = &queue {
                 // A message goes once every object it names is committed (or was already).
-                let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut held)
-                    .into_iter()
-                    .partition(|message| {
+                let (done, waiting): (Vec<_>, Vec<_>) =
+                    std::mem::take(&mut held).into_iter().partition(|message| {
                         message
                             .objects
                             .iter()
@@ -280,6 +280,7 @@ impl Compaction {
             }
         }
         totals.seconds = started.elapsed().as_secs_f64();
+        totals.cpu_seconds = super::pipeline::process_cpu_seconds();
         Ok(totals)
     }
 
@@ -297,7 +298,8 @@ impl Compaction {
         let starts: Vec<Option<(String, String)>> = match (full, lister.watermark) {
             (false, Some(watermark)) if !lister.dated_prefixes.is_empty() => {
                 let lookback_micros = i64::try_from(lookback.as_micros()).unwrap_or(i64::MAX);
-                let from = crate::time::CivilTime::from_micros(watermark.saturating_sub(lookback_micros));
+                let from =
+                    crate::time::CivilTime::from_micros(watermark.saturating_sub(lookback_micros));
                 lister
                     .dated_prefixes
                     .iter()
@@ -310,7 +312,8 @@ impl Compaction {
         for start in starts {
             let wanted = |object: &SourceObject| {
                 if let Some((prefix, micros)) = self.source.dated_prefix(&object.path) {
-                    lister.watermark = Some(lister.watermark.map_or(micros, |seen| seen.max(micros)));
+                    lister.watermark =
+                        Some(lister.watermark.map_or(micros, |seen| seen.max(micros)));
                     if !lister.dated_prefixes.contains(&prefix) {
                         lister.dated_prefixes.insert(prefix);
                     }

@@ -14,7 +14,9 @@ use super::UnitDone;
 use crate::error::{Error, Result};
 
 /// Upper bounds (seconds) of the lag and commit-duration histograms' buckets.
-const BUCKETS: [f64; 12] = [0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 15.0, 30.0, 60.0, 300.0, 900.0, 3600.0];
+const BUCKETS: [f64; 12] = [
+    0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 15.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -79,10 +81,13 @@ impl FollowMetrics {
     pub(super) fn record_commit(&self, unit: &UnitDone, took: Duration) {
         let metrics = &unit.metrics;
         self.objects.fetch_add(metrics.objects, Ordering::Relaxed);
-        self.records.fetch_add(metrics.records_in, Ordering::Relaxed);
-        self.events.fetch_add(metrics.records_written, Ordering::Relaxed);
+        self.records
+            .fetch_add(metrics.records_in, Ordering::Relaxed);
+        self.events
+            .fetch_add(metrics.records_written, Ordering::Relaxed);
         self.errors.fetch_add(metrics.errors, Ordering::Relaxed);
-        self.duplicates.fetch_add(metrics.duplicates, Ordering::Relaxed);
+        self.duplicates
+            .fetch_add(metrics.duplicates, Ordering::Relaxed);
         self.commits.fetch_add(metrics.units, Ordering::Relaxed);
         let now = chrono::Utc::now().timestamp_micros();
         if let Ok(mut histograms) = self.histograms.lock() {
@@ -100,10 +105,18 @@ impl FollowMetrics {
         let mut out = String::new();
         let counters = [
             ("objects", "Source objects committed.", &self.objects),
-            ("records", "Records framed in committed objects.", &self.records),
+            (
+                "records",
+                "Records framed in committed objects.",
+                &self.records,
+            ),
             ("events", "Events added to the events table.", &self.events),
             ("errors", "Records added to the errors table.", &self.errors),
-            ("duplicates", "Events dropped as duplicates of an id already stored.", &self.duplicates),
+            (
+                "duplicates",
+                "Events dropped as duplicates of an id already stored.",
+                &self.duplicates,
+            ),
             ("commits", "Units committed.", &self.commits),
         ];
         for (name, help, value) in counters {
@@ -114,9 +127,21 @@ impl FollowMetrics {
             );
         }
         let gauges = [
-            ("queue_depth", "Messages waiting in the SQS queue (approximate).", &self.queue_depth),
-            ("pending_objects", "Objects found and not yet committed.", &self.pending_objects),
-            ("pending_bytes", "Bytes of objects found and not yet committed.", &self.pending_bytes),
+            (
+                "queue_depth",
+                "Messages waiting in the SQS queue (approximate).",
+                &self.queue_depth,
+            ),
+            (
+                "pending_objects",
+                "Objects found and not yet committed.",
+                &self.pending_objects,
+            ),
+            (
+                "pending_bytes",
+                "Bytes of objects found and not yet committed.",
+                &self.pending_bytes,
+            ),
         ];
         for (name, help, value) in gauges {
             let _ = writeln!(
@@ -144,10 +169,12 @@ impl FollowMetrics {
     pub async fn serve(self: Arc<Self>, address: &str) -> Result<std::net::SocketAddr> {
         let listener = tokio::net::TcpListener::bind(address)
             .await
-            .map_err(|error| Error::InvalidArgument(format!("--metrics-addr {address}: {error}")))?;
-        let bound = listener
-            .local_addr()
-            .map_err(|error| Error::InvalidArgument(format!("--metrics-addr {address}: {error}")))?;
+            .map_err(|error| {
+                Error::InvalidArgument(format!("--metrics-addr {address}: {error}"))
+            })?;
+        let bound = listener.local_addr().map_err(|error| {
+            Error::InvalidArgument(format!("--metrics-addr {address}: {error}"))
+        })?;
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
                 let metrics = self.clone();
@@ -158,7 +185,9 @@ impl FollowMetrics {
                     let path = line.split_whitespace().nth(1).unwrap_or("/");
                     let (status, body) = match path {
                         "/metrics" => ("200 OK", metrics.render()),
-                        "/healthz" if metrics.ready.load(Ordering::Relaxed) => ("200 OK", "ok\n".to_owned()),
+                        "/healthz" if metrics.ready.load(Ordering::Relaxed) => {
+                            ("200 OK", "ok\n".to_owned())
+                        }
                         "/healthz" => ("503 Service Unavailable", "starting\n".to_owned()),
                         _ => ("404 Not Found", "try /metrics or /healthz\n".to_owned()),
                     };

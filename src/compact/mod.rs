@@ -34,10 +34,10 @@ use serde::Serialize;
 use crate::config::CompactPlan;
 use crate::error::{Error, Result};
 use crate::failpoint;
+use crate::retry::Backoff;
 use crate::source::{Source, SourceObject};
 use crate::table::ledger::CommittedObjects;
 use crate::table::{self, committed_unit, Lake};
-use crate::retry::Backoff;
 use dedup::Deduplicator;
 pub use follow::{FollowOptions, StopSignal};
 pub use metrics::FollowMetrics;
@@ -100,7 +100,6 @@ impl StageSeconds {
     }
 }
 
-
 /// Progress callbacks, so the library needs no terminal.
 pub trait CompactProgress: Send + Sync {
     fn planned(&self, _objects: u64, _bytes: u64) {}
@@ -159,7 +158,11 @@ impl LakeState {
             .open_or_create(table::ERRORS, table::errors_columns(), vec!["dt".into()])
             .await?;
         let ledger = lake
-            .open_or_create(table::SOURCE_OBJECTS, table::source_objects_columns(), vec![])
+            .open_or_create(
+                table::SOURCE_OBJECTS,
+                table::source_objects_columns(),
+                vec![],
+            )
             .await?;
         let committed = CommittedObjects::load(&ledger).await?;
         let known_unit = committed_unit(&ledger).await?;
@@ -169,7 +172,11 @@ impl LakeState {
             ledger,
             committed,
             known_unit,
-            lake_root: lake.root().as_str().trim_start_matches("file://").to_owned(),
+            lake_root: lake
+                .root()
+                .as_str()
+                .trim_start_matches("file://")
+                .to_owned(),
             recent_ids: None,
             keep_recent_ids: false,
         })
@@ -190,7 +197,6 @@ pub struct Compaction {
     plan: CompactPlan,
     progress: Arc<dyn CompactProgress>,
 }
-
 
 impl Compaction {
     pub fn new(source: Source, lake: Lake, plan: CompactPlan) -> Self {
@@ -276,9 +282,16 @@ impl Compaction {
                     Ok(()) => committed_unit(&state.ledger).await,
                     Err(source) => Err(table::delta(&state.ledger, source)),
                 };
-                match read.as_ref().err().and_then(|error| Backoff::STORAGE.pause_after(error, attempt)) {
+                match read
+                    .as_ref()
+                    .err()
+                    .and_then(|error| Backoff::STORAGE.pause_after(error, attempt))
+                {
                     Some(pause) => {
-                        let error = read.err().map(|error| error.to_string()).unwrap_or_default();
+                        let error = read
+                            .err()
+                            .map(|error| error.to_string())
+                            .unwrap_or_default();
                         tracing::warn!(attempt, %error, "reading the ledger failed; retrying in {pause:?}");
                         tokio::time::sleep(pause).await;
                         attempt += 1;
@@ -381,4 +394,3 @@ impl CompactMetrics {
         self.stages.add(&other.stages);
     }
 }
-

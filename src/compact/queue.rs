@@ -162,7 +162,8 @@ fn objects_named(body: &str, source: &Source) -> std::result::Result<Vec<SourceO
         let encoded = record["s3"]["object"]["key"]
             .as_str()
             .ok_or("a record without s3.object.key")?;
-        let key = decode_key(encoded).ok_or_else(|| format!("key {encoded:?} is not URL-encoded UTF-8"))?;
+        let key = decode_key(encoded)
+            .ok_or_else(|| format!("key {encoded:?} is not URL-encoded UTF-8"))?;
         let size = record["s3"]["object"]["size"].as_u64().unwrap_or(0);
         let time = record["eventTime"]
             .as_str()
@@ -212,12 +213,17 @@ mod tests {
 
     #[test]
     fn sns_wrapped_events_test_events_and_foreign_keys() {
-        let wrapped = serde_json::json!({"Type": "Notification", "Message": event("raw/x")}).to_string();
+        let wrapped =
+            serde_json::json!({"Type": "Notification", "Message": event("raw/x")}).to_string();
         assert_eq!(objects_named(&wrapped, &source()).unwrap().len(), 1);
         let test = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"bucket"}"#;
         assert!(objects_named(test, &source()).unwrap().is_empty());
-        assert!(objects_named(&event("elsewhere/x"), &source()).unwrap().is_empty());
-        assert!(objects_named(&event("rawish/x"), &source()).unwrap().is_empty());
+        assert!(objects_named(&event("elsewhere/x"), &source())
+            .unwrap()
+            .is_empty());
+        assert!(objects_named(&event("rawish/x"), &source())
+            .unwrap()
+            .is_empty());
         assert!(objects_named("not json", &source()).is_err());
         assert!(objects_named(r#"{"hello":1}"#, &source()).is_err());
     }

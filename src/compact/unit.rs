@@ -104,8 +104,11 @@ pub(super) async fn claim(lake: &Lake, manifest: &UnitManifest) -> Result<bool> 
             Ok(_) => return Ok(true),
             // "Already there" can also mean our own write landed and its reply was lost.
             Err(
-                object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
-            ) => return Ok(read_manifest_once(lake, manifest.unit).await?.as_ref() == Some(manifest)),
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => {
+                return Ok(read_manifest_once(lake, manifest.unit).await?.as_ref() == Some(manifest))
+            }
             Err(source) if attempt < Backoff::STORAGE.tries => {
                 let pause = Backoff::STORAGE.delay(attempt);
                 tracing::warn!(unit = manifest.unit, attempt, %source, "claiming the unit failed; retrying in {pause:?}");
@@ -150,9 +153,16 @@ impl Compaction {
                 }
                 Err(error) => Err(error),
             };
-            match result.as_ref().err().and_then(|error| Backoff::UNIT.pause_after(error, attempt)) {
+            match result
+                .as_ref()
+                .err()
+                .and_then(|error| Backoff::UNIT.pause_after(error, attempt))
+            {
                 Some(pause) => {
-                    let error = result.err().map(|error| error.to_string()).unwrap_or_default();
+                    let error = result
+                        .err()
+                        .map(|error| error.to_string())
+                        .unwrap_or_default();
                     tracing::warn!(unit = manifest.unit, attempt, %error, "unit failed; retrying in {pause:?}");
                     tokio::time::sleep(pause).await;
                     attempt += 1;
@@ -277,7 +287,9 @@ impl Compaction {
                 .iter()
                 .zip(&reported_done)
                 .zip(&counts)
-                .find(|((_, &done), counts)| !done || counts.records != counts.events + counts.errors)
+                .find(|((_, &done), counts)| {
+                    !done || counts.records != counts.events + counts.errors
+                })
                 .map(|((object, &done), counts)| Error::WorkerLost {
                     object: object.uri.clone(),
                     reason: if done {
@@ -299,7 +311,8 @@ impl Compaction {
             // another run began writes the ledger with the counts that were committed: the
             // events commit's duplicates when `events` already holds the unit.
             if !write_events {
-                events_counted = ledger::take_committed_counts(events, unit, &mut counts, false).await?;
+                events_counted =
+                    ledger::take_committed_counts(events, unit, &mut counts, false).await?;
             }
             let metadata =
                 ledger::unit_commit_metadata(unit, &manifest.source_root, &counts, events_counted);

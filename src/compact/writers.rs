@@ -15,7 +15,10 @@ use crate::error::Result;
 use crate::table;
 
 /// A writer for one of the unit's data tables (`events` or `errors`).
-pub(super) fn data_file_writer(table: &DeltaTable, plan: &CompactPlan) -> Result<RecordBatchWriter> {
+pub(super) fn data_file_writer(
+    table: &DeltaTable,
+    plan: &CompactPlan,
+) -> Result<RecordBatchWriter> {
     Ok(RecordBatchWriter::for_table(table)
         .map_err(|source| table::delta(table, source))?
         .with_writer_properties(data_file_properties(plan.row_group_rows))

@@ -151,7 +151,8 @@ fn scan_provider(
         .snapshot()
         .clone();
     let config = DeltaScanConfig::new_from_session(state).with_wrap_partition_values(false);
-    let scan = DeltaScanNext::new(snapshot, config).map_err(|error| Error::Query(error.to_string()))?;
+    let scan =
+        DeltaScanNext::new(snapshot, config).map_err(|error| Error::Query(error.to_string()))?;
     Ok(Arc::new(scan))
 }
 

@@ -98,7 +98,6 @@ impl ReplayState {
             *entry = status;
         }
     }
-
 }
 
 /// The journal of one replay name in one lake.

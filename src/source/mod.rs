@@ -91,10 +91,9 @@ impl Source {
     ) -> Result<Vec<SourceObject>> {
         let prefix = self.join(under.trim_end_matches('/'));
         let offset = self.join(after);
-        let listing = self.store.list_with_offset(
-            (!prefix.as_ref().is_empty()).then_some(&prefix),
-            &offset,
-        );
+        let listing = self
+            .store
+            .list_with_offset((!prefix.as_ref().is_empty()).then_some(&prefix), &offset);
         self.collect_listing(listing, wanted).await
     }
 
@@ -165,7 +164,10 @@ impl Source {
             }
             let days = crate::time::days_from_civil(year, month, day);
             let micros = (days * 24 + hour) * 3_600_000_000;
-            let prefix: String = parts[..start].iter().map(|part| format!("{part}/")).collect();
+            let prefix: String = parts[..start]
+                .iter()
+                .map(|part| format!("{part}/"))
+                .collect();
             return Some((prefix, micros));
         }
         None
@@ -185,7 +187,9 @@ impl Source {
         let path = Path::parse(key).ok()?.to_string();
         let inside = match self.prefix.as_ref() {
             "" => true,
-            prefix => path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/')),
+            prefix => path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/')),
         };
         if !inside || path.ends_with('/') || path.split('/').any(|part| part.starts_with('.')) {
             return None;
@@ -344,12 +348,18 @@ mod tests {
     #[test]
     fn notified_objects_are_inside_the_source() {
         let source = Source::new("s3://bucket/landing", &HashMap::new()).unwrap();
-        let object = source.notified_object("bucket", "landing/2026/11/25/10/a b", 7, 1).unwrap();
+        let object = source
+            .notified_object("bucket", "landing/2026/11/25/10/a b", 7, 1)
+            .unwrap();
         assert_eq!(object.uri, "s3://bucket/landing/2026/11/25/10/a b");
         assert_eq!((object.size, object.last_modified_micros), (7, 1));
         assert!(source.notified_object("other", "landing/x", 7, 1).is_none());
-        assert!(source.notified_object("bucket", "landing2/x", 7, 1).is_none());
-        assert!(source.notified_object("bucket", "landing/.hidden/x", 7, 1).is_none());
+        assert!(source
+            .notified_object("bucket", "landing2/x", 7, 1)
+            .is_none());
+        assert!(source
+            .notified_object("bucket", "landing/.hidden/x", 7, 1)
+            .is_none());
     }
 
     #[test]

@@ -156,7 +156,12 @@ pub fn ledger_batch(
             Arc::new(StringArray::from_iter_values(
                 objects.iter().map(|object| object.uri.as_str()),
             )),
-            long(objects.iter().map(|object| Some(object.size as i64)).collect()),
+            long(
+                objects
+                    .iter()
+                    .map(|object| Some(object.size as i64))
+                    .collect(),
+            ),
             timestamps(
                 objects
                     .iter()
@@ -164,7 +169,12 @@ pub fn ledger_batch(
                     .collect(),
             ),
             long(counts.iter().map(|c| Some(c.records as i64)).collect()),
-            long(counts.iter().map(|c| events(c.events - c.duplicates)).collect()),
+            long(
+                counts
+                    .iter()
+                    .map(|c| events(c.events - c.duplicates))
+                    .collect(),
+            ),
             long(counts.iter().map(|c| events(c.duplicates)).collect()),
             long(counts.iter().map(|c| Some(c.errors as i64)).collect()),
             long(vec![Some(unit); objects.len()]),

@@ -10,13 +10,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, AsArray, BooleanArray, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayRef, Int64Builder, ListBuilder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::kernel::transaction::CommitProperties;
-use deltalake::protocol::SaveMode;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -194,72 +192,65 @@ pub async fn sync(lake: &Lake, client: &Client, start_time: i64) -> Result<SyncS
     write_changes(table, changed, last_cursor, summary).await
 }
 
-/// The table's rows minus the changed tickets, plus their new versions, and the cursor: one
-/// overwrite commit.
+/// The changed tickets merged into the table by id (updated where present, inserted where not)
+/// with the cursor, in one commit: only the files holding changed tickets are rewritten, so a
+/// sync costs what changed, not the whole table.
 async fn write_changes(
     table: deltalake::DeltaTable,
     changed: HashMap<i64, serde_json::Value>,
     last_cursor: Option<String>,
     mut summary: SyncSummary,
 ) -> Result<SyncSummary> {
-    // The table's rows minus the changed tickets, plus their new versions: one overwrite.
-    let mut batches = Vec::new();
-    let mut kept = 0u64;
-    if table
-        .snapshot()
-        .map_err(|source| table::delta(&table, source))?
-        .version()
-        > 0
-    {
-        let context = datafusion::prelude::SessionContext::new();
-        table
-            .update_datafusion_session(&context.state())
-            .map_err(|source| crate::table::delta(&table, source))?;
-        let mut stream = context
-            .read_table(table.table_provider().await?)?
-            .execute_stream()
-            .await?;
-        while let Some(batch) = stream.next().await {
-            let batch = batch?;
-            let ids = batch
-                .column(0)
-                .as_primitive_opt::<Int64Type>()
-                .ok_or_else(|| Error::Query("zendesk_tickets.id is not an integer".into()))?;
-            let keep: BooleanArray = ids
-                .iter()
-                .map(|id| Some(!id.is_some_and(|id| changed.contains_key(&id))))
-                .collect();
-            let batch = arrow::compute::filter_record_batch(&batch, &keep)?;
-            kept += batch.num_rows() as u64;
-            // Scans may hand back view strings: back to the table's own schema.
-            let columns = batch
-                .columns()
-                .iter()
-                .zip(tickets_schema().fields())
-                .map(|(column, field)| arrow::compute::cast(column, field.data_type()))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            batches.push(RecordBatch::try_new(tickets_schema(), columns)?);
-        }
-    }
-    let mut ordered: Vec<&serde_json::Value> = changed.values().collect();
-    ordered.sort_by_key(|ticket| ticket["id"].as_i64());
-    batches.push(tickets_batch(ordered.into_iter())?);
-    summary.tickets_in_table = kept + summary.tickets_changed;
-
+    use datafusion::prelude::{col, SessionContext};
     let metadata = HashMap::from([(
         CURSOR_KEY.to_owned(),
         serde_json::json!({"cursor": last_cursor, "tickets_changed": summary.tickets_changed}),
     )]);
-    table
-        .write(batches)
-        .with_save_mode(SaveMode::Overwrite)
+    let mut ordered: Vec<&serde_json::Value> = changed.values().collect();
+    ordered.sort_by_key(|ticket| ticket["id"].as_i64());
+    let source = SessionContext::new().read_batch(tickets_batch(ordered.into_iter())?)?;
+    let columns: Vec<String> = tickets_schema()
+        .fields()
+        .iter()
+        .map(|field| field.name().clone())
+        .collect();
+    let delta = |source| Error::Delta {
+        table: ZENDESK_TICKETS.into(),
+        source,
+    };
+    let (table, _) = table
+        .merge(source, col("target.id").eq(col("source.id")))
+        .with_source_alias("source")
+        .with_target_alias("target")
         .with_commit_properties(CommitProperties::default().with_metadata(metadata))
+        .when_matched_update(|update| {
+            columns.iter().fold(update, |update, name| {
+                update.update(name.as_str(), col(format!("source.\"{name}\"")))
+            })
+        })
+        .map_err(delta)?
+        .when_not_matched_insert(|insert| {
+            columns.iter().fold(insert, |insert, name| {
+                insert.set(name.as_str(), col(format!("source.\"{name}\"")))
+            })
+        })
+        .map_err(delta)?
         .await
-        .map_err(|source| Error::Delta {
-            table: ZENDESK_TICKETS.into(),
-            source,
-        })?;
+        .map_err(delta)?;
+    summary.tickets_in_table = count_rows(&table).await?;
     Ok(summary)
+}
+
+async fn count_rows(table: &deltalake::DeltaTable) -> Result<u64> {
+    let context = datafusion::prelude::SessionContext::new();
+    table
+        .update_datafusion_session(&context.state())
+        .map_err(|source| crate::table::delta(table, source))?;
+    let rows = context
+        .read_table(table.table_provider().await?)?
+        .count()
+        .await?;
+    Ok(rows as u64)
 }
 
 /// The export cursor the last sync stopped at, from the newest commit that has one.

@@ -104,7 +104,9 @@ fn compact_with_failure_point(
     point: &str,
 ) -> std::process::Output {
     eventlake(lake)
-        .args(["compact", "--json", "--source", &raw.uri, "--lake", &lake.uri])
+        .args([
+            "compact", "--json", "--source", &raw.uri, "--lake", &lake.uri,
+        ])
         .arg("--config")
         .arg(config)
         .env("EVENTLAKE_TEST_FAILPOINT", point)
@@ -129,7 +131,10 @@ async fn a_crash_at_every_failure_point_then_rerun_holds_every_record_exactly_on
         for _ in 0..2 {
             let crashed = compact_with_failure_point(&raw, &lake, &config, point);
             let stderr = String::from_utf8_lossy(&crashed.stderr);
-            assert!(!crashed.status.success(), "{point}: the run should have crashed");
+            assert!(
+                !crashed.status.success(),
+                "{point}: the run should have crashed"
+            );
             assert!(
                 stderr.contains(&format!("failure point {point}")),
                 "{point}: the run stopped elsewhere: {stderr}"

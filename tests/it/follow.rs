@@ -32,14 +32,30 @@ fn add(total: &mut GenSummary, more: &GenSummary) {
 fn notifications_queue(raw: &Loc) -> Option<String> {
     let endpoint = raw.endpoint.clone()?;
     let (bucket, prefix) = raw.uri.trim_start_matches("s3://").split_once('/')?;
-    Some(python_s3_notifications(&["setup", &endpoint, bucket, &format!("{prefix}/")]))
+    Some(python_s3_notifications(&[
+        "setup",
+        &endpoint,
+        bucket,
+        &format!("{prefix}/"),
+    ]))
 }
 
 fn python_s3_notifications(args: &[&str]) -> String {
     let python = crate::interop::python().expect("the follow tests need the test Python");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/s3_notifications.py");
-    let output = Command::new(python).arg(script).args(args).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/s3_notifications.py"
+    );
+    let output = Command::new(python)
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
@@ -72,7 +88,9 @@ async fn wait_for_ledger(lake: &Loc, objects: u64, child: &mut Child) {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("--follow exited early with {status}");
         }
-        let tables = eventlake::query::table_names(&lake.lake()).await.unwrap_or_default();
+        let tables = eventlake::query::table_names(&lake.lake())
+            .await
+            .unwrap_or_default();
         let committed = if tables.iter().any(|name| name == "source_objects") {
             count(lake, "SELECT count(*) FROM source_objects").await
         } else {
@@ -94,7 +112,10 @@ fn stop(mut child: Child) -> serde_json::Value {
     signal(&child, libc::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "--follow did not stop after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "--follow did not stop after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let output = child.wait_with_output().unwrap();
@@ -118,8 +139,15 @@ async fn objects_landing_while_it_runs_are_committed_once(backend: Backend) {
         if seed == 3 {
             // `optimize` rewrites files while the appends go on: its commits must not conflict.
             let mut optimize = eventlake(&lake);
-            let output = optimize.args(["optimize", "--lake", &lake.uri]).output().unwrap();
-            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            let output = optimize
+                .args(["optimize", "--lake", &lake.uri])
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
         }
     }
     wait_for_ledger(&lake, total.objects, &mut child).await;
@@ -129,7 +157,9 @@ async fn objects_landing_while_it_runs_are_committed_once(backend: Backend) {
         let (bucket, _) = raw.uri.trim_start_matches("s3://").split_once('/').unwrap();
         let committed = sql(&lake, "SELECT source_object FROM source_objects LIMIT 1").await;
         let uri = committed[0][0].clone();
-        let key = uri.trim_start_matches(&format!("s3://{bucket}/")).to_owned();
+        let key = uri
+            .trim_start_matches(&format!("s3://{bucket}/"))
+            .to_owned();
         let repeat = serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put",
             "eventTime": "2026-11-25T10:00:00.000Z",
             "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1}}}]});

@@ -68,7 +68,14 @@ fn hostile_record(index: usize, rng: &mut SmallRng) -> HostileRecord {
         }
         3 => {
             id = None;
-            ["\"id\":5", "\"id\":null", "\"id\":{}", "\"id\":[]", "\"id\":\"\""][index % 5].to_owned()
+            [
+                "\"id\":5",
+                "\"id\":null",
+                "\"id\":{}",
+                "\"id\":[]",
+                "\"id\":\"\"",
+            ][index % 5]
+                .to_owned()
         }
         4 => {
             id = None;
@@ -93,11 +100,21 @@ fn hostile_record(index: usize, rng: &mut SmallRng) -> HostileRecord {
         0 => "\"detail\":\"not an object\"".to_owned(),
         1 => "\"detail\":[1,2]".to_owned(),
         2 => "\"detail\":null".to_owned(),
-        3 => format!("\"detail\":{{\"eventType\":{}}}", ["5", "[]", "{}", "true"][index % 4]),
-        4 => format!("\"detail\":{{\"eventType\":{},\"schemaVersion\":\"x\"}}", json(event_type)),
+        3 => format!(
+            "\"detail\":{{\"eventType\":{}}}",
+            ["5", "[]", "{}", "true"][index % 4]
+        ),
+        4 => format!(
+            "\"detail\":{{\"eventType\":{},\"schemaVersion\":\"x\"}}",
+            json(event_type)
+        ),
         5 => {
             let keys: Vec<String> = (0..2_000).map(|key| format!("\"k{key}\":{key}")).collect();
-            format!("\"detail\":{{\"eventType\":{},{}}}", json(event_type), keys.join(","))
+            format!(
+                "\"detail\":{{\"eventType\":{},{}}}",
+                json(event_type),
+                keys.join(",")
+            )
         }
         _ => format!(
             "\"detail\":{{\"eventType\":{},\"schemaVersion\":1,\"data\":{{\"n\":{index}}}}}",
@@ -201,13 +218,23 @@ async fn hostile_records_land_exactly_once_in_events_or_errors(backend: Backend)
     }
     let events: usize = event_ids.values().sum();
     let errors: usize = error_raws.values().sum();
-    assert_eq!(events + errors, records.len() + junk.len(), "nothing else in the lake");
-    assert!(events > records.len() / 4, "the generator should make good events too");
+    assert_eq!(
+        events + errors,
+        records.len() + junk.len(),
+        "nothing else in the lake"
+    );
+    assert!(
+        events > records.len() / 4,
+        "the generator should make good events too"
+    );
 
     assert_ledger_matches_tables(&lake).await;
 
     let event_types = count(&lake, "SELECT count(DISTINCT event_type) FROM events").await;
-    assert!(event_types >= 10, "odd event types keep distinct partitions: {event_types}");
+    assert!(
+        event_types >= 10,
+        "odd event types keep distinct partitions: {event_types}"
+    );
     if backend == Backend::Local {
         assert_keys_fit_every_store(&lake.uri);
     }
@@ -218,13 +245,22 @@ async fn hostile_records_land_exactly_once_in_events_or_errors(backend: Backend)
         .arg("SELECT count(*) AS n FROM events")
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(String::from_utf8_lossy(&output.stdout), format!("n\n{events}\n"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("n\n{events}\n")
+    );
 
     // And so does delta-rs from Python. It leaves `os._exit` because Python `deltalake` 1.6 with
     // pyarrow aborts at interpreter exit about half the time ("terminate called without an
     // active exception"), on any lake, after its answer is out.
-    let Some(python) = crate::interop::python() else { return };
+    let Some(python) = crate::interop::python() else {
+        return;
+    };
     let script = "import sys, os\nfrom deltalake import DeltaTable\n\
         opts = {k: os.environ[k] for k in ('AWS_ENDPOINT_URL', 'AWS_ALLOW_HTTP', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION') if k in os.environ}\n\
         t = DeltaTable(sys.argv[1].rstrip('/') + '/events', storage_options=opts).to_pyarrow_table()\n\
@@ -234,16 +270,32 @@ async fn hostile_records_land_exactly_once_in_events_or_errors(backend: Backend)
         .args(["-c", script, &lake.uri])
         .envs(lake.storage_options().into_iter().map(|(key, value)| {
             let key = key.to_ascii_uppercase();
-            let key = if key == "AWS_ENDPOINT" { "AWS_ENDPOINT_URL".to_owned() } else { key };
+            let key = if key == "AWS_ENDPOINT" {
+                "AWS_ENDPOINT_URL".to_owned()
+            } else {
+                key
+            };
             (key, value)
         }))
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let read = String::from_utf8_lossy(&output.stdout);
     let mut numbers = read.split_whitespace().map(|n| n.parse::<u64>().unwrap());
-    assert_eq!(numbers.next(), Some(events as u64), "deltalake reads every event");
-    assert_eq!(numbers.next(), Some(event_types), "deltalake sees the same event types");
+    assert_eq!(
+        numbers.next(),
+        Some(events as u64),
+        "deltalake reads every event"
+    );
+    assert_eq!(
+        numbers.next(),
+        Some(event_types),
+        "deltalake sees the same event types"
+    );
 }
 
 /// Every name under the lake fits a filesystem (255 bytes) and every key fits S3 (1,024).

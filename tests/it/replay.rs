@@ -10,7 +10,10 @@ use serde_json::Value;
 
 use crate::common::*;
 
-async fn small_lake(dir: &tempfile::TempDir, events: u64) -> (Loc, eventlake::generate::GenSummary) {
+async fn small_lake(
+    dir: &tempfile::TempDir,
+    events: u64,
+) -> (Loc, eventlake::generate::GenSummary) {
     let (raw, lake) = place(Backend::Local, dir);
     let summary = generate(
         &raw,

@@ -94,13 +94,25 @@ fn demo_summary_and_table_format() {
 fn error_messages() {
     let dir = temp_dir();
     let cases: &[(&str, &[&str])] = &[
-        ("error_missing_source", &["compact", "--source", "no-such-folder", "--lake", "lake"]),
+        (
+            "error_missing_source",
+            &["compact", "--source", "no-such-folder", "--lake", "lake"],
+        ),
         ("error_unknown_flag", &["compact", "--sauce", "raw"]),
-        ("error_no_lake", &["query", "--lake", "no-such-lake", "SELECT 1 FROM events"]),
-        ("error_bad_duration", &["reconcile", "--lake", "lake", "--window", "soon"]),
+        (
+            "error_no_lake",
+            &["query", "--lake", "no-such-lake", "SELECT 1 FROM events"],
+        ),
+        (
+            "error_bad_duration",
+            &["reconcile", "--lake", "lake", "--window", "soon"],
+        ),
     ];
     for (name, args) in cases {
         let (code, stdout, stderr) = run(dir.path(), args);
-        assert_masked_snapshot!(*name, format!("exit code: {code}\nstdout:\n{stdout}\nstderr:\n{stderr}"));
+        assert_masked_snapshot!(
+            *name,
+            format!("exit code: {code}\nstdout:\n{stdout}\nstderr:\n{stderr}")
+        );
     }
 }
