@@ -59,7 +59,32 @@ fn python_s3_notifications(args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
-fn spawn_follow(raw: &Loc, lake: &Loc, queue: Option<&str>) -> Child {
+/// A running `--follow`, killed if the test ends (or panics) before it is stopped.
+struct Following(Option<Child>);
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Following {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        self.0.as_ref().expect("running")
+    }
+}
+
+impl std::ops::DerefMut for Following {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0.as_mut().expect("running")
+    }
+}
+
+fn spawn_follow(raw: &Loc, lake: &Loc, queue: Option<&str>) -> Following {
     let mut command = eventlake(lake);
     command
         .args(["compact", "--follow", "--json", "--commit-interval", "1s"])
@@ -72,7 +97,7 @@ fn spawn_follow(raw: &Loc, lake: &Loc, queue: Option<&str>) -> Child {
     if let Some(queue) = queue {
         command.args(["--queue", queue]);
     }
-    command.spawn().unwrap()
+    Following(Some(command.spawn().unwrap()))
 }
 
 fn signal(child: &Child, signal: i32) {
@@ -108,7 +133,8 @@ async fn wait_for_ledger(lake: &Loc, objects: u64, child: &mut Child) {
 }
 
 /// SIGTERM: the run commits what it has and exits 0 with its totals.
-fn stop(mut child: Child) -> serde_json::Value {
+fn stop(mut following: Following) -> serde_json::Value {
+    let mut child = following.0.take().expect("running");
     signal(&child, libc::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {
@@ -130,8 +156,7 @@ async fn objects_landing_while_it_runs_are_committed_once(backend: Backend) {
     let queue = notifications_queue(&raw);
     // Objects before the start are found by the first (full) listing.
     let mut total = generate(&raw, &batch(1)).await;
-    let child = spawn_follow(&raw, &lake, queue.as_deref());
-    let mut child = child;
+    let mut child = spawn_follow(&raw, &lake, queue.as_deref());
     for seed in 2..=4 {
         tokio::time::sleep(Duration::from_millis(700)).await;
         let more = generate(&raw, &batch(seed)).await;
@@ -178,7 +203,7 @@ async fn a_killed_follow_restarts_exactly_beside_a_batch_run(backend: Backend) {
     let dir = temp_dir();
     let (raw, lake) = place(backend, &dir);
     let mut total = generate(&raw, &batch(11)).await;
-    let mut child = spawn_follow(&raw, &lake, None);
+    let child = spawn_follow(&raw, &lake, None);
     for seed in 12..=13 {
         tokio::time::sleep(Duration::from_millis(600)).await;
         add(&mut total, &generate(&raw, &batch(seed)).await);
@@ -186,7 +211,7 @@ async fn a_killed_follow_restarts_exactly_beside_a_batch_run(backend: Backend) {
     // Killed at an arbitrary point: mid-unit, between commits, or idle.
     tokio::time::sleep(Duration::from_millis(900)).await;
     signal(&child, libc::SIGKILL);
-    let _ = child.wait();
+    drop(child);
 
     add(&mut total, &generate(&raw, &batch(14)).await);
     let mut child = spawn_follow(&raw, &lake, None);
