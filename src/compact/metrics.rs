@@ -202,3 +202,50 @@ impl FollowMetrics {
         Ok(bound)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn metrics_and_health_are_served_over_http() {
+        let metrics = Arc::new(FollowMetrics::default());
+        let address = metrics.clone().serve("127.0.0.1:0").await.unwrap();
+        let get = |path: &'static str| async move {
+            let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+            let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await.unwrap();
+            response
+        };
+        assert!(get("/healthz").await.starts_with("HTTP/1.1 503"));
+        metrics.set_ready();
+        assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
+        metrics.record_commit(
+            &UnitDone {
+                metrics: crate::compact::CompactMetrics {
+                    objects: 2,
+                    records_in: 10,
+                    units: 1,
+                    ..Default::default()
+                },
+                objects: Vec::new(),
+            },
+            Duration::from_millis(1_500),
+        );
+        let text = get("/metrics").await;
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        for line in [
+            "eventlake_objects_total 2",
+            "eventlake_records_total 10",
+            "eventlake_commits_total 1",
+            "eventlake_commit_duration_seconds_bucket{le=\"2\"} 1",
+            "eventlake_commit_duration_seconds_count 1",
+            "eventlake_queue_depth 0",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        assert!(get("/other").await.starts_with("HTTP/1.1 404"));
+    }
+}

@@ -92,6 +92,7 @@ fn spawn_follow(raw: &Loc, lake: &Loc, queue: Option<&str>) -> Following {
         // a lookback that reaches them all (the watermark itself is unit-tested in source/).
         .args(["--lookback", "3650d"])
         .args(["--source", &raw.uri, "--lake", &lake.uri])
+        .args(["-v", "--log-format", "json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if let Some(queue) = queue {
@@ -147,6 +148,12 @@ fn stop(mut following: Following) -> serde_json::Value {
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
+    // --log-format json: every log line is a JSON object.
+    for line in stderr.lines().filter(|line| !line.trim().is_empty()) {
+        let parsed: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|error| panic!("not a JSON log line ({error}): {line}"));
+        assert!(parsed["fields"].is_object(), "{line}");
+    }
     serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("no JSON totals: {stderr}"))
 }
 
@@ -220,6 +227,36 @@ async fn a_killed_follow_restarts_exactly_beside_a_batch_run(backend: Backend) {
     let batch_run = compact_cli(&raw, &lake, &[]);
     assert!(batch_run["objects"].as_u64().is_some(), "{batch_run}");
     add(&mut total, &generate(&raw, &batch(16)).await);
+    wait_for_ledger(&lake, total.objects, &mut child).await;
+    stop(child);
+    assert_lake_matches(&lake, &total).await;
+}
+
+/// A second signal exits at once with 130, mid-unit; the next start finishes that unit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_exits_at_once_and_the_next_start_finishes() {
+    let dir = temp_dir();
+    let (raw, lake) = place(Backend::Local, &dir);
+    let mut total = generate(&raw, &batch(21)).await;
+    let mut child = spawn_follow(&raw, &lake, None);
+    wait_for_ledger(&lake, total.objects, &mut child).await;
+    // Enough to keep a unit busy for a while, found by the next poll.
+    let big = GenOptions {
+        events: 60_000,
+        objects: 6,
+        seed: 22,
+        ..GenOptions::default()
+    };
+    add(&mut total, &generate(&raw, &big).await);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    signal(&child, libc::SIGTERM);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    signal(&child, libc::SIGTERM);
+    let status = child.0.take().unwrap().wait().unwrap();
+    assert_eq!(status.code(), Some(130), "the second signal exits at once");
+
+    let child = spawn_follow(&raw, &lake, None);
+    let mut child = child;
     wait_for_ledger(&lake, total.objects, &mut child).await;
     stop(child);
     assert_lake_matches(&lake, &total).await;
