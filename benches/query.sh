@@ -9,6 +9,6 @@ venv="${EVENTLAKE_VENV:-/var/tmp/eventlake-venv}"
 if ! "$venv/bin/python" -c "import duckdb, deltalake" 2>/dev/null; then
     python3 -m venv "$venv" && "$venv/bin/pip" install --quiet -r .ci/requirements.txt
 fi
-[ -x "$venv/bin/duckdb" ] || "$venv/bin/pip" install --quiet duckdb-cli==1.5.6
+[ -x "$venv/bin/duckdb" ] || "$venv/bin/pip" install --quiet duckdb-cli==1.5.5
 cargo build --release --quiet
 exec "$venv/bin/python" benches/query_bench.py "$@"

@@ -99,3 +99,74 @@ async fn deltalake_and_duckdb_read_the_same_lake(backend: Backend) {
         .collect();
     assert_eq!(ours[0], theirs);
 }
+
+/// The `duckdb` CLI of the test virtualenv and its `delta` extension file (PyPI
+/// `duckdb-cli` and `duckdb-extension-delta` at the same version; DuckDB loads only an
+/// extension built for its own version).
+fn duckdb_with_delta(python: &str) -> (String, String) {
+    let bin = std::path::Path::new(python)
+        .parent()
+        .expect("the Python is in a bin folder");
+    let found = Command::new(python)
+        .args([
+            "-c",
+            "import duckdb_extension_delta, glob, os; \
+             print(glob.glob(os.path.join(os.path.dirname(duckdb_extension_delta.__file__), 'extensions', '*', 'delta.duckdb_extension'))[0])",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "duckdb-extension-delta is not installed: {}",
+        String::from_utf8_lossy(&found.stderr)
+    );
+    let extension = String::from_utf8(found.stdout).unwrap().trim().to_owned();
+    (bin.join("duckdb").to_string_lossy().into_owned(), extension)
+}
+
+/// What the README tells users: DuckDB's `delta_scan` reads the tables as they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duckdb_delta_scan_reads_the_lake() {
+    let Some(python) = python() else { return };
+    let (duckdb, extension) = duckdb_with_delta(&python);
+    let dir = temp_dir();
+    let (raw, lake) = place(Backend::Local, &dir);
+    let summary = generate(
+        &raw,
+        &GenOptions {
+            events: 6_000,
+            days: 2,
+            objects: 4,
+            ..GenOptions::default()
+        },
+    )
+    .await;
+    compact_cli(&raw, &lake, &[]);
+    let script = format!(
+        "LOAD '{extension}'; \
+         SELECT count(*), count(DISTINCT id), count(DISTINCT event_type) FROM delta_scan('{lake}/events'); \
+         SELECT count(*) FROM delta_scan('{lake}/errors'); \
+         SELECT count(*) FROM delta_scan('{lake}/source_objects');",
+        lake = lake.uri
+    );
+    let output = Command::new(&duckdb)
+        .args(["-csv", "-noheader", "-c", &script])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{duckdb}: {stderr}");
+    let lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let types = summary.by_event_type.len();
+    assert_eq!(
+        lines,
+        vec![
+            format!("{},{},{types}", summary.events, summary.events),
+            summary.bad_records.to_string(),
+            summary.objects.to_string(),
+        ],
+        "{stderr}"
+    );
+}
