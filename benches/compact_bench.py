@@ -70,7 +70,7 @@ def main():
 
     shutil.rmtree(args.workdir, ignore_errors=True)
     raw, lake, duck_out = (os.path.join(args.workdir, name) for name in ("raw", "lake", "duck"))
-    gen = [args.binary, "gen", "--events", str(args.events), "--clients", "5000", "--days", "3",
+    gen = [args.binary, "generate", "--events", str(args.events), "--clients", "5000", "--days", "3",
            "--layout", args.layout, "--out", raw, "--json"]
     if args.gzip:
         gen.append("--gzip")

@@ -13,13 +13,13 @@ bin="${EVENTLAKE_BIN:-${CARGO_TARGET_DIR:-/var/tmp/eventlake-target}/release/eve
 if [ ! -e "$work/lake/source_objects/_delta_log" ]; then
     rm -rf "$work"
     echo "generating and compacting $old objects …" >&2
-    "$bin" gen --out "$work/raw" --events $((old * 2)) --objects "$old" --gzip --dup-rate 0 --json >/dev/null
+    "$bin" generate --out "$work/raw" --events $((old * 2)) --objects "$old" --gzip --dup-rate 0 --json >/dev/null
     "$bin" compact --source "$work/raw" --lake "$work/lake" --json >/dev/null
 fi
 
 cp -r "$work/lake" "$work/rerun-lake"
 trap 'rm -rf "$work/rerun-lake" "$work/raw/new"' EXIT
-"$bin" gen --out "$work/raw/new" --events $((new * 2)) --objects "$new" --gzip --seed 2 --days 1 --json >/dev/null
+"$bin" generate --out "$work/raw/new" --events $((new * 2)) --objects "$new" --gzip --seed 2 --days 1 --json >/dev/null
 /usr/bin/time -f "%e %M" -o "$work/time.txt" "$bin" compact --source "$work/raw" --lake "$work/rerun-lake" --json >"$work/metrics.json"
 rm -rf "$work/raw/new"
 read -r seconds kilobytes <"$work/time.txt"

@@ -19,11 +19,11 @@ s3="http://127.0.0.1:$port"
 "$venv/bin/python" -c "import urllib.request as r; r.urlopen(r.Request('$s3/bench', method='PUT'))"
 
 echo "generating $old objects …" >&2
-"$bin" --endpoint-url "$s3" gen --out s3://bench/raw --events $((old * 2)) --objects "$old" --gzip --dup-rate 0 >&2
+"$bin" --endpoint-url "$s3" generate --out s3://bench/raw --events $((old * 2)) --objects "$old" --gzip --dup-rate 0 >&2
 start=$(date +%s.%N)
 "$bin" --endpoint-url "$s3" compact --source s3://bench/raw --lake s3://bench/lake --json >&2
 first=$(echo "$(date +%s.%N) - $start" | bc)
-"$bin" --endpoint-url "$s3" gen --out s3://bench/raw --events $((new * 2)) --objects "$new" --gzip --seed 2 --days 1 >&2
+"$bin" --endpoint-url "$s3" generate --out s3://bench/raw --events $((new * 2)) --objects "$new" --gzip --seed 2 --days 1 >&2
 
 exec 3< <("$venv/bin/python" tests/python/fault_proxy.py "$s3" --rate 0)
 read -r proxy_port <&3

@@ -11,12 +11,12 @@ bin="${EVENTLAKE_BIN:-${CARGO_TARGET_DIR:-/var/tmp/eventlake-target}/release/eve
 mkdir -p "$work"
 printf '[limits]\nunit_max_objects = 1\n' > "$work/eventlake.toml"
 if [ ! -e "$work/lake/source_objects/_delta_log" ]; then
-    "$bin" gen --out "$work/raw" --events $((commits * 3)) --objects "$commits" --bad-rate 0 --json >/dev/null
+    "$bin" generate --out "$work/raw" --events $((commits * 3)) --objects "$commits" --bad-rate 0 --json >/dev/null
     start=$(date +%s.%N)
     "$bin" compact --source "$work/raw" --lake "$work/lake" --config "$work/eventlake.toml" --json > "$work/first.json"
     echo "first run: $(jq -r .units "$work/first.json") units in $(echo "$(date +%s.%N) - $start" | bc) s"
 fi
-"$bin" gen --out "$work/raw/more-$RANDOM" --events 3 --objects 1 --bad-rate 0 --dup-rate 0 --seed $RANDOM --json >/dev/null
+"$bin" generate --out "$work/raw/more-$RANDOM" --events 3 --objects 1 --bad-rate 0 --dup-rate 0 --seed $RANDOM --json >/dev/null
 open_start=$(date +%s.%N)
 "$bin" query --lake "$work/lake" --format csv "SELECT count(*) FROM source_objects" >/dev/null
 open_seconds=$(echo "$(date +%s.%N) - $open_start" | bc)

@@ -43,7 +43,7 @@ def main():
     raw, lake, duck = (os.path.join(args.workdir, name) for name in ("raw", "lake", "duck"))
     if not os.path.exists(os.path.join(duck, "done")):
         shutil.rmtree(args.workdir, ignore_errors=True)
-        subprocess.run([args.binary, "gen", "--events", str(args.events), "--clients", "5000", "--days", "3",
+        subprocess.run([args.binary, "generate", "--events", str(args.events), "--clients", "5000", "--days", "3",
                         "--gzip", "--bad-rate", "0", "--out", raw, "--json"], check=True, stdout=subprocess.DEVNULL)
         subprocess.run([args.binary, "compact", "--source", raw, "--lake", lake, "--json"], check=True,
                        stdout=subprocess.DEVNULL)

@@ -10,7 +10,7 @@ bin="${EVENTLAKE_BIN:-${CARGO_TARGET_DIR:-/var/tmp/eventlake-target}/release/eve
 work="$(mktemp -d -t eventlake-replay-bench.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 
-"$bin" gen --out "$work/raw" --events "$events" --clients 5000 --days 3 --gzip >/dev/null
+"$bin" generate --out "$work/raw" --events "$events" --clients 5000 --days 3 --gzip >/dev/null
 "$bin" compact --source "$work/raw" --lake "$work/lake" --json >/dev/null
 
 runs=3

@@ -160,8 +160,7 @@ impl Config {
             .prefix
             .as_deref()
             .unwrap_or(DEFAULT_PREFIX);
-        let template = PartitionTemplate::parse(prefix, self.partitioning.query.as_deref())
-            .map_err(|error| Error::Partitioning(error.to_string()))?;
+        let template = PartitionTemplate::parse(prefix, self.partitioning.query.as_deref())?;
         let transform = Transform::new(self.transform.preset, &self.transform.operations)
             .map_err(Error::Transform)?;
         let defaults = CompactPlan::default();

@@ -159,10 +159,9 @@ impl DemoSummary {
         if differing.is_empty() {
             return Ok(());
         }
-        Err(Error::Query(format!(
-            "reconcile reported other counts than the generator made ({}): a bug, please report it",
-            differing.join(", ")
-        )))
+        Err(Error::DemoMismatch {
+            counts: differing.join(", "),
+        })
     }
 }
 

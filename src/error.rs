@@ -31,25 +31,55 @@ pub enum Error {
         source: deltalake::DeltaTableError,
     },
 
+    /// A data file of a table (one this run wrote, or another shard's) could not be read back.
+    #[error("reading data file {path}: {source}")]
+    ReadDataFile {
+        path: String,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+
+    /// A commit another writer made while this unit ran left the log before it was checked.
+    #[error(
+        "{table}: commit {version} left the log before this unit could check the ids it added"
+    )]
+    CommitGone { table: String, version: i64 },
+
     #[error("building a batch: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
 
     #[error("query: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
 
-    #[error("{0}")]
-    Query(String),
+    /// A query names a table the lake does not hold; `hint` says what it holds.
+    #[error("table {table:?} not found: {hint}")]
+    TableNotFound { table: String, hint: String },
+
+    /// Results could not be written (stdout, a file); a closed pipe is not an error.
+    #[error("writing the results: {source}")]
+    Output {
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+
+    #[error("writing JSON: {0}")]
+    Json(#[from] serde_json::Error),
 
     #[error("config {path}: {reason}")]
     Config { path: PathBuf, reason: String },
 
     #[error("invalid partitioning: {0}")]
-    Partitioning(String),
+    Partitioning(#[from] eventlake_core::partition::PartitionError),
 
-    /// The message includes the transform's error, so it is not also a `#[source]`: `main`
-    /// prints the chain (`{:#}`), which would show it twice.
+    /// The lake's events table is partitioned otherwise than the config asks.
+    #[error("the lake's events table is partitioned by {existing:?}, but the prefix gives {wanted:?}; use a new lake or the same prefix")]
+    PartitioningChanged {
+        existing: Vec<String>,
+        wanted: Vec<String>,
+    },
+
     #[error("invalid transform: {0}")]
-    Transform(crate::transform::TransformError),
+    Transform(#[source] crate::transform::TransformError),
 
     #[error("unit manifest {path}: {reason}")]
     Manifest { path: String, reason: String },
@@ -58,28 +88,44 @@ pub enum Error {
     InvalidArgument(String),
 
     #[error("Zendesk: {0}")]
-    Zendesk(String),
+    Zendesk(#[from] crate::zendesk::ZendeskError),
 
-    #[error("EventBridge: {0}")]
-    EventBridge(String),
+    /// A catalog (Glue) refused or failed a request; the reason is the SDK's full context.
+    #[error("catalog: {what}: {reason}")]
+    Catalog { what: String, reason: String },
+
+    /// PutEvents failed as a whole (not per entry): the message is the SDK's full context.
+    #[error("EventBridge PutEvents: {context}")]
+    EventBridge { context: String },
 
     /// The command ran to its end, but some events were not delivered (replay): a scheduler
     /// tells this apart from a failure by the exit code.
     #[error("{0}")]
     Incomplete(String),
 
-    #[error("a worker thread failed: {0}")]
-    Worker(String),
+    #[error("the worker pool failed: {0}")]
+    WorkerPool(#[from] tokio::task::JoinError),
+
+    /// The unit's writer ended before the workers did; its own error is reported instead.
+    #[error("the unit's writer stopped")]
+    WriterStopped,
+
+    /// A table or a query's answer lacks a column, or has it with another type.
+    #[error("{query}: column {column} {reason}")]
+    Column {
+        query: &'static str,
+        column: String,
+        reason: String,
+    },
+
+    /// The demo's reconcile reported other counts than its generator made: a bug.
+    #[error("reconcile reported other counts than the generator made ({counts}): a bug, please report it")]
+    DemoMismatch { counts: String },
 
     /// A worker ended without reporting its object done: it panicked, or vanished. The unit is
     /// not committed, so the object's records are not lost.
     #[error("the worker reading {object} did not finish: {reason}")]
     WorkerLost { object: String, reason: String },
-
-    /// The reconcile candidates query (shipped, or an override) returned a column reconcile
-    /// cannot read.
-    #[error("reconcile/candidates: column {column} {reason}")]
-    CandidatesColumn { column: String, reason: String },
 }
 
 /// Exit codes, distinct so that a scheduler can tell outcomes apart (documented in the README).
@@ -115,6 +161,12 @@ impl Error {
             Error::ReadObject { source, .. } => crate::source::is_store_error(source),
             Error::Delta { source, .. } => delta_error_is_transient(source),
             Error::Storage { .. } => true,
+            Error::ReadDataFile {
+                source: parquet::errors::ParquetError::External(cause),
+                ..
+            } => cause
+                .downcast_ref::<object_store::Error>()
+                .is_some_and(store_error_is_transient),
             // A panic may come from a passing condition (memory); the unit is retried whole.
             Error::WorkerLost { .. } => true,
             _ => false,
@@ -165,3 +217,19 @@ fn delta_error_is_transient(error: &deltalake::DeltaTableError) -> bool {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The error and its causes on one line, each cause once: a variant's message often includes
+/// its source's, as object_store's and delta-rs' do.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(source) = cause {
+        let more = source.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = source.source();
+    }
+    text
+}

@@ -7,8 +7,11 @@
 //! wired together by [`compact`]. [`query`] is SQL over the lake, [`replay`] sends selected
 //! events back into EventBridge, [`zendesk`] syncs tickets and [`reconcile`] matches them to
 //! loyalty purchases. [`generate`] makes input shaped like a real bucket, and [`demo`] runs
-//! generate, compact, query and reconcile on a sample.
+//! generate, compact, query and reconcile on a sample. [`catalog`] registers the lake's tables
+//! with other engines (Athena, Trino, Spark, Glue).
 
+pub mod aws;
+pub mod catalog;
 pub mod cli;
 pub mod compact;
 pub mod config;

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::from(eventlake::error::exit_code::DONE),
         Err(error) => {
             let code = error.exit_code();
-            eprintln!("error: {:#}", anyhow::Error::from(error));
+            eprintln!("error: {}", eventlake::error::chain(&error));
             ExitCode::from(code)
         }
     }

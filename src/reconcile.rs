@@ -180,7 +180,8 @@ impl CandidateColumns {
                     .iter()
                     .map(|field| field.name().as_str())
                     .collect();
-                Error::CandidatesColumn {
+                Error::Column {
+                    query: "reconcile/candidates",
                     column: name.to_owned(),
                     reason: format!(
                         "is missing: the query returns {}; reconcile reads {}",
@@ -243,7 +244,8 @@ impl CandidateColumns {
             }
             let id = purchase_ids.value(row);
             if purchase_times.is_null(row) {
-                return Err(Error::CandidatesColumn {
+                return Err(Error::Column {
+                    query: "reconcile/candidates",
                     column: "purchase_time".into(),
                     reason: format!("is null for purchase {id}"),
                 });
@@ -284,20 +286,19 @@ struct Column {
 
 impl Column {
     fn cast(batch: &RecordBatch, name: &'static str, index: usize, to: &DataType) -> Result<Self> {
-        let column = batch
-            .columns()
-            .get(index)
-            .ok_or_else(|| Error::CandidatesColumn {
-                column: name.to_owned(),
-                reason: "is missing from a batch of the query's result".into(),
-            })?;
+        let column = batch.columns().get(index).ok_or_else(|| Error::Column {
+            query: "reconcile/candidates",
+            column: name.to_owned(),
+            reason: "is missing from a batch of the query's result".into(),
+        })?;
         // Not `safe`: a value that does not convert is an error, not a null that loses a ticket.
         let strict = arrow::compute::CastOptions {
             safe: false,
             ..Default::default()
         };
         let array = arrow::compute::cast_with_options(column, to, &strict).map_err(|source| {
-            Error::CandidatesColumn {
+            Error::Column {
+                query: "reconcile/candidates",
                 column: name.to_owned(),
                 reason: format!("cannot be read as {to}: {source}"),
             }
@@ -306,7 +307,8 @@ impl Column {
     }
 
     fn mistyped(&self) -> Error {
-        Error::CandidatesColumn {
+        Error::Column {
+            query: "reconcile/candidates",
             column: self.name.to_owned(),
             reason: format!("was cast to {} yet is not one", self.array.data_type()),
         }

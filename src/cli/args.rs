@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use super::OutputFormat;
+use crate::compact::Shard;
 use crate::config::{ByteSize, Config};
 use crate::error::{Error, Result};
 use crate::generate::Layout;
@@ -48,7 +49,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Generate raw objects shaped like a Firehose bucket (deterministic, with duplicates, late
     /// events and bad records).
-    Gen(GenArgs),
+    #[command(visible_alias = "gen")]
+    Generate(GenerateArgs),
     /// Compact raw objects into the lake's Delta tables, exactly once.
     Compact(CompactArgs),
     /// Run SQL over the lake: ad hoc, from a file, or a saved query by name (see --list).
@@ -71,6 +73,9 @@ pub enum Command {
     Expire(ExpireArgs),
     /// List the commits of every table of the lake, newest first, with what each did.
     History(HistoryArgs),
+    /// The lake's tables in other engines' catalogs: DDL for Athena, Trino and Spark, or Glue.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Generate a sample, compact it into ./eventlake-demo/lake and show what it holds.
     Demo(DemoArgs),
 }
@@ -181,7 +186,7 @@ pub struct SqlArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct GenArgs {
+pub struct GenerateArgs {
     /// Where to write the objects: a folder or s3://bucket/prefix.
     #[arg(long)]
     pub out: String,
@@ -270,6 +275,18 @@ pub struct CompactArgs {
     /// With --follow: serve Prometheus metrics at http://HOST:PORT/metrics and /healthz.
     #[arg(long, value_name = "HOST:PORT", requires = "follow")]
     pub metrics_addr: Option<String>,
+    /// Compact only shard K of N (numbered from 0): the objects whose URI hashes to K. N runs
+    /// with K = 0 … N-1 on one source and lake split the work between them.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard, conflicts_with = "shard_count")]
+    pub shard: Option<Shard>,
+    /// Shard this run by N, with its index from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)
+    /// or AWS_BATCH_JOB_ARRAY_INDEX (an AWS Batch array job).
+    #[arg(long, value_name = "N")]
+    pub shard_count: Option<u32>,
+}
+
+fn parse_shard(text: &str) -> std::result::Result<Shard, String> {
+    Shard::parse(text).map_err(|error| error.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -389,6 +406,44 @@ pub struct HistoryArgs {
     #[arg(long)]
     pub limit: Option<usize>,
     /// One JSON object per commit.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Print the statements that register each table of the lake in an engine's catalog.
+    Ddl(CatalogDdlArgs),
+    /// Create (or update) each table of the lake in an AWS Glue database, for Athena and Spark.
+    Register(CatalogRegisterArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CatalogDdlArgs {
+    #[command(flatten)]
+    pub at: LakeArgs,
+    /// The engine whose SQL to print.
+    #[arg(long, value_enum, default_value = "athena")]
+    pub engine: crate::catalog::Engine,
+    /// The database (Athena, Spark) or schema (Trino) the tables go in.
+    #[arg(long, default_value = "eventlake")]
+    pub database: String,
+    /// Trino: the catalog of the Delta Lake connector.
+    #[arg(long, default_value = "delta")]
+    pub trino_catalog: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CatalogRegisterArgs {
+    #[command(flatten)]
+    pub at: LakeArgs,
+    /// The Glue database (created if missing).
+    #[arg(long, value_name = "NAME")]
+    pub glue_database: String,
+    /// AWS region for Glue (default: AWS_REGION or the profile's).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Print what was registered as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -22,14 +22,14 @@ pub use output::OutputFormat;
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
-use args::ZendeskCommand;
+use crate::error::Result;
+use args::{CatalogCommand, ZendeskCommand};
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
     let endpoint_url = cli.endpoint_url.as_deref();
     match cli.command {
-        Command::Gen(args) => commands::generate::run(&args, endpoint_url).await,
+        Command::Generate(args) => commands::generate::run(&args, endpoint_url).await,
         Command::Compact(args) => commands::compact::run(&args, endpoint_url).await,
         Command::Query(args) => commands::query::run(&args, endpoint_url).await,
         Command::Sql(args) => commands::query::prompt(&args, endpoint_url).await,
@@ -43,6 +43,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Expire(args) => commands::upkeep::expire(&args, endpoint_url).await,
         Command::History(args) => commands::upkeep::history(&args, endpoint_url).await,
         Command::Demo(args) => commands::demo::run(&args).await,
+        Command::Catalog(CatalogCommand::Ddl(args)) => {
+            commands::catalog::ddl(&args, endpoint_url).await
+        }
+        Command::Catalog(CatalogCommand::Register(args)) => {
+            commands::catalog::register(&args, endpoint_url).await
+        }
     }
 }
 
@@ -66,7 +72,7 @@ pub fn init_logging(verbose: u8, format: args::LogFormat) {
 
 /// A summary as one line of JSON (`--json`).
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|error| Error::Query(format!("writing JSON: {error}")))
+    Ok(serde_json::to_string(value)?)
 }
 
 /// The folder of saved queries: `--queries` (or EVENTLAKE_QUERIES), else ./queries if present.

@@ -2,6 +2,8 @@
 //! file never sits in memory. Only `table`, meant for eyes, stops after a screenful of rows.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -58,7 +60,9 @@ pub async fn write_stream(
 ) -> Result<Printed> {
     let schema = stream.schema();
     let mut printed = Printed::default();
-    let written: Result<(), ArrowError> = async {
+    let (out, closed) = PipeWatch::new(out);
+    let out: Box<dyn Write + Send> = Box::new(out);
+    let written: Result<(), WriteError> = async {
         match format {
             OutputFormat::Table => {
                 let mut kept: Vec<RecordBatch> = Vec::new();
@@ -109,11 +113,9 @@ pub async fn write_stream(
                     printed.rows += batch.num_rows() as u64;
                     writer.write(&batch)?;
                 }
+                // `finish` writes `[]` when no row came.
                 writer.finish()?;
                 let mut out = writer.into_inner();
-                if printed.rows == 0 {
-                    write!(out, "[]")?;
-                }
                 writeln!(out)?;
                 out.flush()?;
             }
@@ -161,14 +163,72 @@ pub async fn write_stream(
     .await;
     match written {
         Ok(()) => Ok(printed),
-        Err(error) if is_broken_pipe(&error) => Ok(printed),
-        Err(ArrowError::ExternalError(source)) => {
-            match source.downcast::<datafusion::error::DataFusionError>() {
-                Ok(error) => Err(Error::Query(error.to_string())),
-                Err(source) => Err(Error::Query(source.to_string())),
+        // The reader went away (`| head`): what it wanted was printed.
+        Err(_) if closed.load(Ordering::Relaxed) => Ok(printed),
+        Err(WriteError::Query(error)) => Err(Error::DataFusion(error)),
+        Err(WriteError::Output(source)) => Err(Error::Output { source }),
+    }
+}
+
+/// Why writing results stopped: the query failed, or the output did.
+enum WriteError {
+    Query(datafusion::error::DataFusionError),
+    Output(ArrowError),
+}
+
+impl From<datafusion::error::DataFusionError> for WriteError {
+    fn from(error: datafusion::error::DataFusionError) -> Self {
+        WriteError::Query(error)
+    }
+}
+
+impl From<ArrowError> for WriteError {
+    fn from(error: ArrowError) -> Self {
+        WriteError::Output(error)
+    }
+}
+
+impl From<std::io::Error> for WriteError {
+    fn from(error: std::io::Error) -> Self {
+        WriteError::Output(error.into())
+    }
+}
+
+/// A writer that notes a closed pipe: Arrow's CSV and JSON writers keep only the error's text.
+struct PipeWatch {
+    inner: Box<dyn Write + Send>,
+    closed: Arc<AtomicBool>,
+}
+
+impl PipeWatch {
+    fn new(inner: Box<dyn Write + Send>) -> (Self, Arc<AtomicBool>) {
+        let closed = Arc::new(AtomicBool::new(false));
+        let watch = PipeWatch {
+            inner,
+            closed: closed.clone(),
+        };
+        (watch, closed)
+    }
+
+    fn note<T>(&self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(error) = &result {
+            if error.kind() == std::io::ErrorKind::BrokenPipe {
+                self.closed.store(true, Ordering::Relaxed);
             }
         }
-        Err(error) => Err(Error::Query(error.to_string())),
+        result
+    }
+}
+
+impl Write for PipeWatch {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.note(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.inner.flush();
+        self.note(result)
     }
 }
 
@@ -181,15 +241,5 @@ pub fn format_table(
         arrow::util::pretty::pretty_format_batches(&[RecordBatch::new_empty(schema.clone())])
     } else {
         arrow::util::pretty::pretty_format_batches(batches)
-    }
-}
-
-fn is_broken_pipe(error: &ArrowError) -> bool {
-    match error {
-        ArrowError::IoError(_, source) => source.kind() == std::io::ErrorKind::BrokenPipe,
-        ArrowError::ExternalError(source) => source
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|source| source.kind() == std::io::ErrorKind::BrokenPipe),
-        _ => error.to_string().contains("Broken pipe"),
     }
 }

@@ -5,6 +5,7 @@
 //! 16 bytes per UUID id (more for other ids) of this run and of the partitions it touches; the
 //! table's ids of a partition are loaded once, when the run first writes to that partition.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ use crate::error::{Error, Result};
 /// Ids already seen: UUIDs as 16 bytes, anything else as text. aHash, seeded per run, is a
 /// fraction of SipHash's cost per row and still resists crafted collisions.
 #[derive(Default)]
-struct IdSet {
+pub(super) struct IdSet {
     uuids: HashSet<u128, ahash::RandomState>,
     others: HashSet<Box<str>, ahash::RandomState>,
 }
@@ -30,19 +31,58 @@ impl IdSet {
     }
 
     /// True if the id was not in the set.
-    fn insert(&mut self, id: &str) -> bool {
+    pub(super) fn insert(&mut self, id: &str) -> bool {
         match parse_uuid(id) {
             Some(uuid) => self.uuids.insert(uuid),
             None => self.others.insert(id.into()),
         }
     }
 
-    fn contains(&self, id: &str) -> bool {
+    pub(super) fn contains(&self, id: &str) -> bool {
         match parse_uuid(id) {
             Some(uuid) => self.uuids.contains(&uuid),
             None => self.others.contains(id),
         }
     }
+
+    fn intersects(&self, other: &IdSet) -> bool {
+        let (small, large) = if self.len() <= other.len() {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        small.uuids.iter().any(|uuid| large.uuids.contains(uuid))
+            || small.others.iter().any(|id| large.others.contains(id))
+    }
+
+    fn extend(&mut self, other: IdSet) {
+        self.uuids.extend(other.uuids);
+        self.others.extend(other.others);
+    }
+}
+
+/// The key of a partition in the deduplicator's maps: its values in the partition columns'
+/// order. Delta keeps an empty partition value as null, so both key alike.
+pub(super) fn partition_key<'a>(values: impl Iterator<Item = Option<&'a str>>) -> String {
+    let mut key = String::new();
+    write_partition_key(&mut key, values);
+    key
+}
+
+fn write_partition_key<'a>(key: &mut String, values: impl Iterator<Item = Option<&'a str>>) {
+    key.clear();
+    for value in values {
+        push_partition_value(key, value);
+    }
+}
+
+/// One column's part of a partition key (the per-row path reuses one buffer).
+fn push_partition_value(key: &mut String, value: Option<&str>) {
+    match value {
+        Some(text) if !text.is_empty() => key.push_str(text),
+        _ => key.push('\u{0}'),
+    }
+    key.push('\u{1f}');
 }
 
 fn parse_uuid(text: &str) -> Option<u128> {
@@ -76,10 +116,26 @@ pub(super) struct Deduplicator {
     existing: HashMap<String, IdSet>,
     context: Option<(SessionContext, Arc<dyn datafusion::catalog::TableProvider>)>,
     partition_columns: Vec<String>,
+    /// The version of `events` whose ids `existing` and `context` reflect; later commits by
+    /// other writers are checked at commit time (`concurrent.rs`).
+    version: i64,
 }
 
 impl Deduplicator {
     pub(super) async fn new(events: &DeltaTable, plan: &CompactPlan) -> Result<Self> {
+        Ok(Self {
+            seen: IdSet::default(),
+            existing: HashMap::new(),
+            context: Self::table_context(events).await?,
+            partition_columns: plan.template.column_names(),
+            version: super::concurrent::loaded_version(events),
+        })
+    }
+
+    /// A session to load partitions' ids from, unless the table has no files yet.
+    async fn table_context(
+        events: &DeltaTable,
+    ) -> Result<Option<(SessionContext, Arc<dyn datafusion::catalog::TableProvider>)>> {
         let has_files = events
             .snapshot()
             .map(|snapshot| snapshot.log_data().num_files())
@@ -95,12 +151,44 @@ impl Deduplicator {
         } else {
             None
         };
-        Ok(Self {
-            seen: IdSet::default(),
-            existing: HashMap::new(),
-            context,
-            partition_columns: plan.template.column_names(),
-        })
+        Ok(context)
+    }
+
+    pub(super) fn version(&self) -> i64 {
+        self.version
+    }
+
+    /// The partitions whose ids are loaded.
+    pub(super) fn loaded_partitions(&self) -> impl Iterator<Item = &String> {
+        self.existing.keys()
+    }
+
+    /// Whether this run wrote any of `ids`.
+    pub(super) fn wrote_any(&self, ids: &IdSet) -> bool {
+        self.seen.intersects(ids)
+    }
+
+    /// Takes in the ids other writers committed up to `version` (by partition), and reads
+    /// partitions loaded from now on as of the table's current state.
+    pub(super) async fn absorb(
+        &mut self,
+        others: HashMap<String, IdSet>,
+        version: i64,
+        events: &DeltaTable,
+    ) -> Result<()> {
+        for (key, ids) in others {
+            if let Some(existing) = self.existing.get_mut(&key) {
+                existing.extend(ids);
+            }
+        }
+        self.context = Self::table_context(events).await?;
+        self.version = version;
+        Ok(())
+    }
+
+    /// This run committed its ids as `version`, right after the one it had checked.
+    pub(super) fn committed(&mut self, version: i64) {
+        self.version = version;
     }
 
     /// Ids held: this run's and the loaded partitions'.
@@ -113,7 +201,11 @@ impl Deduplicator {
         let ids = batch
             .column_by_name("id")
             .and_then(|column| column.as_any().downcast_ref::<StringArray>())
-            .ok_or_else(|| Error::Worker("events batch without an id column".into()))?
+            .ok_or_else(|| Error::Column {
+                query: "an events batch",
+                column: "id".into(),
+                reason: "is missing".into(),
+            })?
             .clone();
         let partition_arrays: Vec<_> = self
             .partition_columns
@@ -158,8 +250,7 @@ impl Deduplicator {
         }
         key.clear();
         for array in partition_arrays {
-            key.push_str(&partition_text(array.as_ref(), row));
-            key.push('\u{1f}');
+            push_partition_value(key, partition_text(array.as_ref(), row).as_deref());
         }
         if !self.existing.contains_key(key.as_str()) {
             let loaded = self.load_partition(partition_arrays, row).await?;
@@ -209,11 +300,17 @@ impl Deduplicator {
     }
 }
 
-fn partition_text(array: &dyn Array, row: usize) -> String {
+/// A partition column's value in `row`, as Delta writes it into the partition's path.
+fn partition_text(array: &dyn Array, row: usize) -> Option<Cow<'_, str>> {
     if array.is_null(row) {
-        return "\u{0}".to_owned();
+        return None;
     }
-    arrow::util::display::array_value_to_string(array, row).unwrap_or_default()
+    match array.as_any().downcast_ref::<StringArray>() {
+        Some(strings) => Some(Cow::Borrowed(strings.value(row))),
+        None => arrow::util::display::array_value_to_string(array, row)
+            .ok()
+            .map(Cow::Owned),
+    }
 }
 
 #[cfg(test)]

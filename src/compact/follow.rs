@@ -181,6 +181,7 @@ impl Compaction {
     ) -> Result<CompactMetrics> {
         let started = Instant::now();
         let mut state = LakeState::open(&self).await?;
+        self.finish_other_shard_counts(&mut state).await?;
         state.keep_recent_ids = true;
         let mut totals = CompactMetrics::default();
         let mut pending = Pending::default();
@@ -226,6 +227,16 @@ impl Compaction {
                     received = queue.receive(&self.source, wait) => received?,
                     _ = stop.wait() => Vec::new(),
                 };
+                // A shard takes only messages whose objects are all its own; the others go
+                // back to the queue for their shards.
+                let (received, others): (Vec<_>, Vec<_>) =
+                    received.into_iter().partition(|notification| {
+                        notification
+                            .objects
+                            .iter()
+                            .all(|object| self.shard.owns(&object.uri))
+                    });
+                queue.release(others).await?;
                 for notification in received {
                     for object in &notification.objects {
                         if !state.committed.contains(&object.uri) {
@@ -318,7 +329,8 @@ impl Compaction {
                         lister.dated_prefixes.insert(prefix);
                     }
                 }
-                !state.committed.contains(&object.uri)
+                self.shard.owns(&object.uri)
+                    && !state.committed.contains(&object.uri)
                     && !pending.uris.contains(&object.uri)
                     && !state.is_inside_lake(object)
             };

@@ -16,11 +16,13 @@
 //! Memory is bounded by the channel, the batch size and the writers' open row groups, not by the
 //! input; the id sets hold 16 bytes an event of the current unit and of the partitions it touches.
 
+mod concurrent;
 mod dedup;
 mod follow;
 mod metrics;
 mod pipeline;
 mod queue;
+mod shard;
 mod unit;
 mod workers;
 mod writers;
@@ -41,6 +43,7 @@ use crate::table::{self, committed_unit, Lake};
 use dedup::Deduplicator;
 pub use follow::{FollowOptions, StopSignal};
 pub use metrics::FollowMetrics;
+pub use shard::Shard;
 use unit::UnitManifest;
 
 /// What a `compact` run did; `--json` prints it.
@@ -65,6 +68,9 @@ pub struct CompactMetrics {
     pub units: u64,
     /// Source objects found already committed.
     pub objects_skipped: u64,
+    /// Times an `events` commit found another writer (a shard) had committed first, and
+    /// checked its ids before trying again.
+    pub commit_races: u64,
     /// Whether `max_runtime` stopped the run before the source was exhausted.
     pub stopped_early: bool,
     pub seconds: f64,
@@ -164,8 +170,9 @@ impl LakeState {
                 vec![],
             )
             .await?;
-        let committed = CommittedObjects::load(&ledger).await?;
-        let known_unit = committed_unit(&ledger).await?;
+        let shard = compaction.shard;
+        let committed = CommittedObjects::load(&ledger, |uri| shard.owns(uri)).await?;
+        let known_unit = committed_unit(&ledger, &shard.app_id()).await?;
         Ok(Self {
             events,
             errors,
@@ -196,6 +203,7 @@ pub struct Compaction {
     lake: Lake,
     plan: CompactPlan,
     progress: Arc<dyn CompactProgress>,
+    shard: Shard,
 }
 
 impl Compaction {
@@ -205,7 +213,14 @@ impl Compaction {
             lake,
             plan,
             progress: Arc::new(NoProgress),
+            shard: Shard::default(),
         }
+    }
+
+    /// Compacts only the objects of `shard` (see `shard.rs`).
+    pub fn with_shard(mut self, shard: Shard) -> Self {
+        self.shard = shard;
+        self
     }
 
     pub fn with_progress(mut self, progress: Arc<dyn CompactProgress>) -> Self {
@@ -218,10 +233,14 @@ impl Compaction {
         let started = Instant::now();
         let mut metrics = CompactMetrics::default();
         let mut state = LakeState::open(&self).await?;
+        self.finish_other_shard_counts(&mut state).await?;
         let mut already_committed = 0;
         let mut pending = self
             .source
             .list_where(|object| {
+                if !self.shard.owns(&object.uri) {
+                    return false;
+                }
                 if state.committed.contains(&object.uri) {
                     already_committed += 1;
                     return false;
@@ -274,12 +293,13 @@ impl Compaction {
         state: &mut LakeState,
         pending: &mut Vec<SourceObject>,
     ) -> Result<Option<UnitDone>> {
+        let app_id = self.shard.app_id();
         loop {
             // Reading where the lake stands changes nothing: storage failures get more tries.
             let mut attempt = 1;
             let unit = loop {
                 let read = match state.ledger.update_state().await {
-                    Ok(()) => committed_unit(&state.ledger).await,
+                    Ok(()) => committed_unit(&state.ledger, &app_id).await,
                     Err(source) => Err(table::delta(&state.ledger, source)),
                 };
                 match read
@@ -302,11 +322,13 @@ impl Compaction {
             if unit - 1 > state.known_unit {
                 // Another run committed units we did not see: their objects are not pending,
                 // and the ids they wrote are not in the recent ids.
-                state.committed = CommittedObjects::load(&state.ledger).await?;
+                let shard = self.shard;
+                state.committed =
+                    CommittedObjects::load(&state.ledger, |uri| shard.owns(uri)).await?;
                 state.known_unit = unit - 1;
                 state.recent_ids = None;
             }
-            let (manifest, ours) = match unit::read_manifest(&self.lake, unit).await? {
+            let (manifest, ours) = match unit::read_manifest(&self.lake, &app_id, unit).await? {
                 Some(manifest) => (manifest, false),
                 None => {
                     pending.retain(|object| !state.committed.contains(&object.uri));
@@ -315,6 +337,7 @@ impl Compaction {
                     }
                     let take = self.unit_size(pending);
                     let manifest = UnitManifest {
+                        app_id: app_id.clone(),
                         unit,
                         source_root: self.source.root().to_string(),
                         objects: pending[..take].to_vec(),
@@ -326,16 +349,7 @@ impl Compaction {
                     (manifest, true)
                 }
             };
-            let source = if manifest.source_root == self.source.root().as_str() {
-                self.source.clone()
-            } else {
-                let root =
-                    url::Url::parse(&manifest.source_root).map_err(|error| Error::Manifest {
-                        path: format!("unit {unit}"),
-                        reason: error.to_string(),
-                    })?;
-                Source::from_url(root, self.lake.storage_options())?
-            };
+            let source = self.manifest_source(&manifest)?;
             let metrics = self
                 .process_unit_with_retries(&source, &manifest, state, ours)
                 .await?;
@@ -353,6 +367,51 @@ impl Compaction {
         }
     }
 
+    /// The source a manifest's objects are read from: ours, unless it names another.
+    fn manifest_source(&self, manifest: &UnitManifest) -> Result<Source> {
+        if manifest.source_root == self.source.root().as_str() {
+            return Ok(self.source.clone());
+        }
+        let root = url::Url::parse(&manifest.source_root).map_err(|error| Error::Manifest {
+            path: format!("{} unit {}", manifest.app_id, manifest.unit),
+            reason: error.to_string(),
+        })?;
+        Source::from_url(root, self.lake.storage_options())
+    }
+
+    /// Finishes the unit a run of another shard count claimed and did not commit (N changed
+    /// between runs), before listing: its objects are not in the ledger, and no shard of this
+    /// count owns its sequence. Shards of this count finish their own units themselves.
+    async fn finish_other_shard_counts(&self, state: &mut LakeState) -> Result<()> {
+        for app_id in unit::claimed_app_ids(&self.lake).await? {
+            let Some(other) = Shard::from_app_id(&app_id) else {
+                continue;
+            };
+            if other.count() == self.shard.count() {
+                continue;
+            }
+            state
+                .ledger
+                .update_state()
+                .await
+                .map_err(|source| table::delta(&state.ledger, source))?;
+            let unit = committed_unit(&state.ledger, &app_id).await? + 1;
+            let Some(manifest) = unit::read_manifest(&self.lake, &app_id, unit).await? else {
+                continue;
+            };
+            tracing::info!(%app_id, unit, "finishing a unit another shard count left unfinished");
+            let source = self.manifest_source(&manifest)?;
+            self.process_unit_with_retries(&source, &manifest, state, false)
+                .await?;
+            for object in &manifest.objects {
+                if self.shard.owns(&object.uri) {
+                    state.committed.insert(&object.uri);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn check_partitioning(&self, events: &DeltaTable) -> Result<()> {
         let snapshot = events
             .snapshot()
@@ -360,9 +419,7 @@ impl Compaction {
         let existing = snapshot.metadata().partition_columns().to_vec();
         let wanted = self.plan.template.column_names();
         if existing != wanted {
-            return Err(Error::Partitioning(format!(
-                "the lake's events table is partitioned by {existing:?}, but the prefix gives {wanted:?}; use a new lake or the same prefix"
-            )));
+            return Err(Error::PartitioningChanged { existing, wanted });
         }
         Ok(())
     }
@@ -391,6 +448,7 @@ impl CompactMetrics {
         self.files_written += other.files_written;
         self.bytes_in += other.bytes_in;
         self.units += other.units;
+        self.commit_races += other.commit_races;
         self.stages.add(&other.stages);
     }
 }

@@ -33,11 +33,7 @@ pub struct Notification {
 impl Queue {
     /// A client for `url`, with the AWS credential chain and `endpoint_url` as the rest use.
     pub async fn connect(url: &str, endpoint_url: Option<&str>) -> Result<Self> {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(endpoint_url) = endpoint_url {
-            loader = loader.endpoint_url(endpoint_url);
-        }
-        let config = loader.load().await;
+        let config = crate::aws::sdk_config(None, endpoint_url).await;
         Ok(Self {
             client: aws_sdk_sqs::Client::new(&config),
             url: url.to_owned(),
@@ -110,6 +106,34 @@ impl Queue {
             for failed in output.failed() {
                 tracing::warn!(code = failed.code(), "a handled message was not deleted");
             }
+        }
+        Ok(())
+    }
+
+    /// Makes messages of another shard's objects visible again at once, for that shard.
+    pub async fn release(&self, others: Vec<Notification>) -> Result<()> {
+        use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
+        for chunk in others.chunks(SQS_BATCH) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(index, message)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(index.to_string())
+                        .receipt_handle(&message.receipt)
+                        .visibility_timeout(0)
+                        .build()
+                        .map_err(|error| self.failure("releasing messages", error))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            // A message not released comes back after its visibility timeout anyway.
+            self.client
+                .change_message_visibility_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|error| self.failure("releasing messages", error))?;
         }
         Ok(())
     }

@@ -19,6 +19,7 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use super::concurrent;
 use super::dedup::Deduplicator;
 use super::pipeline::{ObjectDone, WorkerMessage};
 use super::writers::data_file_writer;
@@ -37,32 +38,75 @@ const RECENT_IDS_MAX: usize = 4_000_000;
 /// The manifest a unit claims its objects with.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub(super) struct UnitManifest {
+    /// The shard's application-transaction id ([`super::Shard::app_id`]); manifests written
+    /// before sharding have none and are the unsharded sequence's.
+    #[serde(default = "unsharded_app_id")]
+    pub app_id: String,
     pub unit: i64,
     pub source_root: String,
     pub objects: Vec<SourceObject>,
 }
 
+fn unsharded_app_id() -> String {
+    table::COMPACT_APP_ID.to_owned()
+}
+
+/// Unsharded runs' manifests are in `_eventlake/compact/`, a shard's in
+/// `_eventlake/shards/<app id>/`: listing the shard folders never pages through manifests.
 fn manifest_path(
     lake: &Lake,
+    app_id: &str,
     unit: i64,
 ) -> Result<(Arc<dyn object_store::ObjectStore>, object_store::path::Path)> {
     let (store, root) = lake.store()?;
-    let path = root
-        .join("_eventlake")
-        .join("compact")
-        .join(format!("unit-{unit:020}.json"));
-    Ok((store, path))
+    let folder = if app_id == table::COMPACT_APP_ID {
+        root.join("_eventlake").join("compact")
+    } else {
+        root.join("_eventlake").join("shards").join(app_id)
+    };
+    Ok((store, folder.join(format!("unit-{unit:020}.json"))))
 }
 
-/// The manifest of unit `unit`, if a run claimed it.
-pub(super) async fn read_manifest(lake: &Lake, unit: i64) -> Result<Option<UnitManifest>> {
+/// The app ids that have claimed units: the unsharded sequence and each shard's.
+pub(super) async fn claimed_app_ids(lake: &Lake) -> Result<Vec<String>> {
+    let (store, root) = lake.store()?;
+    let shards = root.join("_eventlake").join("shards");
+    let listed = Backoff::STORAGE
+        .retry_transient("listing shard manifests", || async {
+            match store.list_with_delimiter(Some(&shards)).await {
+                Ok(listed) => Ok(listed.common_prefixes),
+                Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+                Err(source) => Err(Error::ObjectStore {
+                    location: shards.to_string(),
+                    source,
+                }),
+            }
+        })
+        .await?;
+    let mut app_ids = vec![table::COMPACT_APP_ID.to_owned()];
+    app_ids.extend(
+        listed
+            .iter()
+            .filter_map(|prefix| prefix.filename().map(str::to_owned)),
+    );
+    Ok(app_ids)
+}
+
+/// The manifest of unit `unit` of app id `app_id`, if a run claimed it.
+pub(super) async fn read_manifest(
+    lake: &Lake,
+    app_id: &str,
+    unit: i64,
+) -> Result<Option<UnitManifest>> {
     Backoff::STORAGE
-        .retry_transient("reading a unit manifest", || read_manifest_once(lake, unit))
+        .retry_transient("reading a unit manifest", || {
+            read_manifest_once(lake, app_id, unit)
+        })
         .await
 }
 
-async fn read_manifest_once(lake: &Lake, unit: i64) -> Result<Option<UnitManifest>> {
-    let (store, path) = manifest_path(lake, unit)?;
+async fn read_manifest_once(lake: &Lake, app_id: &str, unit: i64) -> Result<Option<UnitManifest>> {
+    let (store, path) = manifest_path(lake, app_id, unit)?;
     match store.get(&path).await {
         Ok(result) => {
             let bytes = result.bytes().await.map_err(|source| Error::ObjectStore {
@@ -86,7 +130,7 @@ async fn read_manifest_once(lake: &Lake, unit: i64) -> Result<Option<UnitManifes
 
 /// Writes the manifest if no run has; false when another run got there first.
 pub(super) async fn claim(lake: &Lake, manifest: &UnitManifest) -> Result<bool> {
-    let (store, path) = manifest_path(lake, manifest.unit)?;
+    let (store, path) = manifest_path(lake, &manifest.app_id, manifest.unit)?;
     let body = serde_json::to_vec(manifest).map_err(|error| Error::Manifest {
         path: path.to_string(),
         reason: error.to_string(),
@@ -107,7 +151,10 @@ pub(super) async fn claim(lake: &Lake, manifest: &UnitManifest) -> Result<bool> 
                 object_store::Error::AlreadyExists { .. }
                 | object_store::Error::Precondition { .. },
             ) => {
-                return Ok(read_manifest_once(lake, manifest.unit).await?.as_ref() == Some(manifest))
+                return Ok(read_manifest_once(lake, &manifest.app_id, manifest.unit)
+                    .await?
+                    .as_ref()
+                    == Some(manifest))
             }
             Err(source) if attempt < Backoff::STORAGE.tries => {
                 let pause = Backoff::STORAGE.delay(attempt);
@@ -196,8 +243,9 @@ impl Compaction {
             .update_state()
             .await
             .map_err(|source| table::delta(errors, source))?;
-        let write_events = committed_unit(events).await? < unit;
-        let write_errors = committed_unit(errors).await? < unit;
+        let app_id = manifest.app_id.as_str();
+        let write_events = committed_unit(events, app_id).await? < unit;
+        let write_errors = committed_unit(errors, app_id).await? < unit;
         let ingested_at = chrono::Utc::now();
         let mut metrics = CompactMetrics::default();
         let mut counts = vec![ObjectCounts::default(); manifest.objects.len()];
@@ -278,8 +326,7 @@ impl Compaction {
                 }
             }
             drop(receiver);
-            pool.await
-                .map_err(|error| Error::Worker(error.to_string()))?;
+            pool.await?;
             // Commit only when every object of the manifest reported done, with counts that
             // add up: a worker that panicked or vanished must fail the unit, never shrink it.
             let incomplete = manifest
@@ -310,12 +357,6 @@ impl Compaction {
             // Each commit carries the unit's per-object counts, so a run that finishes a unit
             // another run began writes the ledger with the counts that were committed: the
             // events commit's duplicates when `events` already holds the unit.
-            if !write_events {
-                events_counted =
-                    ledger::take_committed_counts(events, unit, &mut counts, false).await?;
-            }
-            let metadata =
-                ledger::unit_commit_metadata(unit, &manifest.source_root, &counts, events_counted);
             if write_events {
                 let started = Instant::now();
                 let adds = events_writer
@@ -323,10 +364,24 @@ impl Compaction {
                     .await
                     .map_err(|source| table::delta(events, source))?;
                 metrics.stages.write += started.elapsed().as_secs_f64();
-                let files = adds.len() as u64;
                 let started = Instant::now();
-                let outcome = commit_unit(events, adds, unit, metadata.clone()).await?;
+                let (outcome, files, races) = concurrent::commit_events(
+                    events,
+                    &mut deduplicator,
+                    adds,
+                    manifest,
+                    &mut counts,
+                    &self.plan,
+                )
+                .await?;
                 metrics.stages.commit += started.elapsed().as_secs_f64();
+                metrics.commit_races += races;
+                if outcome == CommitOutcome::AlreadyCommitted {
+                    // Another run of this shard committed the unit first: its counts stand.
+                    events_counted =
+                        ledger::take_committed_counts(events, app_id, unit, &mut counts, false)
+                            .await?;
+                }
                 if outcome == CommitOutcome::Committed {
                     metrics.files_written += files;
                     metrics.records_written +=
@@ -334,7 +389,17 @@ impl Compaction {
                     metrics.duplicates += counts.iter().map(|c| c.duplicates).sum::<u64>();
                 }
                 failpoint::hit("after-events-commit");
+            } else {
+                events_counted =
+                    ledger::take_committed_counts(events, app_id, unit, &mut counts, false).await?;
             }
+            let metadata = ledger::unit_commit_metadata(
+                app_id,
+                unit,
+                &manifest.source_root,
+                &counts,
+                events_counted,
+            );
             if write_errors {
                 let started = Instant::now();
                 let adds = errors_writer
@@ -342,7 +407,7 @@ impl Compaction {
                     .await
                     .map_err(|source| table::delta(errors, source))?;
                 let files = adds.len() as u64;
-                let outcome = commit_unit(errors, adds, unit, metadata).await?;
+                let outcome = commit_unit(errors, adds, app_id, unit, metadata).await?;
                 metrics.stages.commit += started.elapsed().as_secs_f64();
                 if outcome == CommitOutcome::Committed {
                     metrics.files_written += files;
@@ -356,7 +421,8 @@ impl Compaction {
         // When both tables already held the unit no worker ran: all counts come from the
         // errors commit, the last one made.
         if !write_events && !write_errors {
-            events_counted = ledger::take_committed_counts(errors, unit, &mut counts, true).await?;
+            events_counted =
+                ledger::take_committed_counts(errors, app_id, unit, &mut counts, true).await?;
         }
         let started = Instant::now();
         let rows = ledger::ledger_batch(
@@ -377,7 +443,9 @@ impl Compaction {
             .flush()
             .await
             .map_err(|source| table::delta(ledger, source))?;
-        if commit_unit(ledger, adds, unit, Default::default()).await? == CommitOutcome::Committed {
+        if commit_unit(ledger, adds, app_id, unit, Default::default()).await?
+            == CommitOutcome::Committed
+        {
             metrics.objects += manifest.objects.len() as u64;
             metrics.records_in += counts.iter().map(|c| c.records).sum::<u64>();
             metrics.units += 1;

@@ -55,7 +55,7 @@ pub(super) fn spawn(
                 let mut send = |message| {
                     sender
                         .blocking_send(message)
-                        .map_err(|_| Error::Worker("the writer stopped".to_owned()))
+                        .map_err(|_| Error::WriterStopped)
                 };
                 let result = source
                     .open_blocking(&object, &runtime)

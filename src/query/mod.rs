@@ -110,31 +110,43 @@ impl LakeSession {
             .context
             .sql(sql)
             .await
-            .map_err(|error| self.explain_error(error))?;
+            .map_err(|error| self.explain_error(sql, error))?;
         if params.is_empty() {
             return Ok(frame);
         }
         frame
             .with_param_values(ParamValues::from(params))
-            .map_err(|error| self.explain_error(error))
+            .map_err(|error| self.explain_error(sql, error))
     }
 
-    /// Adds what exists to "not found" errors, so the user sees what to type instead.
-    fn explain_error(&self, error: datafusion::error::DataFusionError) -> Error {
-        let text = error.to_string();
-        if text.contains("table") && text.contains("not found") {
-            if self.tables.is_empty() {
-                return Error::Query(format!(
-                    "{text}\n  {} holds no Delta tables; `eventlake compact --lake` makes them",
-                    self.root
-                ));
-            }
-            return Error::Query(format!(
-                "{text}\n  tables in this lake: {}",
-                self.tables.join(", ")
-            ));
+    /// When the statement names a table the lake does not hold, says so with what it holds, so
+    /// the user sees what to type instead; other errors pass as they are.
+    fn explain_error(&self, sql: &str, error: datafusion::error::DataFusionError) -> Error {
+        let state = self.context.state();
+        let missing = state
+            .sql_to_statement(sql, &state.config_options().sql_parser.dialect)
+            .and_then(|statement| state.resolve_table_references(&statement))
+            .ok()
+            .and_then(|references| {
+                references
+                    .into_iter()
+                    .find(|reference| !self.context.table_exist(reference.clone()).unwrap_or(true))
+            });
+        let Some(table) = missing else {
+            return Error::DataFusion(error);
+        };
+        let hint = if self.tables.is_empty() {
+            format!(
+                "{} holds no Delta tables; `eventlake compact --lake` makes them",
+                self.root
+            )
+        } else {
+            format!("tables in this lake: {}", self.tables.join(", "))
+        };
+        Error::TableNotFound {
+            table: table.to_string(),
+            hint,
         }
-        Error::Query(text)
     }
 }
 
@@ -151,8 +163,7 @@ fn scan_provider(
         .snapshot()
         .clone();
     let config = DeltaScanConfig::new_from_session(state).with_wrap_partition_values(false);
-    let scan =
-        DeltaScanNext::new(snapshot, config).map_err(|error| Error::Query(error.to_string()))?;
+    let scan = DeltaScanNext::new(snapshot, config)?;
     Ok(Arc::new(scan))
 }
 

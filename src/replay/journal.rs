@@ -260,7 +260,15 @@ impl Journal {
                 "eventlake".to_owned(),
                 serde_json::json!({"replay": self.name, "rounds": last_round, "events": outcomes.len()}),
             )]);
-            table::commit_once(&mut replays, adds, &self.app_id(), last_round, metadata).await?;
+            table::commit_once(
+                &mut replays,
+                adds,
+                &self.app_id(),
+                last_round,
+                metadata,
+                table::Race::Rebase,
+            )
+            .await?;
         }
         for path in &files {
             self.store
@@ -321,7 +329,11 @@ fn strings(batch: &RecordBatch, column: usize) -> Result<StringArray> {
     cast.as_any()
         .downcast_ref::<StringArray>()
         .cloned()
-        .ok_or_else(|| Error::Query("replays: unexpected column type".into()))
+        .ok_or_else(|| Error::Column {
+            query: "the replays table",
+            column: column.to_string(),
+            reason: "has an unexpected type".into(),
+        })
 }
 
 /// The `replays` table: one row per event outcome per replay.

@@ -116,6 +116,18 @@ impl ReplayProgress for NoProgress {}
 
 const COLUMNS: &str = "id, source, detail_type, time, resources, event_type, detail";
 
+/// Whether planning failed because the selection has no `id` column.
+fn lacks_id(error: &datafusion::error::DataFusionError) -> bool {
+    use datafusion::common::SchemaError;
+    use datafusion::error::DataFusionError;
+    match error.find_root() {
+        DataFusionError::SchemaError(error, _) => {
+            matches!(error.as_ref(), SchemaError::FieldNotFound { field, .. } if field.name == "id")
+        }
+        _ => false,
+    }
+}
+
 /// The SQL of a selection over `events`, unordered: the count before sending needs no sort,
 /// and the send orders it by time.
 pub fn selection_sql(selection: &Selection) -> String {
@@ -163,9 +175,11 @@ pub async fn replay(
         )
         .await
         .map_err(|error| match (&options.selection, error) {
-            (Selection::Query(_), Error::Query(text)) if text.contains("No field named id") => {
-                Error::Query(format!("a replay selection must return an `id` column naming events: {text}"))
-            }
+            (Selection::Query(_), Error::DataFusion(error)) if lacks_id(&error) => Error::Column {
+                query: "the replay selection",
+                column: "id".into(),
+                reason: format!("is missing: a selection must return the ids of the events to send ({error})"),
+            },
             (_, error) => error,
         })?
         .collect()
@@ -299,14 +313,22 @@ fn entries_of(
     let text = |index: usize| {
         columns[index]
             .as_string_opt::<i32>()
-            .ok_or_else(|| Error::Query(format!("column {index} of the selection is not text")))
+            .ok_or_else(|| Error::Column {
+                query: "the replay selection",
+                column: index.to_string(),
+                reason: "is not text".into(),
+            })
     };
     let (ids, sources, detail_types, event_types, details) =
         (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?);
     let times = batch
         .column(3)
         .as_primitive_opt::<TimestampMicrosecondType>()
-        .ok_or_else(|| Error::Query("the selection's time is not a timestamp".into()))?;
+        .ok_or_else(|| Error::Column {
+            query: "the replay selection",
+            column: "time".into(),
+            reason: "is not a timestamp".into(),
+        })?;
     let mut entries = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
         let id = ids.value(row);
@@ -571,9 +593,10 @@ async fn put_events(
                         }
                     }
                     _ => {
-                        return Err(Error::EventBridge(
-                            aws_sdk_eventbridge::error::DisplayErrorContext(&error).to_string(),
-                        ))
+                        return Err(Error::EventBridge {
+                            context: aws_sdk_eventbridge::error::DisplayErrorContext(&error)
+                                .to_string(),
+                        })
                     }
                 }
             }

@@ -79,14 +79,17 @@ impl UnitCounts {
     }
 }
 
-/// The commit metadata of a unit's commits: its number, source and per-object counts.
+/// The commit metadata of a unit's commits: its app id and number, source and per-object
+/// counts.
 pub fn unit_commit_metadata(
+    app_id: &str,
     unit: i64,
     source_root: &str,
     counts: &[ObjectCounts],
     events_known: bool,
 ) -> HashMap<String, serde_json::Value> {
     let summary = serde_json::json!({
+        "app_id": app_id,
         "unit": unit,
         "objects": counts.len(),
         "source": source_root,
@@ -99,11 +102,12 @@ pub fn unit_commit_metadata(
 /// and the rest too when `all`); returns whether the event counts are now the committed ones.
 pub async fn take_committed_counts(
     table: &DeltaTable,
+    app_id: &str,
     unit: i64,
     counts: &mut [ObjectCounts],
     all: bool,
 ) -> Result<bool> {
-    match committed_counts(table, unit).await? {
+    match committed_counts(table, app_id, unit).await? {
         Some(committed) if committed.len() == counts.len() => {
             committed.apply(counts, all);
             Ok(committed.events_known)
@@ -119,7 +123,11 @@ pub async fn take_committed_counts(
 }
 
 /// The counts unit `unit`'s commit to `table` recorded, if it is among the recent commits.
-async fn committed_counts(table: &DeltaTable, unit: i64) -> Result<Option<UnitCounts>> {
+async fn committed_counts(
+    table: &DeltaTable,
+    app_id: &str,
+    unit: i64,
+) -> Result<Option<UnitCounts>> {
     let mut history = table.history(Some(COMMIT_SEARCH_DEPTH));
     while let Some(commit) = history
         .try_next()
@@ -129,7 +137,9 @@ async fn committed_counts(table: &DeltaTable, unit: i64) -> Result<Option<UnitCo
         let Some(summary) = commit.info.get(COMMIT_METADATA_KEY) else {
             continue;
         };
-        if summary["unit"].as_i64() == Some(unit) {
+        // Units committed before sharding carry no app id: they are the unsharded sequence's.
+        let summary_app_id = summary["app_id"].as_str().unwrap_or(super::COMPACT_APP_ID);
+        if summary["unit"].as_i64() == Some(unit) && summary_app_id == app_id {
             return Ok(serde_json::from_value(summary["counts"].clone()).ok());
         }
     }
@@ -193,8 +203,9 @@ pub struct CommittedObjects {
 }
 
 impl CommittedObjects {
-    /// Reads the ledger's `source_object` column batch by batch.
-    pub async fn load(ledger: &DeltaTable) -> Result<Self> {
+    /// Reads the ledger's `source_object` column batch by batch, keeping the objects `keep`
+    /// accepts (a shard's own).
+    pub async fn load(ledger: &DeltaTable, keep: impl Fn(&str) -> bool) -> Result<Self> {
         let mut committed = Self::default();
         if ledger
             .snapshot()
@@ -219,8 +230,12 @@ impl CommittedObjects {
             let values = values
                 .as_any()
                 .downcast_ref::<StringArray>()
-                .ok_or_else(|| Error::Worker("source_object is not text".into()))?;
-            for uri in values.iter().flatten() {
+                .ok_or_else(|| Error::Column {
+                    query: "the ledger",
+                    column: "source_object".into(),
+                    reason: "is not text".into(),
+                })?;
+            for uri in values.iter().flatten().filter(|uri| keep(uri)) {
                 committed.insert(uri);
             }
         }
@@ -244,7 +259,7 @@ impl CommittedObjects {
     }
 }
 
-fn key_of(uri: &str) -> u128 {
+pub(crate) fn key_of(uri: &str) -> u128 {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(uri.as_bytes());
     let mut half = [0u8; 16];

@@ -8,12 +8,14 @@
 //! ```
 //!
 //! Every commit that `compact` makes carries the application transaction
-//! `txn(appId = "eventlake-compact", version = unit)`. `txn` actions survive checkpoints and log
+//! `txn(appId = "eventlake-compact", version = unit)` (a shard's app id names the shard, as
+//! `eventlake-compact-shard-1-of-4`: each shard has its own sequence of units). `txn` actions survive checkpoints and log
 //! cleanup, and two commits with the same app id conflict, so a table's txn version says exactly
 //! which units it holds; a commit is only attempted after checking that version (delta-rs records
 //! `txn` but does not itself refuse a version already committed).
 
 pub mod batch;
+pub mod data_file;
 pub mod ledger;
 
 use std::collections::HashMap;
@@ -29,7 +31,7 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::partition::PartitionTemplate;
 
-/// The `appId` of every `txn` action compaction writes.
+/// The `appId` of the `txn` actions unsharded compaction writes.
 pub const COMPACT_APP_ID: &str = "eventlake-compact";
 
 pub const EVENTS: &str = "events";
@@ -166,9 +168,9 @@ pub fn source_objects_columns() -> Vec<StructField> {
     delta_columns(&batch::source_objects_schema())
 }
 
-/// The highest unit a table holds.
-pub async fn committed_unit(table: &DeltaTable) -> Result<i64> {
-    transaction_version(table, COMPACT_APP_ID).await
+/// The highest unit of `app_id`'s sequence a table holds.
+pub async fn committed_unit(table: &DeltaTable, app_id: &str) -> Result<i64> {
+    transaction_version(table, app_id).await
 }
 
 /// The version of application transaction `app_id` a table holds (0 when none).
@@ -187,16 +189,30 @@ pub enum CommitOutcome {
     Committed,
     /// Another run committed this unit first; our files stay unreferenced (vacuum removes them).
     AlreadyCommitted,
+    /// With [`Race::Refuse`]: another commit landed after the loaded version; nothing was
+    /// committed.
+    Raced,
 }
 
-/// Commits `adds` as unit `unit`, unless the table already holds it.
+/// What a commit does when others committed after the version it loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Race {
+    /// Let delta-rs check the winners for conflicts and commit after them (blind appends).
+    Rebase,
+    /// Commit at exactly the next version or not at all: the caller must check what the
+    /// winners added first (`events` beside other shards).
+    Refuse,
+}
+
+/// Commits `adds` as unit `unit` of `app_id`, unless the table already holds it.
 pub async fn commit_unit(
     table: &mut DeltaTable,
     adds: Vec<Add>,
+    app_id: &str,
     unit: i64,
     app_metadata: HashMap<String, serde_json::Value>,
 ) -> Result<CommitOutcome> {
-    commit_once(table, adds, COMPACT_APP_ID, unit, app_metadata).await
+    commit_once(table, adds, app_id, unit, app_metadata, Race::Rebase).await
 }
 
 /// Commits `adds` with `txn(app_id, version)`, unless the table already holds that version.
@@ -206,11 +222,14 @@ pub async fn commit_once(
     app_id: &str,
     unit: i64,
     app_metadata: HashMap<String, serde_json::Value>,
+    race: Race,
 ) -> Result<CommitOutcome> {
-    table
-        .update_state()
-        .await
-        .map_err(|source| delta(table, source))?;
+    if race == Race::Rebase {
+        table
+            .update_state()
+            .await
+            .map_err(|source| delta(table, source))?;
+    }
     let held = transaction_version(table, app_id).await?;
     if held >= unit {
         return Ok(CommitOutcome::AlreadyCommitted);
@@ -221,7 +240,12 @@ pub async fn commit_once(
         .metadata()
         .partition_columns()
         .to_vec();
-    let properties = CommitProperties::default()
+    let retries = match race {
+        Race::Rebase => CommitProperties::default(),
+        // No retry: delta-rs would rebase onto the winners without our check.
+        Race::Refuse => CommitProperties::default().with_max_retries(0),
+    };
+    let properties = retries
         .with_application_transaction(Transaction::new_with_last_update(
             app_id,
             unit,
@@ -258,11 +282,26 @@ pub async fn commit_once(
                 .map_err(|source| delta(table, source))?;
             if transaction_version(table, app_id).await? >= unit {
                 Ok(CommitOutcome::AlreadyCommitted)
+            } else if race == Race::Refuse && lost_the_version(&source) {
+                Ok(CommitOutcome::Raced)
             } else {
                 Err(delta(table, source))
             }
         }
     }
+}
+
+/// Whether a commit failed only because another took the version it was to have.
+fn lost_the_version(error: &deltalake::DeltaTableError) -> bool {
+    use deltalake::kernel::transaction::TransactionError;
+    matches!(
+        error,
+        deltalake::DeltaTableError::VersionAlreadyExists(_)
+            | deltalake::DeltaTableError::Transaction {
+                source: TransactionError::MaxCommitAttempts(_)
+                    | TransactionError::VersionAlreadyExists(_)
+            }
+    )
 }
 
 /// A delta-rs error, with the table it is about.

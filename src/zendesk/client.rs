@@ -88,6 +88,40 @@ pub enum Start {
     Cursor(String),
 }
 
+/// What went wrong talking to Zendesk, with the URL asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ZendeskError {
+    #[error("building the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    #[error("{url}: {source}")]
+    Request {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{url}: {status}: Zendesk rejected the credentials for {username} (an API token for that agent, with token access enabled?)")]
+    Rejected {
+        url: String,
+        status: reqwest::StatusCode,
+        username: String,
+    },
+    #[error("{url}: {status}: {body}")]
+    Status {
+        url: String,
+        status: reqwest::StatusCode,
+        body: String,
+    },
+    #[error("{url}: {status} ({content_type}) is not an export page: {reason}")]
+    NotAPage {
+        url: String,
+        status: reqwest::StatusCode,
+        content_type: String,
+        reason: String,
+    },
+    #[error("{url}: still failing after {retries} retries")]
+    GaveUp { url: String, retries: u32 },
+}
+
 pub struct Client {
     http: reqwest::Client,
     base: String,
@@ -101,7 +135,7 @@ impl Client {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
-            .map_err(|error| Error::Zendesk(error.to_string()))?;
+            .map_err(ZendeskError::Client)?;
         Ok(Self {
             http,
             base: base_url.trim_end_matches('/').to_owned(),
@@ -137,22 +171,31 @@ impl Client {
                             .and_then(|value| value.to_str().ok())
                             .unwrap_or("no content type")
                             .to_owned();
-                        let body = response
-                            .bytes()
-                            .await
-                            .map_err(|error| Error::Zendesk(format!("{url}: {status}: {error}")))?;
+                        let body =
+                            response
+                                .bytes()
+                                .await
+                                .map_err(|source| ZendeskError::Request {
+                                    url: url.clone(),
+                                    source,
+                                })?;
                         return parse_page(&body).map_err(|reason| {
-                            Error::Zendesk(format!(
-                                "{url}: {status} ({content_type}) is not an export page: {reason}"
-                            ))
+                            Error::from(ZendeskError::NotAPage {
+                                url,
+                                status,
+                                content_type,
+                                reason,
+                            })
                         });
                     }
                     match status.as_u16() {
                         401 | 403 => {
-                            return Err(Error::Zendesk(format!(
-                                "{url}: {status}: Zendesk rejected the credentials for {} (an API token for that agent, with token access enabled?)",
-                                self.credentials.username
-                            )))
+                            return Err(ZendeskError::Rejected {
+                                url,
+                                status,
+                                username: self.credentials.username.clone(),
+                            }
+                            .into())
                         }
                         429 => response
                             .headers()
@@ -163,24 +206,27 @@ impl Client {
                         code if code >= 500 => crate::retry::Backoff::API.delay(attempt + 1),
                         _ => {
                             let text = response.text().await.unwrap_or_default();
-                            return Err(Error::Zendesk(format!(
-                                "{url}: {status}: {}",
-                                text.chars().take(300).collect::<String>()
-                            )));
+                            return Err(ZendeskError::Status {
+                                url,
+                                status,
+                                body: text.chars().take(300).collect(),
+                            }
+                            .into());
                         }
                     }
                 }
                 Err(error) if error.is_timeout() || error.is_connect() || error.is_request() => {
                     crate::retry::Backoff::API.delay(attempt + 1)
                 }
-                Err(error) => return Err(Error::Zendesk(format!("{url}: {error}"))),
+                Err(source) => return Err(ZendeskError::Request { url, source }.into()),
             };
             attempt += 1;
             if attempt > self.max_retries {
-                return Err(Error::Zendesk(format!(
-                    "{url}: still failing after {} retries",
-                    self.max_retries
-                )));
+                return Err(ZendeskError::GaveUp {
+                    url,
+                    retries: self.max_retries,
+                }
+                .into());
             }
             tracing::warn!("Zendesk asked to wait or failed; retrying in {wait:?}");
             tokio::time::sleep(wait).await;

@@ -1,10 +1,12 @@
 //! `zendesk sync`: Zendesk tickets into the lake's `zendesk_tickets` table, incrementally.
 //!
 //! Each sync follows the export cursor from where the last one stopped (kept in the commit's
-//! metadata, so data and cursor move together), keeps each ticket's latest version, and rewrites
-//! the table in one commit: readers see the old table or the new one, never half.
+//! metadata, so data and cursor move together), keeps each ticket's latest version, and merges
+//! them into the table by id in one commit: readers see the old table or the new one, never half.
 
 pub mod client;
+
+pub use client::ZendeskError;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Other engines read what eventlake writes: delta-rs from Python and DuckDB.
+//! Other engines read what eventlake writes: delta-rs from Python, DuckDB, and Sail (Spark SQL).
 
 use std::process::Command;
 
@@ -169,4 +169,140 @@ async fn duckdb_delta_scan_reads_the_lake() {
         ],
         "{stderr}"
     );
+}
+
+/// Whether the test Python has Sail and its Spark Connect client (.ci/run installs them).
+fn has_sail(python: &str) -> bool {
+    let found = Command::new(python)
+        .args(["-c", "import pysail.spark, pyspark.sql"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs pysail and pyspark-client at {python} (.ci/requirements.txt)"
+        );
+        eprintln!("skipping: no pysail at {python} (run .ci/run)");
+    }
+    found
+}
+
+/// `eventlake query --format json` of a saved query with its parameters.
+fn eventlake_rows(lake: &Loc, query: &str, params: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut command = eventlake(lake);
+    command.args(["query", "--lake", &lake.uri, "--format", "json", query]);
+    for (name, value) in params.as_object().unwrap() {
+        let value = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned);
+        command.arg("--param").arg(format!("{name}={value}"));
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "eventlake query {query}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Rows as sorted text, to compare two engines' answers: every column either side names (a
+/// column eventlake's JSON leaves out is NULL), numbers as f64 (the integer types differ).
+fn comparable(rows: &[serde_json::Value], columns: &[String]) -> Vec<String> {
+    let mut rows: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let values: Vec<serde_json::Value> = columns
+                .iter()
+                .map(|column| match row.get(column) {
+                    Some(serde_json::Value::Number(n)) => serde_json::json!(n.as_f64()),
+                    Some(value) => value.clone(),
+                    None => serde_json::Value::Null,
+                })
+                .collect();
+            serde_json::Value::Array(values).to_string()
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Sail, a Spark-compatible engine, in local-cluster mode (a driver and two workers) reads the
+/// lake with `spark.read.format("delta")` and gives every triage query eventlake's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sail_answers_the_triage_queries_as_eventlake_does() {
+    let Some(python) = python() else { return };
+    if !has_sail(&python) {
+        return;
+    }
+    let dir = temp_dir();
+    let (raw, lake) = place(Backend::Local, &dir);
+    generate(
+        &raw,
+        &GenOptions {
+            events: 20_000,
+            clients: 40,
+            days: 2,
+            objects: 12,
+            bad_rate: 0.003,
+            ..GenOptions::default()
+        },
+    )
+    .await;
+    compact_cli(&raw, &lake, &[]);
+    let day = "2026-11-01";
+    let client = sql(
+        &lake,
+        "SELECT client_id FROM events GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
+    )
+    .await[0][0]
+        .clone();
+    let ingest_day = sql(&lake, "SELECT dt FROM errors LIMIT 1").await[0][0].clone();
+    // Every run has rows, so that the comparison compares something.
+    let runs = serde_json::json!([
+        {"query": "triage/overview", "params": {"day": day}},
+        {"query": "triage/overview", "params": {"day": ingest_day}},
+        {"query": "triage/client-timeline",
+         "params": {"client": client, "from": "2026-11-01T06:00:00Z", "to": "2026-11-02T06:00:00Z"}},
+        {"query": "triage/errors", "params": {"since": "1970-01-01"}},
+        {"query": "triage/late-events", "params": {"day": day, "threshold_minutes": 60}},
+        {"query": "triage/schema-drift", "params": {"from": "1970-01-01", "to": "9999-12-31"}},
+    ]);
+
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/sail_reads_lake.py"
+    );
+    let output = Command::new(python)
+        .arg(script)
+        .arg(&lake.uri)
+        .arg(runs.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let sail: Vec<Vec<serde_json::Value>> = serde_json::from_slice(&output.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(sail.len(), runs.len());
+
+    for (run, theirs) in runs.iter().zip(&sail) {
+        let (query, params) = (run["query"].as_str().unwrap(), &run["params"]);
+        let ours = eventlake_rows(&lake, query, params);
+        assert!(!ours.is_empty(), "{query} {params}: no rows to compare");
+        let columns: Vec<String> = ours
+            .iter()
+            .chain(theirs)
+            .flat_map(|row| row.as_object().unwrap().keys().cloned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(
+            comparable(&ours, &columns),
+            comparable(theirs, &columns),
+            "{query} {params}: eventlake (left) and Sail (right) disagree"
+        );
+    }
 }

@@ -2,6 +2,7 @@
 
 #[macro_use]
 mod common;
+mod catalog;
 mod compact;
 mod crash;
 mod follow;
@@ -11,6 +12,7 @@ mod paths;
 mod query;
 mod replay;
 mod s3;
+mod shards;
 mod snapshots;
 mod upkeep;
 mod zendesk;

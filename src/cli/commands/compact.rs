@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::cli::args::{CompactArgs, OPTIMIZE_SORT_BY, OPTIMIZE_TARGET_BYTES};
 use crate::cli::progress::CompactBar;
 use crate::cli::to_json;
-use crate::compact::{CompactMetrics, Compaction, FollowMetrics, FollowOptions, StopSignal};
+use crate::compact::{CompactMetrics, Compaction, FollowMetrics, FollowOptions, Shard, StopSignal};
 use crate::config::CompactPlan;
 use crate::error::Result;
 use crate::source::Source;
@@ -49,7 +49,12 @@ pub async fn run(args: &CompactArgs, endpoint_url: Option<&str>) -> Result<()> {
         lake,
         plan,
     } = plan(args, endpoint_url)?;
-    let mut compaction = Compaction::new(source, lake.clone(), plan);
+    let shard = match (args.shard, args.shard_count) {
+        (Some(shard), _) => shard,
+        (None, Some(count)) => Shard::from_environment(count, |name| std::env::var(name).ok())?,
+        (None, None) => Shard::default(),
+    };
+    let mut compaction = Compaction::new(source, lake.clone(), plan).with_shard(shard);
     if args.follow {
         return follow(args, endpoint_url, compaction, &lake_location).await;
     }

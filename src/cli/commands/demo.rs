@@ -64,7 +64,7 @@ impl DemoProgress for Steps {
 fn print_query(shown: &QueryShown) -> Result<()> {
     println!("\n== {}: {}", shown.name, shown.description);
     let table = output::format_table(&shown.schema, &shown.first_rows)
-        .map_err(|error| Error::Query(error.to_string()))?;
+        .map_err(|source| Error::Output { source })?;
     println!("{table}");
     let left_out = if shown.truncated() {
         format!(", first {ROWS_SHOWN} shown")

@@ -1,11 +1,11 @@
 //! `eventlake gen`: raw objects shaped like a Firehose bucket, and the known answer.
 
-use crate::cli::args::GenArgs;
+use crate::cli::args::GenerateArgs;
 use crate::config::Config;
 use crate::error::Result;
 use crate::generate::{GenOptions, GenSummary};
 
-pub async fn run(args: &GenArgs, endpoint_url: Option<&str>) -> Result<()> {
+pub async fn run(args: &GenerateArgs, endpoint_url: Option<&str>) -> Result<()> {
     // `gen` takes no --config: ./eventlake.toml, when present, gives the storage options.
     let storage_options =
         crate::storage::storage_options(&Config::load(None)?.storage, endpoint_url);

@@ -2,6 +2,7 @@
 //! The upkeep commands (optimize, vacuum, expire, history) share `upkeep`, `sql` shares
 //! `query`.
 
+pub mod catalog;
 pub mod compact;
 pub mod demo;
 pub mod generate;

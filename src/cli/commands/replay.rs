@@ -95,14 +95,7 @@ async fn target(args: &ReplayArgs, endpoint_url: Option<&str>) -> Result<Option<
             })
         }
         (None, Some(bus)) => {
-            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-            if let Some(region) = &args.region {
-                loader = loader.region(aws_config::Region::new(region.clone()));
-            }
-            if let Some(endpoint_url) = endpoint_url {
-                loader = loader.endpoint_url(endpoint_url);
-            }
-            let config = loader.load().await;
+            let config = crate::aws::sdk_config(args.region.as_deref(), endpoint_url).await;
             Some(Target::EventBus {
                 name: bus.clone(),
                 client: aws_sdk_eventbridge::Client::new(&config),
