@@ -161,6 +161,8 @@ impl Error {
             Error::ReadObject { source, .. } => crate::source::is_store_error(source),
             Error::Delta { source, .. } => delta_error_is_transient(source),
             Error::Storage { .. } => true,
+            // The unit's retry starts from the table as it is now, with nothing to catch up.
+            Error::CommitGone { .. } => true,
             Error::ReadDataFile {
                 source: parquet::errors::ParquetError::External(cause),
                 ..

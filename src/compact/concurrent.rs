@@ -191,6 +191,7 @@ async fn drop_ids_of_others(
         .map(|(index, object)| (object.uri.as_str(), index))
         .collect();
     let schema = events_schema(&plan.template);
+    let duplicates_before: u64 = counts.iter().map(|c| c.duplicates).sum();
     let mut kept_adds = Vec::with_capacity(adds.len());
     let mut writer = None;
     for add in adds {
@@ -239,6 +240,14 @@ async fn drop_ids_of_others(
         if let Err(error) = store.delete(&path).await {
             tracing::warn!(%error, path = %path, "removing a rewritten data file failed; vacuum will");
         }
+    }
+    let dropped: u64 = counts.iter().map(|c| c.duplicates).sum::<u64>() - duplicates_before;
+    if dropped > 0 {
+        tracing::info!(
+            unit = manifest.unit,
+            dropped,
+            "dropped ids another writer committed first"
+        );
     }
     if let Some(mut writer) = writer {
         kept_adds.extend(

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
+use arrow::array::{Array, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray};
 use datafusion::prelude::{col, lit, SessionContext};
 use deltalake::DeltaTable;
 use futures::StreamExt;
@@ -300,16 +300,23 @@ impl Deduplicator {
     }
 }
 
-/// A partition column's value in `row`, as Delta writes it into the partition's path.
+/// A partition column's value in `row`, as Delta writes it in a commit's partition values.
 fn partition_text(array: &dyn Array, row: usize) -> Option<Cow<'_, str>> {
     if array.is_null(row) {
         return None;
     }
     match array.as_any().downcast_ref::<StringArray>() {
         Some(strings) => Some(Cow::Borrowed(strings.value(row))),
-        None => arrow::util::display::array_value_to_string(array, row)
-            .ok()
-            .map(Cow::Owned),
+        // Other types as Delta spells them in `partitionValues`, so keys built from a
+        // commit's `Add` actions (concurrent.rs) match.
+        None => match array.as_any().downcast_ref::<TimestampMicrosecondArray>() {
+            Some(times) => chrono::DateTime::from_timestamp_micros(times.value(row))
+                .map(|time| Cow::Owned(time.format("%Y-%m-%d %H:%M:%S%.6f").to_string())),
+            // Integers read the same both ways.
+            None => arrow::util::display::array_value_to_string(array, row)
+                .ok()
+                .map(Cow::Owned),
+        },
     }
 }
 

@@ -227,19 +227,11 @@ impl Compaction {
                     received = queue.receive(&self.source, wait) => received?,
                     _ = stop.wait() => Vec::new(),
                 };
-                // A shard takes only messages whose objects are all its own; the others go
-                // back to the queue for their shards.
-                let (received, others): (Vec<_>, Vec<_>) =
-                    received.into_iter().partition(|notification| {
-                        notification
-                            .objects
-                            .iter()
-                            .all(|object| self.shard.owns(&object.uri))
-                    });
-                queue.release(others).await?;
+                // Each shard reads its own queue (a fan-out of the bucket's notifications) and
+                // takes the objects it owns; the rest are other shards'.
                 for notification in received {
                     for object in &notification.objects {
-                        if !state.committed.contains(&object.uri) {
+                        if self.shard.owns(&object.uri) && !state.committed.contains(&object.uri) {
                             pending.add(object.clone());
                         }
                     }
@@ -264,13 +256,12 @@ impl Compaction {
                 }
             }
             if let Some(queue) = &queue {
-                // A message goes once every object it names is committed (or was already).
+                // A message goes once every object of ours it names is committed (or was already).
                 let (done, waiting): (Vec<_>, Vec<_>) =
                     std::mem::take(&mut held).into_iter().partition(|message| {
-                        message
-                            .objects
-                            .iter()
-                            .all(|object| state.committed.contains(&object.uri))
+                        message.objects.iter().all(|object| {
+                            !self.shard.owns(&object.uri) || state.committed.contains(&object.uri)
+                        })
                     });
                 held = waiting;
                 queue.delete(done).await?;

@@ -110,34 +110,6 @@ impl Queue {
         Ok(())
     }
 
-    /// Makes messages of another shard's objects visible again at once, for that shard.
-    pub async fn release(&self, others: Vec<Notification>) -> Result<()> {
-        use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
-        for chunk in others.chunks(SQS_BATCH) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(index, message)| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(index.to_string())
-                        .receipt_handle(&message.receipt)
-                        .visibility_timeout(0)
-                        .build()
-                        .map_err(|error| self.failure("releasing messages", error))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            // A message not released comes back after its visibility timeout anyway.
-            self.client
-                .change_message_visibility_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|error| self.failure("releasing messages", error))?;
-        }
-        Ok(())
-    }
-
     /// Messages waiting in the queue (SQS's approximate count).
     pub async fn depth(&self) -> Result<u64> {
         let output = self

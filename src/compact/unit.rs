@@ -34,6 +34,8 @@ use crate::table::{self, commit_unit, committed_unit, CommitOutcome, Lake};
 /// Ids `--follow` keeps across commits (about 16 bytes each, twice that while a set grows):
 /// past this many the next unit reloads its partitions' ids from the table instead.
 const RECENT_IDS_MAX: usize = 4_000_000;
+/// Kept ids are dropped when other writers committed more than this many times since.
+const CATCH_UP_COMMITS_MAX: i64 = 64;
 
 /// The manifest a unit claims its objects with.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -244,6 +246,11 @@ impl Compaction {
             .await
             .map_err(|source| table::delta(errors, source))?;
         let app_id = manifest.app_id.as_str();
+        // Kept ids that lag the table by many commits (other shards') would cost a long catch-up
+        // at the commit check: a fresh deduplicator reads only the partitions it touches.
+        let recent_ids = recent_ids.filter(|ids| {
+            concurrent::loaded_version(events) - ids.version() <= CATCH_UP_COMMITS_MAX
+        });
         let write_events = committed_unit(events, app_id).await? < unit;
         let write_errors = committed_unit(errors, app_id).await? < unit;
         let ingested_at = chrono::Utc::now();
