@@ -178,7 +178,9 @@ pub async fn replay(
             (Selection::Query(_), Error::DataFusion(error)) if lacks_id(&error) => Error::Column {
                 query: "the replay selection",
                 column: "id".into(),
-                reason: format!("is missing: a selection must return the ids of the events to send ({error})"),
+                reason: format!(
+                    "is missing: a replay selection must return an `id` column naming the events to send ({error})"
+                ),
             },
             (_, error) => error,
         })?

@@ -44,13 +44,15 @@ async fn catalog_register_makes_glue_tables_that_glue_returns_as_delta() {
     generate(&raw, &small_input()).await;
     compact_cli(&raw, &lake, &[]);
 
-    let first = register(&lake, "event_lake");
+    // A database of its own: the test server outlives a run.
+    let database = format!("event_lake_{}", uuid::Uuid::new_v4().simple());
+    let first = register(&lake, &database);
     assert!(
         first.iter().all(|table| table["action"] == "created"),
         "{first:?}"
     );
     // A second run updates the same tables (after a lake moved, say) rather than failing.
-    let again = register(&lake, "event_lake");
+    let again = register(&lake, &database);
     assert!(
         again.iter().all(|table| table["action"] == "updated"),
         "{again:?}"
@@ -60,13 +62,13 @@ async fn catalog_register_makes_glue_tables_that_glue_returns_as_delta() {
     let script = r#"
 import json, sys, boto3
 glue = boto3.client("glue", endpoint_url=sys.argv[1], region_name="us-east-1")
-tables = glue.get_tables(DatabaseName="event_lake")["TableList"]
+tables = glue.get_tables(DatabaseName=sys.argv[2])["TableList"]
 print(json.dumps([{"name": t["Name"], "type": t.get("TableType"), "location": t["StorageDescriptor"]["Location"],
                    "parameters": t.get("Parameters", {}), "columns": [c["Name"] for c in t["StorageDescriptor"]["Columns"]]}
                   for t in tables]))
 "#;
     let output = std::process::Command::new(&python)
-        .args(["-c", script, &s3_endpoint()])
+        .args(["-c", script, &s3_endpoint(), &database])
         .env("AWS_ACCESS_KEY_ID", "eventlake-test")
         .env("AWS_SECRET_ACCESS_KEY", "eventlake-test-secret")
         .output()
