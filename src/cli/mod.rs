@@ -54,9 +54,11 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 pub fn init_logging(verbose: u8, format: args::LogFormat) {
     let default = match verbose {
-        // The Delta kernel logs an ERROR when probing a table that does not exist yet.
-        0 => "warn,buoyant_kernel=off,deltalake_core::writer::stats=error",
-        1 => "eventlake=info,warn,buoyant_kernel=off,deltalake_core::writer::stats=error",
+        // The Delta kernel logs an ERROR when probing a table that does not exist yet, and
+        // delta-rs a WARN or ERROR for each commit race, which eventlake resolves and counts
+        // itself (`commit_races`; shards creating the same table).
+        0 => "warn,buoyant_kernel=off,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=off",
+        1 => "eventlake=info,warn,buoyant_kernel=off,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=off",
         _ => "eventlake=debug,info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
