@@ -167,27 +167,29 @@ pub async fn register_glue(
     database: &str,
     tables: &[CatalogTable],
 ) -> Result<Vec<Registered>> {
-    let glue_error = |what: String, error: &dyn std::error::Error| Error::Catalog {
-        what,
-        reason: aws_sdk_glue::error::DisplayErrorContext(error).to_string(),
-    };
+    fn glue_error(what: String, error: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Catalog {
+            what,
+            source: Box::new(error),
+        }
+    }
     let input = DatabaseInput::builder()
         .name(database)
         .description("eventlake: Delta tables of the event lake")
         .build()
-        .map_err(|error| glue_error(format!("database {database}"), &error))?;
+        .map_err(|error| glue_error(format!("database {database}"), error))?;
     if let Err(error) = client.create_database().database_input(input).send().await {
         let exists = error
             .as_service_error()
             .is_some_and(|error| error.is_already_exists_exception());
         if !exists {
-            return Err(glue_error(format!("creating database {database}"), &error));
+            return Err(glue_error(format!("creating database {database}"), error));
         }
     }
     let mut registered = Vec::new();
     for table in tables {
         let input = glue_table_input(table)
-            .map_err(|error| glue_error(format!("table {}", table.name), &error))?;
+            .map_err(|error| glue_error(format!("table {}", table.name), error))?;
         let created = client
             .create_table()
             .database_name(database)
@@ -208,14 +210,14 @@ pub async fn register_glue(
                     .send()
                     .await
                     .map_err(|error| {
-                        glue_error(format!("updating {database}.{}", table.name), &error)
+                        glue_error(format!("updating {database}.{}", table.name), error)
                     })?;
                 "updated"
             }
             Err(error) => {
                 return Err(glue_error(
                     format!("creating {database}.{}", table.name),
-                    &error,
+                    error,
                 ))
             }
         };

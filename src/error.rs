@@ -90,13 +90,20 @@ pub enum Error {
     #[error("Zendesk: {0}")]
     Zendesk(#[from] crate::zendesk::ZendeskError),
 
-    /// A catalog (Glue) refused or failed a request; the reason is the SDK's full context.
-    #[error("catalog: {what}: {reason}")]
-    Catalog { what: String, reason: String },
+    /// A catalog (Glue) refused or failed a request.
+    #[error("catalog: {what}: {source}")]
+    Catalog {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 
-    /// PutEvents failed as a whole (not per entry): the message is the SDK's full context.
-    #[error("EventBridge PutEvents: {context}")]
-    EventBridge { context: String },
+    /// PutEvents failed as a whole (not per entry).
+    #[error("EventBridge PutEvents: {source}")]
+    EventBridge {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 
     /// The command ran to its end, but some events were not delivered (replay): a scheduler
     /// tells this apart from a failure by the exit code.

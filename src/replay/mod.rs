@@ -596,8 +596,7 @@ async fn put_events(
                     }
                     _ => {
                         return Err(Error::EventBridge {
-                            context: aws_sdk_eventbridge::error::DisplayErrorContext(&error)
-                                .to_string(),
+                            source: Box::new(error),
                         })
                     }
                 }
