@@ -200,6 +200,9 @@ pub struct GenerateArgs {
     /// Days the events span.
     #[arg(long, default_value_t = 1)]
     pub days: u64,
+    /// The first day of the events (UTC, YYYY-MM-DD).
+    #[arg(long, value_name = "DAY", default_value = "2026-11-01")]
+    pub start: String,
     /// Random seed: the same seed gives the same bytes.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

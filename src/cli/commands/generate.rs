@@ -1,15 +1,18 @@
-//! `eventlake gen`: raw objects shaped like a Firehose bucket, and the known answer.
+//! `eventlake generate`: raw objects shaped like a Firehose bucket, and the known answer.
 
 use crate::cli::args::GenerateArgs;
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::generate::{GenOptions, GenSummary};
 
 pub async fn run(args: &GenerateArgs, endpoint_url: Option<&str>) -> Result<()> {
-    // `gen` takes no --config: ./eventlake.toml, when present, gives the storage options.
+    // `generate` takes no --config: ./eventlake.toml, when present, gives the storage options.
     let storage_options =
         crate::storage::storage_options(&Config::load(None)?.storage, endpoint_url);
+    let start = crate::time::parse_time(&format!("{}T00:00:00Z", args.start))
+        .map_err(|error| Error::InvalidArgument(format!("--start {:?}: {error}", args.start)))?;
     let options = GenOptions {
+        start_seconds: start.div_euclid(1_000_000),
         events: args.events,
         clients: args.clients,
         days: args.days,
