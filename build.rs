@@ -1,7 +1,8 @@
 //! Release binaries only: ask the linker to fold identical functions. Generic code (the SQL
 //! parser's derived `Hash`, `Clone` and `PartialEq`, Arrow kernels) is instantiated again in each
-//! crate that uses it; folding the copies takes the stripped binary from 178 MB to the size below
-//! (see the README). rust-lld is the default linker for this target since Rust 1.90.
+//! crate that uses it; the identical copies are folded (measured: 178 MB before, 171 MB after,
+//! with the Glue client added in between). rust-lld is this target's default linker since Rust
+//! 1.90.
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     let release = std::env::var("PROFILE").is_ok_and(|profile| profile == "release");
