@@ -265,4 +265,42 @@ async fn a_second_signal_exits_at_once_and_the_next_start_finishes() {
 on_both_backends!(
     objects_landing_while_it_runs_are_committed_once,
     a_killed_follow_restarts_exactly_beside_a_batch_run,
+    two_following_shards_commit_every_object_once,
 );
+
+/// `--follow --shard K/2` twice at once (listing the source): each commits only its own
+/// objects, and together every object once.
+async fn two_following_shards_commit_every_object_once(backend: Backend) {
+    let dir = temp_dir();
+    let (raw, lake) = place(backend, &dir);
+    let mut total = generate(&raw, &batch(31)).await;
+    let spawn_shard = |index: u32| {
+        let mut command = eventlake(&lake);
+        command
+            .args(["compact", "--follow", "--json", "--commit-interval", "1s"])
+            .args(["--lookback", "3650d", "--shard", &format!("{index}/2")])
+            .args(["--log-format", "json"])
+            .args(["--source", &raw.uri, "--lake", &lake.uri])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Following(Some(command.spawn().unwrap()))
+    };
+    let mut first = spawn_shard(0);
+    let second = spawn_shard(1);
+    for seed in 32..=34 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        add(&mut total, &generate(&raw, &batch(seed)).await);
+    }
+    wait_for_ledger(&lake, total.objects, &mut first).await;
+    let (a, b) = (stop(first), stop(second));
+    assert_eq!(
+        a["objects"].as_u64().unwrap() + b["objects"].as_u64().unwrap(),
+        total.objects,
+        "{a} {b}"
+    );
+    assert!(
+        a["objects"].as_u64().unwrap() > 0 && b["objects"].as_u64().unwrap() > 0,
+        "{a} {b}"
+    );
+    assert_lake_matches(&lake, &total).await;
+}

@@ -24,7 +24,6 @@ pub async fn run(args: &GenerateArgs, endpoint_url: Option<&str>) -> Result<()> 
         gzip: args.gzip,
         zstd: args.zstd,
         objects: args.objects,
-        ..GenOptions::default()
     };
     let summary = crate::generate::generate_to(&args.out, &storage_options, &options).await?;
     if args.json {
