@@ -269,16 +269,40 @@ async fn sail_answers_the_triage_queries_as_eventlake_does() {
         {"query": "triage/schema-drift", "params": {"from": "1970-01-01", "to": "9999-12-31"}},
     ]);
 
+    // Twice: the tables read with `spark.read.format("delta")`, and registered in Sail's catalog
+    // by running what `eventlake catalog ddl --engine spark` prints.
+    let ddl = eventlake(&lake)
+        .args(["catalog", "ddl", "--engine", "spark", "--lake", &lake.uri])
+        .output()
+        .unwrap();
+    assert!(
+        ddl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ddl.stderr)
+    );
+    let ddl_file = path(&dir, "tables.sql");
+    std::fs::write(&ddl_file, &ddl.stdout).unwrap();
+    for registration in [None, Some(&ddl_file)] {
+        sail_answers_as_eventlake_does(&python, &lake, &runs, registration);
+    }
+}
+
+fn sail_answers_as_eventlake_does(
+    python: &str,
+    lake: &Loc,
+    runs: &serde_json::Value,
+    ddl: Option<&std::path::PathBuf>,
+) {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/python/sail_reads_lake.py"
     );
-    let output = Command::new(python)
-        .arg(script)
-        .arg(&lake.uri)
-        .arg(runs.to_string())
-        .output()
-        .unwrap();
+    let mut command = Command::new(python);
+    command.arg(script).arg(&lake.uri).arg(runs.to_string());
+    if let Some(ddl) = ddl {
+        command.arg(ddl);
+    }
+    let output = command.output().unwrap();
     assert!(
         output.status.success(),
         "{}",
@@ -290,7 +314,7 @@ async fn sail_answers_the_triage_queries_as_eventlake_does() {
 
     for (run, theirs) in runs.iter().zip(&sail) {
         let (query, params) = (run["query"].as_str().unwrap(), &run["params"]);
-        let ours = eventlake_rows(&lake, query, params);
+        let ours = eventlake_rows(lake, query, params);
         assert!(!ours.is_empty(), "{query} {params}: no rows to compare");
         let columns: Vec<String> = ours
             .iter()
@@ -302,7 +326,7 @@ async fn sail_answers_the_triage_queries_as_eventlake_does() {
         assert_eq!(
             comparable(&ours, &columns),
             comparable(theirs, &columns),
-            "{query} {params}: eventlake (left) and Sail (right) disagree"
+            "{query} {params} (DDL: {ddl:?}): eventlake (left) and Sail (right) disagree"
         );
     }
 }

@@ -5,10 +5,12 @@
 Prints one JSON list: for each run, its rows as objects with the columns eventlake's saved query
 returns, timestamps written as eventlake's JSON output writes them (RFC 3339, UTC, `Z`).
 
-usage: sail_reads_lake.py LAKE RUNS
+usage: sail_reads_lake.py LAKE RUNS [DDL]
   LAKE  a local lake folder
   RUNS  JSON: [{"query": "triage/overview", "params": {"day": "2026-11-01"}}, ...]; every
-        parameter is given (no defaults), with its JSON type (threshold_minutes is a number)"""
+        parameter is given (no defaults), with its JSON type (threshold_minutes is a number)
+  DDL   `eventlake catalog ddl --engine spark`'s statements: the tables are registered in Sail's
+        catalog by running them (database `eventlake`), not read with spark.read"""
 import datetime
 import json
 import os
@@ -116,7 +118,7 @@ def as_eventlake_writes(value):
     return text + "Z"
 
 
-def main(lake, runs):
+def main(lake, runs, ddl=None):
     # Sail reads its configuration from the environment when the server is made. All tasks of a
     # pipelined region must have slots at once: with 8 a worker (the default) the schema-drift
     # plan fails ("task region requires 17 worker task slots, but the configured maximum is 16").
@@ -142,8 +144,16 @@ def main(lake, runs):
         )
         if "events" not in tables:
             raise RuntimeError(f"{lake} holds no events table (tables: {tables})")
-        for name in tables:
-            spark.read.format("delta").load(os.path.join(lake, name)).createOrReplaceTempView(name)
+        if ddl is not None:
+            spark.sql("CREATE DATABASE IF NOT EXISTS eventlake")
+            for statement in open(ddl).read().split(";"):
+                lines = [line for line in statement.splitlines() if not line.startswith("--")]
+                if "".join(lines).strip():
+                    spark.sql("\n".join(lines))
+            spark.catalog.setCurrentDatabase("eventlake")
+        else:
+            for name in tables:
+                spark.read.format("delta").load(os.path.join(lake, name)).createOrReplaceTempView(name)
         results = []
         for run in runs:
             query = run["query"]
@@ -161,9 +171,9 @@ def main(lake, runs):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
     try:
-        main(os.path.abspath(sys.argv[1]), json.loads(sys.argv[2]))
+        main(os.path.abspath(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3] if len(sys.argv) == 4 else None)
     except Exception as error:
         sys.exit(f"sail_reads_lake: {type(error).__name__}: {error}")
