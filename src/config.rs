@@ -20,6 +20,7 @@
 //! max_record_bytes = "2MiB"
 //! unit_max_bytes = "2GiB"               # input bytes committed per Delta commit
 //! unit_max_objects = 5000
+//! unit_max_events = 2000000           # records per commit (estimated; the unit's ids are held)
 //!
 //! [storage]                             # S3 options (credentials belong in the environment)
 //! aws_region = "eu-west-1"
@@ -81,6 +82,7 @@ pub struct LimitsConfig {
     pub max_record_bytes: Option<ByteSize>,
     pub unit_max_bytes: Option<ByteSize>,
     pub unit_max_objects: Option<usize>,
+    pub unit_max_events: Option<u64>,
 }
 
 /// A size written as a number of bytes or with a unit (`"128MiB"`, `"1 GB"`).
@@ -187,9 +189,15 @@ impl Config {
                 .limits
                 .unit_max_objects
                 .unwrap_or(defaults.unit_max_objects),
+            unit_max_events: self
+                .limits
+                .unit_max_events
+                .unwrap_or(defaults.unit_max_events),
             ..defaults
         };
-        if plan.row_group_rows == 0 || plan.max_record_bytes < 64 || plan.unit_max_objects == 0 {
+        if plan.row_group_rows == 0 || plan.max_record_bytes < 64 || plan.unit_max_objects == 0
+            || plan.unit_max_events == 0
+        {
             return Err(Error::InvalidArgument(
                 "row_group_rows and unit_max_objects must be positive and max_record_bytes at least 64".into(),
             ));
@@ -210,6 +218,9 @@ pub struct CompactPlan {
     /// Input bytes per unit (one Delta commit per table).
     pub unit_max_bytes: u64,
     pub unit_max_objects: usize,
+    /// Records a unit should hold (estimated from the bytes a record took in the run's
+    /// earlier units): the unit's ids are held until it commits.
+    pub unit_max_events: u64,
     /// Objects parsed at once.
     pub workers: usize,
     /// Stop starting new units after this long (the current one is finished and committed).
@@ -229,6 +240,7 @@ impl Default for CompactPlan {
             max_record_bytes: 2 << 20,
             unit_max_bytes: 2 << 30,
             unit_max_objects: 5_000,
+            unit_max_events: 2_000_000,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_runtime: None,
         }

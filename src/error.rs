@@ -45,6 +45,10 @@ pub enum Error {
     )]
     CommitGone { table: String, version: i64 },
 
+    /// Other writers kept committing between this unit's id check and its commit.
+    #[error("{table}: the events commit lost {races} races to other writers in a row")]
+    CommitRaces { table: String, races: u64 },
+
     #[error("building a batch: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
 
@@ -169,7 +173,7 @@ impl Error {
             Error::Delta { source, .. } => delta_error_is_transient(source),
             Error::Storage { .. } => true,
             // The unit's retry starts from the table as it is now, with nothing to catch up.
-            Error::CommitGone { .. } => true,
+            Error::CommitGone { .. } | Error::CommitRaces { .. } => true,
             Error::ReadDataFile {
                 source: parquet::errors::ParquetError::External(cause),
                 ..

@@ -9,16 +9,49 @@
 //! | `after-events-commit` | `events` committed, `errors` and ledger not    | the process aborts  |
 //! | `after-errors-commit` | `errors` committed, the ledger not             | the process aborts  |
 //! | `worker-panic`        | a worker has framed 100 records of an object   | that worker panics  |
+//! | `hold-before-events-commit` | ids checked, `events` commit not yet tried | waits (see `hold`) |
 
 use std::sync::OnceLock;
 
 const VARIABLE: &str = "EVENTLAKE_TEST_FAILPOINT";
 
+/// The file whose existence releases a held failure point.
+const RELEASE_VARIABLE: &str = "EVENTLAKE_TEST_FAILPOINT_RELEASE";
+/// A held point gives up waiting after this long, so a broken test cannot hang CI.
+const HOLD_MAX: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn active() -> Option<&'static str> {
+    static ACTIVE: OnceLock<Option<String>> = OnceLock::new();
+    ACTIVE
+        .get_or_init(|| std::env::var(VARIABLE).ok())
+        .as_deref()
+}
+
+/// Waits here, if the failure point `name` is the one the environment names, until the file
+/// `EVENTLAKE_TEST_FAILPOINT_RELEASE` names exists; first it writes `<that file>.held`, so the
+/// test knows the run is here (and can let another writer commit meanwhile).
+pub async fn hold(name: &str) {
+    if active() != Some(name) {
+        return;
+    }
+    let Some(release) = std::env::var_os(RELEASE_VARIABLE).map(std::path::PathBuf::from) else {
+        return;
+    };
+    if release.exists() {
+        return;
+    }
+    let mut held = release.clone().into_os_string();
+    held.push(".held");
+    let _ = std::fs::write(&held, b"");
+    let started = std::time::Instant::now();
+    while !release.exists() && started.elapsed() < HOLD_MAX {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Stops here if the failure point `name` is the one the environment names.
 pub fn hit(name: &str) {
-    static ACTIVE: OnceLock<Option<String>> = OnceLock::new();
-    let active = ACTIVE.get_or_init(|| std::env::var(VARIABLE).ok());
-    if active.as_deref() != Some(name) {
+    if active() != Some(name) {
         return;
     }
     if name == "worker-panic" {

@@ -13,8 +13,8 @@
 //! Guarantee: each micro-batch is one unit of the batch protocol, so exactly once holds across
 //! crashes, restarts and batch runs on the same lake; a queue message is deleted only after every
 //! object it names is committed (or found committed). Memory: the committed set (16 bytes an
-//! object), the pending objects, and the recent ids the deduplicator keeps across commits, which
-//! are dropped past `RECENT_IDS_MAX` (partitions are then reloaded from the table when touched).
+//! object), the pending objects, the unit's ids, and the bloom filters the id index keeps
+//! across commits, up to `FILTER_CACHE_BYTES` (past it, filters are read again when needed).
 //! The cost of a commit does not grow with the lake: no full ledger load, no full listing except
 //! every `full_listing_every`.
 
@@ -22,6 +22,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
 
 use super::metrics::FollowMetrics;
 use super::queue::{Notification, Queue};
@@ -182,7 +184,7 @@ impl Compaction {
         let started = Instant::now();
         let mut state = LakeState::open(&self).await?;
         self.finish_other_shard_counts(&mut state).await?;
-        state.keep_recent_ids = true;
+        state.table_ids = super::id_index::TableIds::new(super::id_index::FILTER_CACHE_BYTES);
         let mut totals = CompactMetrics::default();
         let mut pending = Pending::default();
         let queue = match &options.queue {
@@ -206,7 +208,7 @@ impl Compaction {
                 .is_none_or(|last| last.elapsed() >= options.full_listing_every);
             let found = if full_due || (queue.is_none() && !stopping) {
                 let found = self
-                    .list_new(&state, &pending, &mut lister, full_due, options.lookback)
+                    .list_new(&mut state, &pending, &mut lister, full_due, options.lookback)
                     .await?;
                 if full_due {
                     lister.last_full = Some(Instant::now());
@@ -230,9 +232,23 @@ impl Compaction {
                 // Each shard reads its own queue (a fan-out of the bucket's notifications) and
                 // takes the objects it owns; the rest are other shards'.
                 for notification in received {
-                    for object in &notification.objects {
-                        if self.shard.owns(&object.uri) && !state.committed.contains(&object.uri) {
-                            pending.add(object.clone());
+                    let ours: Vec<SourceObject> = notification
+                        .objects
+                        .iter()
+                        .filter(|object| self.shard.owns(&object.uri))
+                        .cloned()
+                        .collect();
+                    let committed = state
+                        .committed
+                        .committed_among(&state.ledger, &ours)
+                        .await?;
+                    for (object, committed) in ours.into_iter().zip(committed) {
+                        if committed {
+                            // Known from now on, so the message can go (what arrived, not
+                            // what is stored).
+                            state.committed.insert(&object.uri);
+                        } else {
+                            pending.add(object);
                         }
                     }
                     held.push(notification);
@@ -244,8 +260,11 @@ impl Compaction {
             if !pending.objects.is_empty() && (pending.is_due(&options) || stopping) {
                 let mut objects = std::mem::take(&mut pending.objects);
                 pending.clear();
-                objects.retain(|object| !state.committed.contains(&object.uri));
+                objects.retain(|object| !state.committed.is_known(&object.uri));
                 let commit_started = Instant::now();
+                if state.table_ids.is_nearly_full() {
+                    state.table_ids.retain_files(&state.events)?;
+                }
                 while let Some(unit) = self.step(&mut state, &mut objects).await? {
                     metrics.record_commit(&unit, commit_started.elapsed());
                     totals.add(&unit.metrics);
@@ -260,7 +279,7 @@ impl Compaction {
                 let (done, waiting): (Vec<_>, Vec<_>) =
                     std::mem::take(&mut held).into_iter().partition(|message| {
                         message.objects.iter().all(|object| {
-                            !self.shard.owns(&object.uri) || state.committed.contains(&object.uri)
+                            !self.shard.owns(&object.uri) || state.committed.is_known(&object.uri)
                         })
                     });
                 held = waiting;
@@ -291,7 +310,7 @@ impl Compaction {
     /// `YYYY/MM/DD/HH/` parts are and how far the source has come.
     async fn list_new(
         &self,
-        state: &LakeState,
+        state: &mut LakeState,
         pending: &Pending,
         lister: &mut Lister,
         full: bool,
@@ -312,25 +331,41 @@ impl Compaction {
         };
         let mut found = Vec::new();
         for start in starts {
-            let wanted = |object: &SourceObject| {
-                if let Some((prefix, micros)) = self.source.dated_prefix(&object.path) {
-                    lister.watermark =
-                        Some(lister.watermark.map_or(micros, |seen| seen.max(micros)));
-                    if !lister.dated_prefixes.contains(&prefix) {
-                        lister.dated_prefixes.insert(prefix);
+            let after = start
+                .as_ref()
+                .map(|(prefix, offset)| (prefix.as_str(), offset.as_str()));
+            let mut pages = self.source.pages(after)?;
+            while let Some(page) = pages.try_next().await? {
+                let mut candidates = Vec::new();
+                for object in page {
+                    if let Some((prefix, micros)) = self.source.dated_prefix(&object.path) {
+                        lister.watermark =
+                            Some(lister.watermark.map_or(micros, |seen| seen.max(micros)));
+                        if !lister.dated_prefixes.contains(&prefix) {
+                            lister.dated_prefixes.insert(prefix);
+                        }
+                    }
+                    if self.shard.owns(&object.uri)
+                        && !pending.uris.contains(&object.uri)
+                        && !state.is_inside_lake(&object)
+                    {
+                        candidates.push(object);
                     }
                 }
-                self.shard.owns(&object.uri)
-                    && !state.committed.contains(&object.uri)
-                    && !pending.uris.contains(&object.uri)
-                    && !state.is_inside_lake(object)
-            };
-            let objects = match &start {
-                Some((prefix, offset)) => self.source.list_after(prefix, offset, wanted).await?,
-                None => self.source.list_where(wanted).await?,
-            };
-            found.extend(objects);
+                let committed = state
+                    .committed
+                    .committed_among(&state.ledger, &candidates)
+                    .await?;
+                found.extend(
+                    candidates
+                        .into_iter()
+                        .zip(committed)
+                        .filter(|(_, committed)| !committed)
+                        .map(|(object, _)| object),
+                );
+            }
         }
+        found.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(found)
     }
 }

@@ -6,19 +6,21 @@
 //!   object ─▶ [workers.rs × cores: read ─▶ pipeline.rs: frame ─▶ parse+transform ─▶ partition ─▶ batch]
 //!                                      │ bounded channel
 //!                                      ▼
-//!        sink (unit.rs): dedup.rs by id ─▶ writers.rs (Delta RecordBatchWriter, Parquet, zstd)
+//!        sink (unit.rs): id_index.rs, first of each id ─▶ writers.rs (Delta, Parquet, zstd)
 //!                                      │
-//!        commit events(txn N) ─▶ commit errors(txn N) ─▶ commit source_objects(txn N)
+//!        commit.rs: ids `events` holds (bloom filters, confirmed) dropped ─▶ events(txn N)
+//!          ─▶ errors(txn N) ─▶ source_objects(txn N)
 //! ```
 //!
 //! Guarantees: every framed record of a committed object is in `events`, in `errors`, or counted as
 //! a duplicate of an id `events` holds (see `unit.rs` for how a crash at any instant keeps this).
 //! Memory is bounded by the channel, the batch size and the writers' open row groups, not by the
-//! input; the id sets hold 16 bytes an event of the current unit and of the partitions it touches.
+//! input; the id index holds 16 bytes an event of the current unit and nothing per stored event
+//! (bloom filters are read a few files at a time).
 
-mod concurrent;
-mod dedup;
+mod commit;
 mod follow;
+mod id_index;
 mod metrics;
 mod pipeline;
 mod queue;
@@ -31,6 +33,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use deltalake::DeltaTable;
+use futures::TryStreamExt;
 use serde::Serialize;
 
 use crate::config::CompactPlan;
@@ -40,11 +43,15 @@ use crate::retry::Backoff;
 use crate::source::{Source, SourceObject};
 use crate::table::ledger::CommittedObjects;
 use crate::table::{self, committed_unit, Lake};
-use dedup::Deduplicator;
+use id_index::TableIds;
 pub use follow::{FollowOptions, StopSignal};
 pub use metrics::FollowMetrics;
 pub use shard::Shard;
 use unit::UnitManifest;
+
+/// Raw bytes a record is assumed to take before a run has seen one (a gzip-compressed event of
+/// about 300 bytes): the first unit stays small whatever the compression.
+const FIRST_UNIT_BYTES_PER_RECORD: f64 = 48.0;
 
 /// What a `compact` run did; `--json` prints it.
 #[derive(Debug, Default, Clone, Serialize, PartialEq)]
@@ -131,11 +138,10 @@ pub(crate) struct LakeState {
     known_unit: i64,
     /// The lake's root as a path, to keep a lake inside the source folder out of the input.
     lake_root: String,
-    /// `--follow` keeps the ids of its committed units across commits; `None` in a batch run
-    /// (and after anything that may have made them stale), so the next unit reloads them.
-    recent_ids: Option<Deduplicator>,
-    /// Whether to keep `recent_ids` between units.
-    keep_recent_ids: bool,
+    /// The table side of the id index (with `--follow`, the bloom filters it has read).
+    table_ids: TableIds,
+    /// Raw bytes a record took in the last unit, to size the next by events.
+    bytes_per_record: Option<f64>,
 }
 
 impl LakeState {
@@ -170,22 +176,20 @@ impl LakeState {
                 vec![],
             )
             .await?;
-        let shard = compaction.shard;
-        let committed = CommittedObjects::load(&ledger, |uri| shard.owns(uri)).await?;
-        let known_unit = committed_unit(&ledger, &shard.app_id()).await?;
+        let known_unit = committed_unit(&ledger, &compaction.shard.app_id()).await?;
         Ok(Self {
             events,
             errors,
             ledger,
-            committed,
+            committed: CommittedObjects::default(),
             known_unit,
             lake_root: lake
                 .root()
                 .as_str()
                 .trim_start_matches("file://")
                 .to_owned(),
-            recent_ids: None,
-            keep_recent_ids: false,
+            table_ids: TableIds::new(0),
+            bytes_per_record: None,
         })
     }
 
@@ -235,19 +239,28 @@ impl Compaction {
         let mut state = LakeState::open(&self).await?;
         self.finish_other_shard_counts(&mut state).await?;
         let mut already_committed = 0;
-        let mut pending = self
-            .source
-            .list_where(|object| {
-                if !self.shard.owns(&object.uri) {
-                    return false;
-                }
-                if state.committed.contains(&object.uri) {
+        let mut pending = Vec::new();
+        // A page of the listing at a time: memory holds what is new, not what was ever listed.
+        let mut pages = self.source.pages(None)?;
+        while let Some(page) = pages.try_next().await? {
+            let page: Vec<SourceObject> = page
+                .into_iter()
+                .filter(|object| self.shard.owns(&object.uri) && !state.is_inside_lake(object))
+                .collect();
+            let committed = state
+                .committed
+                .committed_among(&state.ledger, &page)
+                .await?;
+            for (object, committed) in page.into_iter().zip(committed) {
+                if committed {
                     already_committed += 1;
-                    return false;
+                } else {
+                    pending.push(object);
                 }
-                !state.is_inside_lake(object)
-            })
-            .await?;
+            }
+        }
+        drop(pages);
+        pending.sort_by(|a, b| a.path.cmp(&b.path));
         metrics.objects_skipped = already_committed;
         self.progress.planned(
             pending.len() as u64,
@@ -320,22 +333,23 @@ impl Compaction {
                 }
             };
             if unit - 1 > state.known_unit {
-                // Another run committed units we did not see: their objects are not pending,
-                // and the ids they wrote are not in the recent ids.
-                let shard = self.shard;
-                state.committed =
-                    CommittedObjects::load(&state.ledger, |uri| shard.owns(uri)).await?;
+                // Another run committed units we did not see: their objects are not pending.
+                let committed = state
+                    .committed
+                    .committed_among(&state.ledger, pending)
+                    .await?;
+                let mut committed = committed.into_iter();
+                pending.retain(|_| !committed.next().unwrap_or(false));
                 state.known_unit = unit - 1;
-                state.recent_ids = None;
             }
             let (manifest, ours) = match unit::read_manifest(&self.lake, &app_id, unit).await? {
                 Some(manifest) => (manifest, false),
                 None => {
-                    pending.retain(|object| !state.committed.contains(&object.uri));
+                    pending.retain(|object| !state.committed.is_known(&object.uri));
                     if pending.is_empty() {
                         return Ok(None);
                     }
-                    let take = self.unit_size(pending);
+                    let take = self.unit_size(pending, state.bytes_per_record);
                     let manifest = UnitManifest {
                         app_id: app_id.clone(),
                         unit,
@@ -351,7 +365,7 @@ impl Compaction {
             };
             let source = self.manifest_source(&manifest)?;
             let metrics = self
-                .process_unit_with_retries(&source, &manifest, state, ours)
+                .process_unit_with_retries(&source, &manifest, state)
                 .await?;
             for object in &manifest.objects {
                 state.committed.insert(&object.uri);
@@ -360,6 +374,9 @@ impl Compaction {
                 pending.drain(..manifest.objects.len().min(pending.len()));
             }
             state.known_unit = state.known_unit.max(unit);
+            if metrics.records_in > 0 && metrics.bytes_in > 0 {
+                state.bytes_per_record = Some(metrics.bytes_in as f64 / metrics.records_in as f64);
+            }
             return Ok(Some(UnitDone {
                 metrics,
                 objects: manifest.objects,
@@ -401,7 +418,7 @@ impl Compaction {
             };
             tracing::info!(%app_id, unit, "finishing a unit another shard count left unfinished");
             let source = self.manifest_source(&manifest)?;
-            self.process_unit_with_retries(&source, &manifest, state, false)
+            self.process_unit_with_retries(&source, &manifest, state)
                 .await?;
             for object in &manifest.objects {
                 if self.shard.owns(&object.uri) {
@@ -424,11 +441,17 @@ impl Compaction {
         Ok(())
     }
 
-    fn unit_size(&self, pending: &[SourceObject]) -> usize {
+    /// How many of `pending`'s first objects the next unit takes: within the object and byte
+    /// limits, and within `unit_max_events` at the bytes a record took in this run's earlier
+    /// units (before the first, [`FIRST_UNIT_BYTES_PER_RECORD`], a small compressed record).
+    fn unit_size(&self, pending: &[SourceObject], bytes_per_record: Option<f64>) -> usize {
+        let bytes_per_record = bytes_per_record.unwrap_or(FIRST_UNIT_BYTES_PER_RECORD);
+        let event_bytes = (self.plan.unit_max_events as f64 * bytes_per_record) as u64;
+        let max_bytes = self.plan.unit_max_bytes.min(event_bytes.max(1));
         let mut bytes = 0;
         let mut take = 0;
         for object in pending.iter().take(self.plan.unit_max_objects) {
-            if take > 0 && bytes + object.size > self.plan.unit_max_bytes {
+            if take > 0 && bytes + object.size > max_bytes {
                 break;
             }
             bytes += object.size;

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! claim unit N: put <lake>/_eventlake/compact/unit-N.json (create-only)
-//! process:      workers ─▶ sink (dedup ─▶ writers)
+//! process:      workers ─▶ sink (id_index: first of each id ─▶ writers)
+//!               ─▶ commit.rs: ids the table holds dropped
 //! commit:       events(txn N) ─▶ errors(txn N) ─▶ source_objects(txn N)
 //! ```
 //!
@@ -19,23 +20,18 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::concurrent;
-use super::dedup::Deduplicator;
+use super::commit;
+use super::id_index::UnitIds;
 use super::pipeline::{ObjectDone, WorkerMessage};
 use super::writers::data_file_writer;
 use super::{workers, CompactMetrics, Compaction, LakeState};
+use deltalake::DeltaTable;
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::retry::Backoff;
 use crate::source::{Source, SourceObject};
 use crate::table::ledger::{self, ObjectCounts};
 use crate::table::{self, commit_unit, committed_unit, CommitOutcome, Lake};
-
-/// Ids `--follow` keeps across commits (about 16 bytes each, twice that while a set grows):
-/// past this many the next unit reloads its partitions' ids from the table instead.
-const RECENT_IDS_MAX: usize = 4_000_000;
-/// Kept ids are dropped when other writers committed more than this many times since.
-const CATCH_UP_COMMITS_MAX: i64 = 64;
 
 /// The manifest a unit claims its objects with.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -174,6 +170,49 @@ pub(super) async fn claim(lake: &Lake, manifest: &UnitManifest) -> Result<bool> 
     }
 }
 
+/// Which of the unit's tables already hold it, from their txn versions: the writes a run
+/// still owes it. Commits go events ─▶ errors ─▶ ledger, so a unit is held by a prefix of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// No table holds it: read the objects, write and commit all three.
+    Nothing,
+    /// `events` holds it (a run stopped after that commit): read the objects again for the
+    /// errors; the committed event counts come from the events commit.
+    Events,
+    /// `events` and `errors` hold it: only the ledger rows remain, with the committed counts.
+    EventsAndErrors,
+}
+
+impl Held {
+    async fn of(events: &DeltaTable, errors: &DeltaTable, app_id: &str, unit: i64) -> Result<Self> {
+        let events_hold = committed_unit(events, app_id).await? >= unit;
+        let errors_hold = committed_unit(errors, app_id).await? >= unit;
+        Ok(match (events_hold, errors_hold) {
+            (false, false) => Held::Nothing,
+            (true, false) => Held::Events,
+            (true, true) => Held::EventsAndErrors,
+            // Errors commit only after events: a lake where they hold it alone was written
+            // by something else.
+            (false, true) => {
+                return Err(Error::Manifest {
+                    path: format!("{app_id} unit {unit}"),
+                    reason: "the errors table holds this unit but the events table does not"
+                        .into(),
+                })
+            }
+        })
+    }
+}
+
+/// What reading a unit's objects produced, before anything is committed.
+struct UnitOutput {
+    events_writer: deltalake::writer::RecordBatchWriter,
+    errors_writer: deltalake::writer::RecordBatchWriter,
+    /// The ids of the unit's kept events, by partition.
+    unit_ids: UnitIds,
+    counts: Vec<ObjectCounts>,
+}
+
 impl Compaction {
     /// A unit is idempotent (its txn version guards each table), so a storage failure that
     /// outlasted the object store's own retries is retried here, whole, with a longer backoff.
@@ -182,26 +221,10 @@ impl Compaction {
         source: &Source,
         manifest: &UnitManifest,
         state: &mut LakeState,
-        ours: bool,
     ) -> Result<CompactMetrics> {
         let mut attempt = 1;
         loop {
-            // Ids kept from earlier units are trusted only after units this run made whole: a
-            // failed attempt may have marked ids it never committed.
-            let recent_ids = if state.keep_recent_ids && ours {
-                state.recent_ids.take()
-            } else {
-                None
-            };
-            let result = self.process_unit(source, manifest, state, recent_ids).await;
-            let result = match result {
-                Ok((metrics, deduplicator)) => {
-                    state.recent_ids = deduplicator
-                        .filter(|ids| state.keep_recent_ids && ids.len() <= RECENT_IDS_MAX);
-                    Ok(metrics)
-                }
-                Err(error) => Err(error),
-            };
+            let result = self.process_unit(source, manifest, state).await;
             match result
                 .as_ref()
                 .err()
@@ -221,216 +244,47 @@ impl Compaction {
         }
     }
 
-    /// Processes and commits one unit; returns its metrics and, when this attempt deduplicated
-    /// every event of the unit, the deduplicator holding their ids.
+    /// Processes and commits one unit: what the tables do not yet hold of it.
     async fn process_unit(
         &self,
         source: &Source,
         manifest: &UnitManifest,
         state: &mut LakeState,
-        recent_ids: Option<Deduplicator>,
-    ) -> Result<(CompactMetrics, Option<Deduplicator>)> {
+    ) -> Result<CompactMetrics> {
         let unit = manifest.unit;
-        let LakeState {
-            events,
-            errors,
-            ledger,
-            ..
-        } = state;
-        events
-            .update_state()
-            .await
-            .map_err(|source| table::delta(events, source))?;
-        errors
-            .update_state()
-            .await
-            .map_err(|source| table::delta(errors, source))?;
         let app_id = manifest.app_id.as_str();
-        // Kept ids that lag the table by many commits (other shards') would cost a long catch-up
-        // at the commit check: a fresh deduplicator reads only the partitions it touches.
-        let recent_ids = recent_ids.filter(|ids| {
-            concurrent::loaded_version(events) - ids.version() <= CATCH_UP_COMMITS_MAX
-        });
-        let write_events = committed_unit(events, app_id).await? < unit;
-        let write_errors = committed_unit(errors, app_id).await? < unit;
+        for data_table in [&mut state.events, &mut state.errors] {
+            data_table
+                .update_state()
+                .await
+                .map_err(|source| table::delta(data_table, source))?;
+        }
+        let held = Held::of(&state.events, &state.errors, app_id, unit).await?;
         let ingested_at = chrono::Utc::now();
         let mut metrics = CompactMetrics::default();
-        let mut counts = vec![ObjectCounts::default(); manifest.objects.len()];
-        let mut reported_done = vec![false; manifest.objects.len()];
         // Whether `counts` holds the committed event and duplicate counts.
-        let mut events_counted = write_events;
-        // The ids of every event of the unit, when this attempt deduplicated them all.
-        let mut unit_ids = None;
-
-        if write_events || write_errors {
-            let mut events_writer = data_file_writer(events, &self.plan)?;
-            let mut errors_writer = data_file_writer(errors, &self.plan)?;
-            let mut deduplicator = match recent_ids {
-                Some(deduplicator) => deduplicator,
-                None => Deduplicator::new(events, &self.plan).await?,
-            };
-
-            let (sender, mut receiver) = mpsc::channel::<WorkerMessage>(self.plan.workers * 2);
-            let pool = workers::spawn(
-                source,
-                &manifest.objects,
-                &self.plan,
-                ingested_at.timestamp_micros(),
-                sender,
-            );
-            let mut failure = None;
-            while let Some(message) = receiver.recv().await {
-                match message {
-                    WorkerMessage::Events { object, batch } => {
-                        if !write_events {
-                            continue;
-                        }
-                        let started = Instant::now();
-                        let (kept, dropped) = deduplicator.filter(batch).await?;
-                        metrics.stages.dedup += started.elapsed().as_secs_f64();
-                        counts[object].duplicates += dropped;
-                        if kept.num_rows() > 0 {
-                            let started = Instant::now();
-                            events_writer
-                                .write(kept)
-                                .await
-                                .map_err(|source| table::delta(events, source))?;
-                            metrics.stages.write += started.elapsed().as_secs_f64();
-                        }
-                    }
-                    WorkerMessage::Errors { batch } => {
-                        if write_errors {
-                            let started = Instant::now();
-                            errors_writer
-                                .write(batch)
-                                .await
-                                .map_err(|source| table::delta(errors, source))?;
-                            metrics.stages.write += started.elapsed().as_secs_f64();
-                        }
-                    }
-                    WorkerMessage::Done(done) => {
-                        let ObjectDone {
-                            object,
-                            counts: object_counts,
-                            bytes,
-                            read_seconds,
-                            parse_seconds,
-                        } = done;
-                        reported_done[object] = true;
-                        let entry = &mut counts[object];
-                        entry.records = object_counts.records;
-                        entry.events = object_counts.events;
-                        entry.errors = object_counts.errors;
-                        metrics.bytes_in += bytes;
-                        metrics.stages.read += read_seconds;
-                        metrics.stages.parse += parse_seconds;
-                        self.progress.object_done(bytes, object_counts.records);
-                    }
-                    WorkerMessage::Failed(error) => {
-                        failure = Some(error);
-                        break;
-                    }
-                }
+        let (counts, events_counted) = match held {
+            Held::Nothing | Held::Events => {
+                let output = self
+                    .read_unit(source, manifest, state, held, ingested_at, &mut metrics)
+                    .await?;
+                self.commit_data(manifest, state, held, output, &mut metrics)
+                    .await?
             }
-            drop(receiver);
-            pool.await?;
-            // Commit only when every object of the manifest reported done, with counts that
-            // add up: a worker that panicked or vanished must fail the unit, never shrink it.
-            let incomplete = manifest
-                .objects
-                .iter()
-                .zip(&reported_done)
-                .zip(&counts)
-                .find(|((_, &done), counts)| {
-                    !done || counts.records != counts.events + counts.errors
-                })
-                .map(|((object, &done), counts)| Error::WorkerLost {
-                    object: object.uri.clone(),
-                    reason: if done {
-                        format!(
-                            "{} records framed, but {} events and {} errors counted",
-                            counts.records, counts.events, counts.errors
-                        )
-                    } else {
-                        "it never reported the object done".to_owned()
-                    },
-                });
-            if let Some(error) = failure.or(incomplete) {
-                events_writer.reset();
-                errors_writer.reset();
-                return Err(error);
-            }
-
-            // Each commit carries the unit's per-object counts, so a run that finishes a unit
-            // another run began writes the ledger with the counts that were committed: the
-            // events commit's duplicates when `events` already holds the unit.
-            if write_events {
-                let started = Instant::now();
-                let adds = events_writer
-                    .flush()
-                    .await
-                    .map_err(|source| table::delta(events, source))?;
-                metrics.stages.write += started.elapsed().as_secs_f64();
-                let started = Instant::now();
-                let (outcome, files, races) = concurrent::commit_events(
-                    events,
-                    &mut deduplicator,
-                    adds,
-                    manifest,
+            // No worker runs: all counts come from the errors commit, the last one made.
+            Held::EventsAndErrors => {
+                let mut counts = vec![ObjectCounts::default(); manifest.objects.len()];
+                let counted = ledger::take_committed_counts(
+                    &state.errors,
+                    app_id,
+                    unit,
                     &mut counts,
-                    &self.plan,
+                    true,
                 )
                 .await?;
-                metrics.stages.commit += started.elapsed().as_secs_f64();
-                metrics.commit_races += races;
-                if outcome == CommitOutcome::AlreadyCommitted {
-                    // Another run of this shard committed the unit first: its counts stand.
-                    events_counted =
-                        ledger::take_committed_counts(events, app_id, unit, &mut counts, false)
-                            .await?;
-                }
-                if outcome == CommitOutcome::Committed {
-                    metrics.files_written += files;
-                    metrics.records_written +=
-                        counts.iter().map(|c| c.events - c.duplicates).sum::<u64>();
-                    metrics.duplicates += counts.iter().map(|c| c.duplicates).sum::<u64>();
-                }
-                failpoint::hit("after-events-commit");
-            } else {
-                events_counted =
-                    ledger::take_committed_counts(events, app_id, unit, &mut counts, false).await?;
+                (counts, counted)
             }
-            let metadata = ledger::unit_commit_metadata(
-                app_id,
-                unit,
-                &manifest.source_root,
-                &counts,
-                events_counted,
-            );
-            if write_errors {
-                let started = Instant::now();
-                let adds = errors_writer
-                    .flush()
-                    .await
-                    .map_err(|source| table::delta(errors, source))?;
-                let files = adds.len() as u64;
-                let outcome = commit_unit(errors, adds, app_id, unit, metadata).await?;
-                metrics.stages.commit += started.elapsed().as_secs_f64();
-                if outcome == CommitOutcome::Committed {
-                    metrics.files_written += files;
-                    metrics.errors += counts.iter().map(|c| c.errors).sum::<u64>();
-                }
-                failpoint::hit("after-errors-commit");
-            }
-            unit_ids = write_events.then_some(deduplicator);
-        }
-
-        // When both tables already held the unit no worker ran: all counts come from the
-        // errors commit, the last one made.
-        if !write_events && !write_errors {
-            events_counted =
-                ledger::take_committed_counts(errors, app_id, unit, &mut counts, true).await?;
-        }
+        };
         let started = Instant::now();
         let rows = ledger::ledger_batch(
             unit,
@@ -439,8 +293,8 @@ impl Compaction {
             events_counted,
             ingested_at.timestamp_micros(),
         )?;
-        let mut ledger_writer = deltalake::writer::RecordBatchWriter::for_table(ledger)
-            .map_err(|source| table::delta(ledger, source))?;
+        let ledger = &mut state.ledger;
+        let mut ledger_writer = data_file_writer(ledger, &self.plan)?;
         use deltalake::writer::DeltaWriter;
         ledger_writer
             .write(rows)
@@ -459,6 +313,200 @@ impl Compaction {
         }
         metrics.stages.commit += started.elapsed().as_secs_f64();
         tracing::info!(unit, objects = manifest.objects.len(), "unit committed");
-        Ok((metrics, unit_ids))
+        Ok(metrics)
+    }
+
+    /// Reads every object of the unit through the workers into the unit's writers (events
+    /// only when `events` does not hold the unit yet), keeping the first of each id per
+    /// partition. Fails, with nothing committed, unless every object reported done with counts
+    /// that add up.
+    async fn read_unit(
+        &self,
+        source: &Source,
+        manifest: &UnitManifest,
+        state: &LakeState,
+        held: Held,
+        ingested_at: chrono::DateTime<chrono::Utc>,
+        metrics: &mut CompactMetrics,
+    ) -> Result<UnitOutput> {
+        use deltalake::writer::DeltaWriter;
+        let write_events = held == Held::Nothing;
+        let (events, errors) = (&state.events, &state.errors);
+        let mut output = UnitOutput {
+            events_writer: data_file_writer(events, &self.plan)?,
+            errors_writer: data_file_writer(errors, &self.plan)?,
+            unit_ids: UnitIds::new(self.plan.template.column_names()),
+            counts: vec![ObjectCounts::default(); manifest.objects.len()],
+        };
+        let mut reported_done = vec![false; manifest.objects.len()];
+        let (sender, mut receiver) = mpsc::channel::<WorkerMessage>(self.plan.workers * 2);
+        let pool = workers::spawn(
+            source,
+            &manifest.objects,
+            &self.plan,
+            ingested_at.timestamp_micros(),
+            sender,
+        );
+        let mut failure = None;
+        while let Some(message) = receiver.recv().await {
+            match message {
+                WorkerMessage::Events { object, batch } => {
+                    if !write_events {
+                        continue;
+                    }
+                    let started = Instant::now();
+                    let (kept, dropped) = output.unit_ids.keep_new(batch)?;
+                    metrics.stages.dedup += started.elapsed().as_secs_f64();
+                    output.counts[object].duplicates += dropped;
+                    if kept.num_rows() > 0 {
+                        let started = Instant::now();
+                        output
+                            .events_writer
+                            .write(kept)
+                            .await
+                            .map_err(|source| table::delta(events, source))?;
+                        metrics.stages.write += started.elapsed().as_secs_f64();
+                    }
+                }
+                WorkerMessage::Errors { batch } => {
+                    let started = Instant::now();
+                    output
+                        .errors_writer
+                        .write(batch)
+                        .await
+                        .map_err(|source| table::delta(errors, source))?;
+                    metrics.stages.write += started.elapsed().as_secs_f64();
+                }
+                WorkerMessage::Done(done) => {
+                    let ObjectDone {
+                        object,
+                        counts: object_counts,
+                        bytes,
+                        read_seconds,
+                        parse_seconds,
+                    } = done;
+                    reported_done[object] = true;
+                    let entry = &mut output.counts[object];
+                    entry.records = object_counts.records;
+                    entry.events = object_counts.events;
+                    entry.errors = object_counts.errors;
+                    metrics.bytes_in += bytes;
+                    metrics.stages.read += read_seconds;
+                    metrics.stages.parse += parse_seconds;
+                    self.progress.object_done(bytes, object_counts.records);
+                }
+                WorkerMessage::Failed(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        drop(receiver);
+        pool.await?;
+        // A worker that panicked or vanished must fail the unit, never shrink it.
+        let incomplete = manifest
+            .objects
+            .iter()
+            .zip(&reported_done)
+            .zip(&output.counts)
+            .find(|((_, &done), counts)| !done || counts.records != counts.events + counts.errors)
+            .map(|((object, &done), counts)| Error::WorkerLost {
+                object: object.uri.clone(),
+                reason: if done {
+                    format!(
+                        "{} records framed, but {} events and {} errors counted",
+                        counts.records, counts.events, counts.errors
+                    )
+                } else {
+                    "it never reported the object done".to_owned()
+                },
+            });
+        if let Some(error) = failure.or(incomplete) {
+            output.events_writer.reset();
+            output.errors_writer.reset();
+            return Err(error);
+        }
+        Ok(output)
+    }
+
+    /// Commits what the unit owes `events` and `errors`; returns the per-object counts and
+    /// whether their event counts are the committed ones. Each commit carries the counts, so a
+    /// run that finishes a unit another began writes the ledger with the committed figures.
+    async fn commit_data(
+        &self,
+        manifest: &UnitManifest,
+        state: &mut LakeState,
+        held: Held,
+        output: UnitOutput,
+        metrics: &mut CompactMetrics,
+    ) -> Result<(Vec<ObjectCounts>, bool)> {
+        use deltalake::writer::DeltaWriter;
+        let (unit, app_id) = (manifest.unit, manifest.app_id.as_str());
+        let UnitOutput {
+            mut events_writer,
+            mut errors_writer,
+            unit_ids,
+            mut counts,
+        } = output;
+        let events = &mut state.events;
+        let events_counted = if held == Held::Nothing {
+            let started = Instant::now();
+            let adds = events_writer
+                .flush()
+                .await
+                .map_err(|source| table::delta(events, source))?;
+            metrics.stages.write += started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            let committed = commit::commit_events(
+                events,
+                &mut state.table_ids,
+                &unit_ids,
+                adds,
+                manifest,
+                &mut counts,
+                &self.plan,
+            )
+            .await?;
+            metrics.stages.commit += started.elapsed().as_secs_f64();
+            metrics.commit_races += committed.races;
+            failpoint::hit("after-events-commit");
+            match committed.outcome {
+                CommitOutcome::Committed => {
+                    metrics.files_written += committed.files;
+                    metrics.records_written +=
+                        counts.iter().map(|c| c.events - c.duplicates).sum::<u64>();
+                    metrics.duplicates += counts.iter().map(|c| c.duplicates).sum::<u64>();
+                    true
+                }
+                // Another run of this shard committed the unit first: its counts stand.
+                _ => ledger::take_committed_counts(events, app_id, unit, &mut counts, false)
+                    .await?,
+            }
+        } else {
+            ledger::take_committed_counts(events, app_id, unit, &mut counts, false).await?
+        };
+        drop(unit_ids);
+        let errors = &mut state.errors;
+        let metadata = ledger::unit_commit_metadata(
+            app_id,
+            unit,
+            &manifest.source_root,
+            &counts,
+            events_counted,
+        );
+        let started = Instant::now();
+        let adds = errors_writer
+            .flush()
+            .await
+            .map_err(|source| table::delta(errors, source))?;
+        let files = adds.len() as u64;
+        let outcome = commit_unit(errors, adds, app_id, unit, metadata).await?;
+        metrics.stages.commit += started.elapsed().as_secs_f64();
+        if outcome == CommitOutcome::Committed {
+            metrics.files_written += files;
+            metrics.errors += counts.iter().map(|c| c.errors).sum::<u64>();
+        }
+        failpoint::hit("after-errors-commit");
+        Ok((counts, events_counted))
     }
 }

@@ -17,6 +17,9 @@ use url::Url;
 
 use crate::error::{Error, Result};
 
+/// Objects a listing page holds (S3's own page size).
+const LISTING_PAGE_OBJECTS: usize = 1000;
+
 /// One raw object to compact.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SourceObject {
@@ -62,12 +65,14 @@ impl Source {
         &self.root
     }
 
-    /// Lists the objects under the source that `wanted` keeps, sorted by key, as the listing
-    /// streams by: memory holds the kept objects, not the whole prefix.
-    pub async fn list_where(
+    /// The objects under the source, a page at a time as the store lists them (S3: 1,000 keys
+    /// a page, in key order), directories and dot-files left out; `after` = `(under, offset)`
+    /// lists only the keys under `<source>/<under>` that sort after `<source>/<offset>` (S3's
+    /// `StartAfter`): when keys are time-ordered, a listing that costs what is new.
+    pub fn pages(
         &self,
-        wanted: impl FnMut(&SourceObject) -> bool,
-    ) -> Result<Vec<SourceObject>> {
+        after: Option<(&str, &str)>,
+    ) -> Result<futures::stream::BoxStream<'_, Result<Vec<SourceObject>>>> {
         if let Ok(path) = self.root.to_file_path() {
             if !path.is_dir() {
                 return Err(Error::InvalidLocation {
@@ -76,25 +81,41 @@ impl Source {
                 });
             }
         }
-        let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
-        self.collect_listing(self.store.list(prefix), wanted).await
-    }
-
-    /// Like [`Source::list_where`], but only the keys under `<source>/<under>` that sort after
-    /// `<source>/<after>` (S3's `StartAfter`): when keys are time-ordered, a listing that costs
-    /// what is new, not what is old.
-    pub async fn list_after(
-        &self,
-        under: &str,
-        after: &str,
-        wanted: impl FnMut(&SourceObject) -> bool,
-    ) -> Result<Vec<SourceObject>> {
-        let prefix = self.join(under.trim_end_matches('/'));
-        let offset = self.join(after);
-        let listing = self
-            .store
-            .list_with_offset((!prefix.as_ref().is_empty()).then_some(&prefix), &offset);
-        self.collect_listing(listing, wanted).await
+        let listing = match after {
+            None => {
+                let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
+                self.store.list(prefix)
+            }
+            Some((under, offset)) => {
+                let prefix = self.join(under.trim_end_matches('/'));
+                let offset = self.join(offset);
+                self.store
+                    .list_with_offset((!prefix.as_ref().is_empty()).then_some(&prefix), &offset)
+            }
+        };
+        let pages = listing
+            .chunks(LISTING_PAGE_OBJECTS)
+            .map(move |metas| {
+                let mut page = Vec::with_capacity(metas.len());
+                for meta in metas {
+                    let meta = meta.map_err(|source| Error::ObjectStore {
+                        location: self.root.to_string(),
+                        source,
+                    })?;
+                    let path = meta.location.to_string();
+                    if path.ends_with('/') || path.split('/').any(|part| part.starts_with('.')) {
+                        continue;
+                    }
+                    page.push(SourceObject {
+                        uri: self.uri_of(&path),
+                        path,
+                        size: meta.size,
+                        last_modified_micros: meta.last_modified.timestamp_micros(),
+                    });
+                }
+                Ok(page)
+            });
+        Ok(pages.boxed())
     }
 
     /// The source's prefix followed by `relative`.
@@ -105,35 +126,6 @@ impl Source {
         } else {
             Path::from_iter(self.prefix.parts().chain(parts.map(Into::into)))
         }
-    }
-
-    async fn collect_listing(
-        &self,
-        mut listing: futures::stream::BoxStream<'_, object_store::Result<object_store::ObjectMeta>>,
-        mut wanted: impl FnMut(&SourceObject) -> bool,
-    ) -> Result<Vec<SourceObject>> {
-        let mut objects = Vec::new();
-        while let Some(meta) = listing.next().await {
-            let meta = meta.map_err(|source| Error::ObjectStore {
-                location: self.root.to_string(),
-                source,
-            })?;
-            let path = meta.location.to_string();
-            if path.ends_with('/') || path.split('/').any(|part| part.starts_with('.')) {
-                continue;
-            }
-            let object = SourceObject {
-                uri: self.uri_of(&path),
-                path,
-                size: meta.size,
-                last_modified_micros: meta.last_modified.timestamp_micros(),
-            };
-            if wanted(&object) {
-                objects.push(object);
-            }
-        }
-        objects.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(objects)
     }
 
     /// Where a key's Firehose `YYYY/MM/DD/HH/` part sits: the key prefix before it (relative to

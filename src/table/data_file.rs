@@ -1,5 +1,5 @@
 //! Reading a table's data file back from its object store, as Parquet record batches: the
-//! sharded commit check reads other writers' `id` columns and rewrites this unit's files.
+//! id index reads bloom filters and `id` columns, and the commit rewrites a unit's files.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -10,32 +10,34 @@ use futures::{FutureExt, TryFutureExt};
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
-use parquet::arrow::async_reader::{AsyncFileReader, MetadataSuffixFetch};
+use parquet::arrow::async_reader::{AsyncFileReader, MetadataSuffixFetch, ParquetRecordBatchStream};
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
 use crate::error::{Error, Result};
 
-/// The batches of the data file at `path` (relative to the table's store), all columns or
-/// only `column`.
+/// The batches of the data file at `path` (relative to the table's store, as an `Add` action
+/// spells it), all columns or only `column`.
 pub async fn read(
     store: Arc<dyn ObjectStore>,
     path: &str,
     column: Option<&str>,
-) -> Result<parquet::arrow::async_reader::ParquetRecordBatchStream<StoreReader>> {
-    let failed = |source| Error::ReadDataFile {
-        path: path.to_owned(),
-        source,
-    };
+) -> Result<ParquetRecordBatchStream<StoreReader>> {
     let location = Path::from_url_path(path).map_err(|source| Error::ObjectStore {
         location: path.to_owned(),
         source: source.into(),
     })?;
-    let reader = StoreReader { store, location };
-    let builder = ParquetRecordBatchStreamBuilder::new(reader)
-        .await
-        .map_err(failed)?;
+    read_path(store, &location, column).await
+}
+
+/// The batches of the data file at `location`, all columns or only `column`.
+pub async fn read_path(
+    store: Arc<dyn ObjectStore>,
+    location: &Path,
+    column: Option<&str>,
+) -> Result<ParquetRecordBatchStream<StoreReader>> {
+    let builder = open(store, location).await?;
     let builder = match column {
         Some(name) => {
             let mask = ProjectionMask::columns(builder.parquet_schema(), [name]);
@@ -43,8 +45,49 @@ pub async fn read(
         }
         None => builder,
     };
-    builder.build().map_err(failed)
+    builder.build().map_err(|source| failed(location, source))
 }
+
+/// The batches of `column` in the given row groups of the data file at `location`.
+pub async fn read_row_groups(
+    store: Arc<dyn ObjectStore>,
+    location: &Path,
+    column: &str,
+    row_groups: Vec<usize>,
+) -> Result<ParquetRecordBatchStream<StoreReader>> {
+    let builder = open(store, location).await?;
+    let mask = ProjectionMask::columns(builder.parquet_schema(), [column]);
+    builder
+        .with_projection(mask)
+        .with_row_groups(row_groups)
+        .build()
+        .map_err(|source| failed(location, source))
+}
+
+/// The data file at `location` with its footer read (one request when the footer fits the
+/// prefetch), for its metadata, bloom filters or batches.
+pub async fn open(
+    store: Arc<dyn ObjectStore>,
+    location: &Path,
+) -> Result<ParquetRecordBatchStreamBuilder<StoreReader>> {
+    let reader = StoreReader {
+        store,
+        location: location.clone(),
+    };
+    ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|source| failed(location, source))
+}
+
+fn failed(location: &Path, source: ParquetError) -> Error {
+    Error::ReadDataFile {
+        path: location.to_string(),
+        source,
+    }
+}
+
+/// Bytes read from a file's end for its footer in the first request.
+const FOOTER_PREFETCH_BYTES: usize = 64 << 10;
 
 /// Parquet's reads (ranges, and the footer from the end) as object store requests.
 pub struct StoreReader {
@@ -82,7 +125,10 @@ impl AsyncFileReader for StoreReader {
         options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
         async move {
+            // Most footers (and the bloom filters written just before them) fit in 64 KiB:
+            // one request instead of two.
             let metadata = ParquetMetaDataReader::new()
+                .with_prefetch_hint(Some(FOOTER_PREFETCH_BYTES))
                 .with_arrow_reader_options(options)
                 .load_via_suffix_and_finish(self)
                 .await?;

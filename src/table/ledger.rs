@@ -9,7 +9,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -195,69 +194,304 @@ pub fn ledger_batch(
     Ok(batch)
 }
 
-/// The source objects the ledger holds, as 16-byte keys (the first half of each URI's SHA-256):
-/// a fraction of the memory of the URIs themselves, so a lake with a long history costs little
-/// to check a listing against. Two URIs share a key with probability ~2⁻¹²⁸ per pair.
+/// Keys of ledger files' objects kept between pages (16 bytes each, ~32 with the set's slack).
+const CACHED_KEYS_MAX: usize = 2_000_000;
+/// Commits caught up from the log before the snapshot is read instead.
+const INCREMENTAL_COMMITS_MAX: i64 = 100;
+/// Ledger files read at once.
+const FILES_IN_FLIGHT: usize = 8;
+
+/// Which source objects the ledger holds, asked a page of a listing at a time. Each ledger file
+/// holds one unit's objects, a narrow range of keys (a unit takes a sorted run of the listing),
+/// and its Delta statistics give that range: a page reads only the ledger files whose range
+/// holds one of its keys, never the whole ledger. Objects are kept as 16-byte keys (the first
+/// half of each URI's SHA-256; two URIs share one with probability ~2⁻¹²⁸ per pair).
+///
+/// Memory: the ranges (two keys a ledger file), the keys of recently read ledger files (at
+/// most [`CACHED_KEYS_MAX`]), and the objects this process committed (what arrived).
 #[derive(Default)]
 pub struct CommittedObjects {
-    keys: HashSet<u128, ahash::RandomState>,
+    /// Objects this process committed, or was told are committed.
+    known: HashSet<u128, ahash::RandomState>,
+    /// The ledger's files, by the low end of their range, as of `version`.
+    files: Vec<LedgerFile>,
+    /// `reach[i]`: the highest high end among `files[..=i]` (`None`: unbounded).
+    reach: Vec<Option<String>>,
+    version: Option<i64>,
+    cache: HashMap<object_store::path::Path, CachedFile>,
+    cached_keys: usize,
+    /// Ticks of use, for evicting the least recently used file.
+    clock: u64,
+}
+
+/// A ledger file and the range of `source_object` its statistics give (`None`: unknown).
+struct LedgerFile {
+    location: object_store::path::Path,
+    min: Option<String>,
+    max: Option<String>,
+}
+
+impl LedgerFile {
+    /// From a Delta `Add`'s statistics JSON (`minValues`/`maxValues`).
+    fn new(location: object_store::path::Path, stats: Option<&str>) -> Self {
+        let (min, max) = stats
+            .and_then(|stats| serde_json::from_str::<serde_json::Value>(stats).ok())
+            .map(|stats| {
+                let bound = |which: &str| stats[which]["source_object"].as_str().map(str::to_owned);
+                (bound("minValues"), bound("maxValues"))
+            })
+            .unwrap_or_default();
+        Self { location, min, max }
+    }
+}
+
+struct CachedFile {
+    keys: Arc<HashSet<u128, ahash::RandomState>>,
+    used: u64,
 }
 
 impl CommittedObjects {
-    /// Reads the ledger's `source_object` column batch by batch, keeping the objects `keep`
-    /// accepts (a shard's own).
-    pub async fn load(ledger: &DeltaTable, keep: impl Fn(&str) -> bool) -> Result<Self> {
-        let mut committed = Self::default();
-        if ledger
-            .snapshot()
-            .map(|snapshot| snapshot.log_data().num_files())
-            .unwrap_or(0)
-            == 0
-        {
-            return Ok(committed);
+    /// Which of `objects` the ledger (as loaded) holds or this process committed.
+    pub async fn committed_among(
+        &mut self,
+        ledger: &DeltaTable,
+        objects: &[SourceObject],
+    ) -> Result<Vec<bool>> {
+        self.index(ledger).await?;
+        let mut candidates: Vec<Vec<usize>> = Vec::with_capacity(objects.len());
+        let mut needed: Vec<usize> = Vec::new();
+        for object in objects {
+            let files = if self.known.contains(&key_of(&object.uri)) {
+                Vec::new()
+            } else {
+                self.files_holding(&object.uri)
+            };
+            needed.extend(files.iter().copied());
+            candidates.push(files);
         }
-        let context = SessionContext::new();
-        ledger
-            .update_datafusion_session(&context.state())
-            .map_err(|source| super::delta(ledger, source))?;
-        let provider = ledger.table_provider().await?;
-        let frame = context
-            .read_table(provider)?
-            .select_columns(&["source_object"])?;
-        let mut stream = frame.execute_stream().await?;
-        while let Some(batch) = stream.next().await {
-            let batch = batch?;
-            let values = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
-            let values = values
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| Error::Column {
-                    query: "the ledger",
-                    column: "source_object".into(),
-                    reason: "is not text".into(),
-                })?;
-            for uri in values.iter().flatten().filter(|uri| keep(uri)) {
-                committed.insert(uri);
-            }
-        }
-        Ok(committed)
+        needed.sort_unstable();
+        needed.dedup();
+        self.load(ledger, &needed).await?;
+        Ok(objects
+            .iter()
+            .zip(&candidates)
+            .map(|(object, files)| {
+                let key = key_of(&object.uri);
+                self.known.contains(&key)
+                    || files.iter().any(|&file| {
+                        self.cache
+                            .get(&self.files[file].location)
+                            .is_some_and(|cached| cached.keys.contains(&key))
+                    })
+            })
+            .collect())
     }
 
-    pub fn contains(&self, uri: &str) -> bool {
-        self.keys.contains(&key_of(uri))
+    /// Whether this process committed the object (or was told it is committed).
+    pub fn is_known(&self, uri: &str) -> bool {
+        self.known.contains(&key_of(uri))
     }
 
     pub fn insert(&mut self, uri: &str) {
-        self.keys.insert(key_of(uri));
+        self.known.insert(key_of(uri));
     }
 
-    pub fn len(&self) -> usize {
-        self.keys.len()
+    /// Brings the ranges of the ledger's files to its loaded version: from the commits since
+    /// the last read when they are few and still in the log, else from the snapshot.
+    async fn index(&mut self, ledger: &DeltaTable) -> Result<()> {
+        let version = ledger.version().map(|version| version as i64);
+        if version == self.version {
+            return Ok(());
+        }
+        let caught_up = match (self.version, version) {
+            (Some(old), Some(new)) if new > old && new - old <= INCREMENTAL_COMMITS_MAX => {
+                self.apply_commits(ledger, old + 1, new).await?
+            }
+            _ => false,
+        };
+        if !caught_up {
+            self.files.clear();
+            if version.is_some() {
+                let snapshot = ledger
+                    .snapshot()
+                    .map_err(|source| super::delta(ledger, source))?;
+                for file in snapshot.log_data().iter() {
+                    self.files.push(LedgerFile::new(
+                        file.object_store_path(),
+                        file.stats().as_deref(),
+                    ));
+                }
+            }
+        }
+        self.sort_by_range();
+        let live: HashSet<&object_store::path::Path> =
+            self.files.iter().map(|file| &file.location).collect();
+        self.cache.retain(|location, _| live.contains(location));
+        self.cached_keys = self.cache.values().map(|cached| cached.keys.len()).sum();
+        self.version = version;
+        Ok(())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+    /// Applies the files commits `first..=last` added and removed; false when one of them has
+    /// left the log (the caller reads the snapshot instead).
+    async fn apply_commits(&mut self, ledger: &DeltaTable, first: i64, last: i64) -> Result<bool> {
+        use deltalake::kernel::Action;
+        let log_store = ledger.log_store();
+        let mut removed = HashSet::new();
+        for version in first..=last {
+            let Some(bytes) = log_store
+                .read_commit_entry(version as u64)
+                .await
+                .map_err(|source| super::delta(ledger, source))?
+            else {
+                return Ok(false);
+            };
+            let actions = deltalake::logstore::get_actions(version as u64, &bytes)
+                .map_err(|source| super::delta(ledger, source))?;
+            for action in actions {
+                match action {
+                    Action::Add(add) => {
+                        let location = object_store::path::Path::from_url_path(&add.path)
+                            .map_err(|source| Error::ObjectStore {
+                                location: add.path.clone(),
+                                source: source.into(),
+                            })?;
+                        self.files
+                            .push(LedgerFile::new(location, add.stats.as_deref()));
+                    }
+                    Action::Remove(remove) => {
+                        if let Ok(location) = object_store::path::Path::from_url_path(&remove.path)
+                        {
+                            removed.insert(location);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if !removed.is_empty() {
+            self.files.retain(|file| !removed.contains(&file.location));
+        }
+        Ok(true)
     }
+
+    /// Sorts the files by the low end of their range (unknown first, so every lookup scans
+    /// them) and notes how far each prefix of them reaches.
+    fn sort_by_range(&mut self) {
+        self.files.sort_by(|a, b| a.min.cmp(&b.min));
+        let mut reach: Option<Option<String>> = None;
+        self.reach = self
+            .files
+            .iter()
+            .map(|file| {
+                let next = match (&reach, &file.max) {
+                    (Some(None), _) | (_, None) => None,
+                    (Some(Some(high)), Some(max)) => Some(high.max(max).clone()),
+                    (None, Some(max)) => Some(max.clone()),
+                };
+                reach = Some(next.clone());
+                next
+            })
+            .collect();
+    }
+
+    /// The ledger files whose range holds `uri`.
+    fn files_holding(&self, uri: &str) -> Vec<usize> {
+        // Files whose low end is at most `uri` (or unknown) sit before this point.
+        let end = self
+            .files
+            .partition_point(|file| file.min.as_deref().is_none_or(|min| min <= uri));
+        let mut holding = Vec::new();
+        for index in (0..end).rev() {
+            if self.reach[index].as_deref().is_some_and(|high| high < uri) {
+                // No file at or before this one reaches `uri`.
+                break;
+            }
+            if self.files[index].max.as_deref().is_none_or(|max| max >= uri) {
+                holding.push(index);
+            }
+        }
+        holding
+    }
+
+    /// Reads the keys of the files in `needed` that are not cached, then evicts the least
+    /// recently used others past the budget.
+    async fn load(&mut self, ledger: &DeltaTable, needed: &[usize]) -> Result<()> {
+        self.clock += 1;
+        let clock = self.clock;
+        let mut missing = Vec::new();
+        for &file in needed {
+            let location = &self.files[file].location;
+            match self.cache.get_mut(location) {
+                Some(cached) => cached.used = clock,
+                None => missing.push(location.clone()),
+            }
+        }
+        let store = ledger.object_store();
+        let mut reads = futures::stream::iter(missing)
+            .map(|location| {
+                let store = store.clone();
+                async move {
+                    let keys = read_keys(store, &location).await?;
+                    Ok::<_, Error>((location, keys))
+                }
+            })
+            .buffer_unordered(FILES_IN_FLIGHT);
+        while let Some((location, keys)) = reads.try_next().await? {
+            self.cached_keys += keys.len();
+            self.cache.insert(
+                location,
+                CachedFile {
+                    keys: Arc::new(keys),
+                    used: clock,
+                },
+            );
+        }
+        while self.cached_keys > CACHED_KEYS_MAX {
+            let Some(oldest) = self
+                .cache
+                .iter()
+                .filter(|(_, cached)| cached.used < clock)
+                .min_by_key(|(_, cached)| cached.used)
+                .map(|(location, _)| location.clone())
+            else {
+                break;
+            };
+            if let Some(evicted) = self.cache.remove(&oldest) {
+                self.cached_keys -= evicted.keys.len();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The keys of the objects a ledger file holds.
+async fn read_keys(
+    store: Arc<dyn object_store::ObjectStore>,
+    location: &object_store::path::Path,
+) -> Result<HashSet<u128, ahash::RandomState>> {
+    let mut batches = super::data_file::read_path(store, location, Some("source_object")).await?;
+    let mut keys = HashSet::default();
+    while let Some(batch) = batches
+        .try_next()
+        .await
+        .map_err(|source| Error::ReadDataFile {
+            path: location.to_string(),
+            source,
+        })?
+    {
+        let values = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
+        let values = values
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| Error::Column {
+                query: "the ledger",
+                column: "source_object".into(),
+                reason: "is not text".into(),
+            })?;
+        keys.extend(values.iter().flatten().map(key_of));
+    }
+    Ok(keys)
 }
 
 pub(crate) fn key_of(uri: &str) -> u128 {
@@ -276,9 +510,59 @@ mod tests {
     fn committed_objects_are_found_by_uri_and_others_are_not() {
         let mut committed = CommittedObjects::default();
         committed.insert("s3://bucket/raw/2026/11/20/a");
-        assert!(committed.contains("s3://bucket/raw/2026/11/20/a"));
-        assert!(!committed.contains("s3://bucket/raw/2026/11/20/b"));
-        assert!(!committed.contains("s3://bucket/raw/2026/11/20/a "));
-        assert_eq!(committed.len(), 1);
+        assert!(committed.is_known("s3://bucket/raw/2026/11/20/a"));
+        assert!(!committed.is_known("s3://bucket/raw/2026/11/20/b"));
+        assert!(!committed.is_known("s3://bucket/raw/2026/11/20/a "));
+    }
+
+    fn with_ranges(ranges: &[(Option<&str>, Option<&str>)]) -> CommittedObjects {
+        let mut committed = CommittedObjects::default();
+        committed.files = ranges
+            .iter()
+            .enumerate()
+            .map(|(index, (min, max))| LedgerFile {
+                location: object_store::path::Path::from(format!("file-{index}")),
+                min: min.map(str::to_owned),
+                max: max.map(str::to_owned),
+            })
+            .collect();
+        committed.sort_by_range();
+        committed
+    }
+
+    proptest::proptest! {
+        /// A lookup finds every ledger file whose range holds the key (and no other): the
+        /// simple scan of all ranges is the model.
+        #[test]
+        fn a_lookup_finds_exactly_the_files_whose_range_holds_the_key(
+            ranges in proptest::collection::vec(
+                (proptest::option::weighted(0.9, "[a-e]{0,3}"), proptest::option::weighted(0.9, "[a-e]{0,3}")),
+                0..30,
+            ),
+            keys in proptest::collection::vec("[a-e]{0,3}", 1..20),
+        ) {
+            let committed = with_ranges(
+                &ranges.iter().map(|(min, max)| (min.as_deref(), max.as_deref())).collect::<Vec<_>>(),
+            );
+            for key in &keys {
+                let mut found: Vec<String> = committed
+                    .files_holding(key)
+                    .into_iter()
+                    .map(|index| committed.files[index].location.to_string())
+                    .collect();
+                found.sort();
+                let mut wanted: Vec<String> = committed
+                    .files
+                    .iter()
+                    .filter(|file| {
+                        file.min.as_deref().is_none_or(|min| min <= key.as_str())
+                            && file.max.as_deref().is_none_or(|max| max >= key.as_str())
+                    })
+                    .map(|file| file.location.to_string())
+                    .collect();
+                wanted.sort();
+                proptest::prop_assert_eq!(found, wanted);
+            }
+        }
     }
 }

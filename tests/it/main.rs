@@ -12,6 +12,7 @@ mod paths;
 mod query;
 mod replay;
 mod s3;
+mod schedule;
 mod shards;
 mod snapshots;
 mod upkeep;

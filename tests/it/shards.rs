@@ -12,6 +12,7 @@ use crate::common::*;
 on_both_backends!(
     shards_at_once_do_the_work_of_one_run,
     changing_the_shard_count_after_a_crash_is_exact,
+    an_events_commit_that_loses_a_race_checks_the_winner,
 );
 
 /// Generated objects, plus copies of every third under other names: Firehose can deliver a
@@ -199,6 +200,58 @@ async fn changing_the_shard_count_after_a_crash_is_exact(backend: Backend) {
     // Unsharded again: nothing left.
     let again = compact_cli(&raw, &lake, &[]);
     assert_eq!(again["objects"], 0, "{again}");
+}
+
+/// Shard 0 checks its ids against the table, then waits before its events commit while shard 1
+/// commits the same ids (the redelivered copies): shard 0's commit loses the version, checks
+/// what the winner added, drops those ids and commits after it.
+async fn an_events_commit_that_loses_a_race_checks_the_winner(backend: Backend) {
+    let dir = temp_dir();
+    let (raw, lake) = place(backend, &dir);
+    input_with_redelivered_objects(&raw).await;
+    let config = path(&dir, "eventlake.toml");
+    // One unit a shard: the race is between the two shards' only commits.
+    std::fs::write(&config, "[limits]\nunit_max_objects = 100\n").unwrap();
+    let whole_lake = beside(&lake, "whole");
+    compact_cli(&raw, &whole_lake, &[]);
+    let expected = contents(&whole_lake).await;
+
+    let release = path(&dir, "release");
+    let held = path(&dir, "release.held");
+    let waiting = compact_command(&raw, &lake, &config)
+        .args(["--shard", "0/2"])
+        .env("EVENTLAKE_TEST_FAILPOINT", "hold-before-events-commit")
+        .env("EVENTLAKE_TEST_FAILPOINT_RELEASE", &release)
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !held.exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "shard 0 never reached its events commit"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let winner = compact_cli(
+        &raw,
+        &lake,
+        &["--shard", "1/2", "--config", config.to_str().unwrap()],
+    );
+    assert!(winner["objects"].as_u64().unwrap() > 0, "{winner}");
+    std::fs::write(&release, b"").unwrap();
+    let output = waiting.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let loser: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        loser["commit_races"].as_u64().unwrap() > 0,
+        "the held commit raced: {loser}"
+    );
+    assert_eq!(contents(&lake).await, expected);
+    assert_ledger_matches_tables(&lake).await;
 }
 
 #[test]

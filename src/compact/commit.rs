@@ -1,20 +1,20 @@
-//! Committing a unit's events beside other writers (other shards, or runs of other shard
-//! counts): an id delivered twice may sit in two shards' objects, and each shard's deduplicator
-//! only knows the table as it was when the unit began.
+//! Committing a unit's events: the id index finds which of the unit's ids the table already
+//! holds, the unit's files are rewritten without them, and the commit lands at exactly the next
+//! version, so that no commit it did not check precedes it (other shards, runs of other shard
+//! counts, or a second process on the same lake).
 //!
 //! ```text
-//! loop: load events ─▶ commits since the deduplicator's version? ─▶ their ids, in our partitions
-//!         ─▶ drop those ids from our unit's files (rewrite them) ─▶ commit at exactly the next
-//!         version (no rebase): if another commit got there first, loop
+//! load events (version V) ─▶ ids held by the files of the unit's partitions at V (first try),
+//!                            or by files added after the version last checked (after a race)
+//!   ─▶ drop them from the unit's files (rewritten) ─▶ commit at V+1 (no rebase) ─▶ raced? loop
 //! ```
 //!
-//! Guarantee: when the commit lands, every commit before it was checked, so `events` never holds
-//! an id twice in a partition however many shards write. Dropped rows count as duplicates of the
-//! object they came from. The check reads only the `id` column of files other writers added to
-//! the partitions the unit touches (or whose ids the deduplicator keeps), and only of commits
-//! that changed data (an `optimize` beside us adds nothing new).
+//! Guarantee: when the commit lands, every earlier commit's files in the unit's partitions were
+//! checked, so `events` never holds an id twice in a partition however many writers there are.
+//! Dropped rows count as duplicates of the object they came from. After [`MAX_COMMIT_RACES`]
+//! lost races in a row the unit fails (transient: it is retried whole, from the table as it is).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray};
@@ -22,10 +22,9 @@ use deltalake::kernel::{Action, Add};
 use deltalake::writer::DeltaWriter;
 use deltalake::DeltaTable;
 use futures::TryStreamExt;
-use object_store::path::Path;
 use object_store::ObjectStoreExt;
 
-use super::dedup::{partition_key, Deduplicator, IdSet};
+use super::id_index::{id_column, IdSet, TableFile, TableIds, UnitIds};
 use super::unit::UnitManifest;
 use super::writers::data_file_writer;
 use crate::config::CompactPlan;
@@ -33,17 +32,31 @@ use crate::error::{Error, Result};
 use crate::table::ledger::{self, ObjectCounts};
 use crate::table::{self, batch::events_schema, data_file, CommitOutcome, Race};
 
-/// Commits the unit's `adds` to `events` once no commit it has not checked precedes it;
-/// returns the outcome, the files committed and the commits it lost a race to.
+/// Lost races in a row before the unit gives up (delta-rs bounds its own retries alike).
+pub(super) const MAX_COMMIT_RACES: u64 = 64;
+
+/// What the events commit did.
+pub(super) struct EventsCommitted {
+    pub outcome: CommitOutcome,
+    /// Data files the commit added.
+    pub files: u64,
+    /// Commits of other writers that took the version this one was to have.
+    pub races: u64,
+}
+
+/// Commits the unit's `adds` to `events` once the id index has checked every commit before it.
 pub(super) async fn commit_events(
     events: &mut DeltaTable,
-    deduplicator: &mut Deduplicator,
+    index: &mut TableIds,
+    unit_ids: &UnitIds,
     mut adds: Vec<Add>,
     manifest: &UnitManifest,
     counts: &mut [ObjectCounts],
     plan: &CompactPlan,
-) -> Result<(CommitOutcome, u64, u64)> {
+) -> Result<EventsCommitted> {
     let partition_columns = plan.template.column_names();
+    // The version whose files have been checked.
+    let mut checked: Option<i64> = None;
     let mut races = 0u64;
     loop {
         events
@@ -51,27 +64,36 @@ pub(super) async fn commit_events(
             .await
             .map_err(|source| table::delta(events, source))?;
         if table::transaction_version(events, &manifest.app_id).await? >= manifest.unit {
-            return Ok((CommitOutcome::AlreadyCommitted, 0, races));
+            return Ok(EventsCommitted {
+                outcome: CommitOutcome::AlreadyCommitted,
+                files: 0,
+                races,
+            });
         }
         let latest = loaded_version(events);
-        if latest > deduplicator.version() {
-            let mut wanted: HashSet<String> = adds
-                .iter()
-                .map(|add| add_partition_key(add, &partition_columns))
-                .collect();
-            wanted.extend(deduplicator.loaded_partitions().cloned());
-            let others = ids_added_after(
-                events,
-                deduplicator.version(),
-                latest,
-                &partition_columns,
-                &wanted,
-            )
+        let files = match checked {
+            None => TableIds::files_in_partitions(events, unit_ids)?,
+            Some(version) if version < latest => {
+                files_added_after(events, version, latest, &partition_columns).await?
+            }
+            Some(_) => Vec::new(),
+        };
+        let probed = files.len();
+        let taken = index
+            .taken(events.object_store(), unit_ids, files)
             .await?;
-            adds = drop_ids_of_others(events, adds, &others, deduplicator, manifest, counts, plan)
-                .await?;
-            deduplicator.absorb(others, latest, events).await?;
+        tracing::debug!(
+            unit = manifest.unit,
+            ids = unit_ids.len(),
+            files = probed,
+            taken = taken.values().map(IdSet::len).sum::<usize>(),
+            "checked the unit's ids against the table"
+        );
+        if !taken.is_empty() {
+            adds = drop_taken(events, adds, &taken, manifest, counts, plan).await?;
         }
+        checked = Some(latest);
+        crate::failpoint::hold("hold-before-events-commit").await;
         let files = adds.len() as u64;
         let metadata = ledger::unit_commit_metadata(
             &manifest.app_id,
@@ -92,6 +114,12 @@ pub(super) async fn commit_events(
         match outcome {
             CommitOutcome::Raced => {
                 races += 1;
+                if races >= MAX_COMMIT_RACES {
+                    return Err(Error::CommitRaces {
+                        table: events.table_url().to_string(),
+                        races,
+                    });
+                }
                 // Another writer committed in between: check its files too, then try again.
                 let pause = std::time::Duration::from_millis(races.min(20) * 10);
                 tracing::debug!(
@@ -101,11 +129,17 @@ pub(super) async fn commit_events(
                 );
                 tokio::time::sleep(pause).await;
             }
-            CommitOutcome::Committed => {
-                deduplicator.committed(latest + 1);
-                return Ok((outcome, files, races));
+            outcome => {
+                return Ok(EventsCommitted {
+                    outcome,
+                    files: if outcome == CommitOutcome::Committed {
+                        files
+                    } else {
+                        0
+                    },
+                    races,
+                })
             }
-            CommitOutcome::AlreadyCommitted => return Ok((outcome, 0, races)),
         }
     }
 }
@@ -115,26 +149,16 @@ pub(super) fn loaded_version(table: &DeltaTable) -> i64 {
     table.version().map_or(-1, |version| version as i64)
 }
 
-fn add_partition_key(add: &Add, partition_columns: &[String]) -> String {
-    partition_key(partition_columns.iter().map(|name| {
-        add.partition_values
-            .get(name)
-            .and_then(|value| value.as_deref())
-    }))
-}
-
-/// The ids of files that commits `after+1 ..= until` added with new data, by partition, for
-/// the partitions in `wanted`.
-async fn ids_added_after(
+/// The files that commits `after+1 ..= until` added with new data (an `optimize` beside us
+/// rewrites ids already checked).
+async fn files_added_after(
     events: &DeltaTable,
     after: i64,
     until: i64,
     partition_columns: &[String],
-    wanted: &HashSet<String>,
-) -> Result<HashMap<String, IdSet>> {
-    let mut ids: HashMap<String, IdSet> = HashMap::new();
+) -> Result<Vec<TableFile>> {
     let log_store = events.log_store();
-    let store = events.object_store();
+    let mut files = Vec::new();
     for version in (after + 1).max(0)..=until {
         let bytes = log_store
             .read_commit_entry(version as u64)
@@ -147,37 +171,22 @@ async fn ids_added_after(
         let actions = deltalake::logstore::get_actions(version as u64, &bytes)
             .map_err(|source| table::delta(events, source))?;
         for action in actions {
-            let Action::Add(add) = action else { continue };
-            if !add.data_change {
-                continue;
-            }
-            let key = add_partition_key(&add, partition_columns);
-            if !wanted.contains(&key) {
-                continue;
-            }
-            let set = ids.entry(key).or_default();
-            let mut batches = data_file::read(store.clone(), &add.path, Some("id")).await?;
-            while let Some(batch) = batches
-                .try_next()
-                .await
-                .map_err(|source| parquet_error(&add, source))?
-            {
-                for id in text_column(&batch, "id")?.iter().flatten() {
-                    set.insert(id);
+            if let Action::Add(add) = action {
+                if add.data_change {
+                    files.push(TableFile::of_add(&add, partition_columns)?);
                 }
             }
         }
     }
-    Ok(ids)
+    Ok(files)
 }
 
-/// Rewrites the unit's files that hold an id another writer committed in the same partition,
+/// Rewrites the unit's files that hold an id the table already holds in the same partition,
 /// without those rows; counts each dropped row as a duplicate of its object.
-async fn drop_ids_of_others(
+async fn drop_taken(
     events: &DeltaTable,
     adds: Vec<Add>,
-    others: &HashMap<String, IdSet>,
-    deduplicator: &Deduplicator,
+    taken: &HashMap<String, IdSet>,
     manifest: &UnitManifest,
     counts: &mut [ObjectCounts],
     plan: &CompactPlan,
@@ -195,14 +204,15 @@ async fn drop_ids_of_others(
     let mut kept_adds = Vec::with_capacity(adds.len());
     let mut writer = None;
     for add in adds {
-        let key = add_partition_key(&add, &partition_columns);
-        let Some(taken) = others
-            .get(&key)
-            .filter(|taken| deduplicator.wrote_any(taken))
-        else {
+        let file = TableFile::of_add(&add, &partition_columns)?;
+        let Some(taken) = taken.get(&file.partition) else {
             kept_adds.push(add);
             continue;
         };
+        if !holds_any(store.clone(), &add, taken).await? {
+            kept_adds.push(add);
+            continue;
+        }
         let writer = match &mut writer {
             Some(writer) => writer,
             None => writer.insert(data_file_writer(events, plan)?),
@@ -213,7 +223,7 @@ async fn drop_ids_of_others(
             .await
             .map_err(|source| parquet_error(&add, source))?
         {
-            let ids = text_column(&batch, "id")?;
+            let ids = id_column(&batch, "an events data file")?;
             let objects = text_column(&batch, "source_object")?;
             let keep: BooleanArray = (0..batch.num_rows())
                 .map(|row| {
@@ -236,7 +246,7 @@ async fn drop_ids_of_others(
             }
         }
         // The old file was never committed: nothing refers to it.
-        let path = data_path(&add)?;
+        let path = file.location;
         if let Err(error) = store.delete(&path).await {
             tracing::warn!(%error, path = %path, "removing a rewritten data file failed; vacuum will");
         }
@@ -246,7 +256,7 @@ async fn drop_ids_of_others(
         tracing::info!(
             unit = manifest.unit,
             dropped,
-            "dropped ids another writer committed first"
+            "dropped ids the table already holds"
         );
     }
     if let Some(mut writer) = writer {
@@ -260,11 +270,27 @@ async fn drop_ids_of_others(
     Ok(kept_adds)
 }
 
-fn data_path(add: &Add) -> Result<Path> {
-    Path::from_url_path(&add.path).map_err(|source| Error::ObjectStore {
-        location: add.path.clone(),
-        source: source.into(),
-    })
+/// Whether the unit's file `add` holds any of `taken` (its `id` column only).
+async fn holds_any(
+    store: Arc<dyn object_store::ObjectStore>,
+    add: &Add,
+    taken: &IdSet,
+) -> Result<bool> {
+    let mut batches = data_file::read(store, &add.path, Some("id")).await?;
+    while let Some(batch) = batches
+        .try_next()
+        .await
+        .map_err(|source| parquet_error(add, source))?
+    {
+        if id_column(&batch, "an events data file")?
+            .iter()
+            .flatten()
+            .any(|id| taken.contains(id))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn parquet_error(add: &Add, source: parquet::errors::ParquetError) -> Error {

@@ -1,0 +1,482 @@
+//! The id index: everything a run knows about event ids, and the one place that decides whether
+//! an event's id is new to its partition.
+//!
+//! ```text
+//!  sink:    batch ─▶ UnitIds::keep_new: the first of each id in its partition, in this unit
+//!  commit:  TableIds::taken(unit ids, the table's data files in the unit's partitions)
+//!             per file: each row group's `id` bloom filter (Parquet SBBF, written by `writers.rs`)
+//!             probe every unit id of that partition ─▶ a hit: read that row group's `id` column
+//!           ─▶ the unit ids the table holds (exact) ─▶ the unit's files rewritten without them
+//! ```
+//!
+//! Guarantee: `events` never holds an id twice in a partition. Memory: the unit's ids (what
+//! arrived: 16 bytes a UUID) and the filters of the files being probed (about 2–4 bytes a stored
+//! id, a few files at a time); `--follow` keeps read filters across commits up to
+//! [`FILTER_CACHE_BYTES`]. Table-side work of a unit: one footer and one filter read per row
+//! group of each data file in the partitions it touched (never their ids), plus one row group's
+//! `id` column per filter hit; a file written without filters (older lakes) has its ids read.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow::array::{Array, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray};
+use deltalake::kernel::Add;
+use deltalake::DeltaTable;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::ObjectStore;
+
+use crate::error::{Error, Result};
+use crate::table::bloom::{self, FileFilters};
+use crate::table::{self, data_file};
+
+/// Filter bytes `--follow` keeps between commits (files are immutable, so a kept filter stays
+/// true); past this, filters are read again when needed.
+pub(super) const FILTER_CACHE_BYTES: usize = 64 << 20;
+/// Data files whose footers and filters are read at once.
+const FILES_IN_FLIGHT: usize = 16;
+
+/// Ids already seen: UUIDs as 16 bytes, anything else as text. aHash, seeded per run, is a
+/// fraction of SipHash's cost per row and still resists crafted collisions.
+#[derive(Default)]
+pub(super) struct IdSet {
+    uuids: HashSet<u128, ahash::RandomState>,
+    others: HashSet<Box<str>, ahash::RandomState>,
+}
+
+impl IdSet {
+    pub(super) fn len(&self) -> usize {
+        self.uuids.len() + self.others.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True if the id was not in the set.
+    pub(super) fn insert(&mut self, id: &str) -> bool {
+        match parse_uuid(id) {
+            Some(uuid) => self.uuids.insert(uuid),
+            None => self.others.insert(id.into()),
+        }
+    }
+
+    pub(super) fn contains(&self, id: &str) -> bool {
+        match parse_uuid(id) {
+            Some(uuid) => self.uuids.contains(&uuid),
+            None => self.others.contains(id),
+        }
+    }
+
+    /// Each id with the hash Parquet's bloom filters use for its text.
+    fn hashed(&self) -> Vec<(u64, IdText<'_>)> {
+        let uuids = self.uuids.iter().map(|&uuid| {
+            let text = uuid_text(uuid);
+            (bloom::hash(&text), IdText::Uuid(text))
+        });
+        let others = self
+            .others
+            .iter()
+            .map(|id| (bloom::hash(id.as_bytes()), IdText::Other(id)));
+        uuids.chain(others).collect()
+    }
+}
+
+/// An id's text, as the table holds it.
+enum IdText<'a> {
+    Uuid([u8; 36]),
+    Other(&'a str),
+}
+
+impl IdText<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            // A lowercase UUID's text is ASCII.
+            IdText::Uuid(text) => std::str::from_utf8(text).unwrap_or_default(),
+            IdText::Other(text) => text,
+        }
+    }
+}
+
+fn parse_uuid(text: &str) -> Option<u128> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 36 {
+        return None;
+    }
+    let mut value: u128 = 0;
+    for (index, &byte) in bytes.iter().enumerate() {
+        if matches!(index, 8 | 13 | 18 | 23) {
+            if byte != b'-' {
+                return None;
+            }
+            continue;
+        }
+        // Lower and upper case spell the same UUID but not the same id: only lowercase packs,
+        // so the text comes back byte for byte.
+        let digit = match byte {
+            b'0'..=b'9' => byte - b'0',
+            b'a'..=b'f' => byte - b'a' + 10,
+            _ => return None,
+        };
+        value = (value << 4) | u128::from(digit);
+    }
+    Some(value)
+}
+
+/// The text `parse_uuid` read.
+fn uuid_text(mut value: u128) -> [u8; 36] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [b'-'; 36];
+    for index in (0..36).rev() {
+        if matches!(index, 8 | 13 | 18 | 23) {
+            continue;
+        }
+        text[index] = DIGITS[(value & 0xf) as usize];
+        value >>= 4;
+    }
+    text
+}
+
+/// The key of a partition: its values in the partition columns' order. Delta keeps an empty
+/// partition value as null, so both key alike.
+pub(super) fn partition_key<'a>(values: impl Iterator<Item = Option<&'a str>>) -> String {
+    let mut key = String::new();
+    for value in values {
+        push_partition_value(&mut key, value);
+    }
+    key
+}
+
+/// One column's part of a partition key (the per-row path reuses one buffer).
+fn push_partition_value(key: &mut String, value: Option<&str>) {
+    match value {
+        Some(text) if !text.is_empty() => key.push_str(text),
+        _ => key.push('\u{0}'),
+    }
+    key.push('\u{1f}');
+}
+
+/// The partition key of a data file from its Delta partition values.
+pub(super) fn file_partition_key(
+    values: &HashMap<String, Option<String>>,
+    partition_columns: &[String],
+) -> String {
+    partition_key(
+        partition_columns
+            .iter()
+            .map(|name| values.get(name).and_then(|value| value.as_deref())),
+    )
+}
+
+/// A partition column's value in `row`, as Delta writes it in a commit's partition values.
+fn partition_text(array: &dyn Array, row: usize) -> Option<std::borrow::Cow<'_, str>> {
+    use std::borrow::Cow;
+    if array.is_null(row) {
+        return None;
+    }
+    match array.as_any().downcast_ref::<StringArray>() {
+        Some(strings) => Some(Cow::Borrowed(strings.value(row))),
+        // Other types as Delta spells them in `partitionValues`, so keys built from a
+        // commit's `Add` actions match.
+        None => match array.as_any().downcast_ref::<TimestampMicrosecondArray>() {
+            Some(times) => chrono::DateTime::from_timestamp_micros(times.value(row))
+                .map(|time| Cow::Owned(time.format("%Y-%m-%d %H:%M:%S%.6f").to_string())),
+            // Integers read the same both ways.
+            None => arrow::util::display::array_value_to_string(array, row)
+                .ok()
+                .map(Cow::Owned),
+        },
+    }
+}
+
+/// A batch's `id` column.
+pub(super) fn id_column(batch: &RecordBatch, what: &'static str) -> Result<StringArray> {
+    let column = batch.column_by_name("id").ok_or_else(|| Error::Column {
+        query: what,
+        column: "id".into(),
+        reason: "is missing".into(),
+    })?;
+    let cast = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)?;
+    cast.as_any()
+        .downcast_ref::<StringArray>()
+        .cloned()
+        .ok_or_else(|| Error::Column {
+            query: what,
+            column: "id".into(),
+            reason: "is not text".into(),
+        })
+}
+
+/// The ids of this unit's kept events, by partition: what arrived, nothing of the table.
+pub(super) struct UnitIds {
+    partition_columns: Vec<String>,
+    by_partition: HashMap<String, IdSet, ahash::RandomState>,
+}
+
+impl UnitIds {
+    pub(super) fn new(partition_columns: Vec<String>) -> Self {
+        Self {
+            partition_columns,
+            by_partition: HashMap::default(),
+        }
+    }
+
+    /// Ids held.
+    pub(super) fn len(&self) -> usize {
+        self.by_partition.values().map(IdSet::len).sum()
+    }
+
+    /// Keeps the first row of each id in its partition; returns the kept rows and how many were
+    /// dropped.
+    pub(super) fn keep_new(&mut self, batch: RecordBatch) -> Result<(RecordBatch, u64)> {
+        let ids = id_column(&batch, "an events batch")?;
+        let partition_arrays: Vec<_> = self
+            .partition_columns
+            .iter()
+            .filter_map(|name| batch.column_by_name(name).cloned())
+            .collect();
+        let mut keep = Vec::with_capacity(batch.num_rows());
+        let mut key = String::new();
+        let mut dropped = 0;
+        for row in 0..batch.num_rows() {
+            key.clear();
+            for array in &partition_arrays {
+                push_partition_value(&mut key, partition_text(array.as_ref(), row).as_deref());
+            }
+            let set = match self.by_partition.get_mut(key.as_str()) {
+                Some(set) => set,
+                None => self.by_partition.entry(key.clone()).or_default(),
+            };
+            let fresh = !ids.is_null(row) && set.insert(ids.value(row));
+            if !fresh {
+                dropped += 1;
+            }
+            keep.push(fresh);
+        }
+        if dropped == 0 {
+            return Ok((batch, 0));
+        }
+        let kept = arrow::compute::filter_record_batch(&batch, &BooleanArray::from(keep))?;
+        Ok((kept, dropped))
+    }
+}
+
+/// A committed data file of `events` whose ids a unit must be checked against.
+pub(super) struct TableFile {
+    pub location: Path,
+    pub partition: String,
+}
+
+impl TableFile {
+    pub(super) fn of_add(add: &Add, partition_columns: &[String]) -> Result<Self> {
+        Ok(Self {
+            location: data_path(&add.path)?,
+            partition: file_partition_key(&add.partition_values, partition_columns),
+        })
+    }
+}
+
+pub(super) fn data_path(path: &str) -> Result<Path> {
+    Path::from_url_path(path).map_err(|source| Error::ObjectStore {
+        location: path.to_owned(),
+        source: source.into(),
+    })
+}
+
+/// The table side of the index: finds which of a unit's ids the table's files hold.
+pub(super) struct TableIds {
+    cache: HashMap<Path, Arc<FileFilters>>,
+    cached_bytes: usize,
+    cache_limit: usize,
+    /// Probes and reads, for the run's log and the benches.
+    pub stats: IndexStats,
+}
+
+/// What the table side of the index did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct IndexStats {
+    pub files_probed: u64,
+    pub filters_read: u64,
+    pub row_groups_read: u64,
+}
+
+impl TableIds {
+    /// `cache_limit` bytes of filters are kept between checks (0 in a batch run).
+    pub(super) fn new(cache_limit: usize) -> Self {
+        Self {
+            cache: HashMap::new(),
+            cached_bytes: 0,
+            cache_limit,
+            stats: IndexStats::default(),
+        }
+    }
+
+    /// The data files of `events`, as loaded, in the partitions `unit_ids` holds ids of.
+    pub(super) fn files_in_partitions(
+        events: &DeltaTable,
+        unit_ids: &UnitIds,
+    ) -> Result<Vec<TableFile>> {
+        let snapshot = events
+            .snapshot()
+            .map_err(|source| table::delta(events, source))?;
+        let mut files = Vec::new();
+        for file in snapshot.log_data().iter() {
+            let partition =
+                file_partition_key(&file.partition_values_map(), &unit_ids.partition_columns);
+            if unit_ids.by_partition.contains_key(partition.as_str()) {
+                files.push(TableFile {
+                    location: file.object_store_path(),
+                    partition,
+                });
+            }
+        }
+        Ok(files)
+    }
+
+    /// The unit's ids that `files` hold, by partition (exact: every filter hit is confirmed
+    /// by reading that row group's ids).
+    pub(super) async fn taken(
+        &mut self,
+        store: Arc<dyn ObjectStore>,
+        unit_ids: &UnitIds,
+        files: Vec<TableFile>,
+    ) -> Result<HashMap<String, IdSet>> {
+        let mut taken: HashMap<String, IdSet> = HashMap::new();
+        if files.is_empty() {
+            return Ok(taken);
+        }
+        // Each unit id's filter hash, once per check.
+        let hashed: HashMap<&str, Vec<(u64, IdText<'_>)>> = unit_ids
+            .by_partition
+            .iter()
+            .map(|(partition, ids)| (partition.as_str(), ids.hashed()))
+            .collect();
+        let cached: Vec<Option<Arc<FileFilters>>> = files
+            .iter()
+            .map(|file| self.cache.get(&file.location).cloned())
+            .collect();
+        let mut loads = futures::stream::iter(files.into_iter().zip(cached))
+            .map(|(file, cached)| {
+                let store = store.clone();
+                async move {
+                    let (filters, read) = match cached {
+                        Some(filters) => (filters, false),
+                        None => (
+                            Arc::new(bloom::read_filters(store, &file.location, "id").await?),
+                            true,
+                        ),
+                    };
+                    Ok::<_, Error>((file, filters, read))
+                }
+            })
+            .buffer_unordered(FILES_IN_FLIGHT);
+        while let Some((file, filters, read)) = loads.try_next().await? {
+            self.stats.files_probed += 1;
+            if read {
+                self.stats.filters_read += 1;
+                let bytes = filters.bytes();
+                if self.cached_bytes + bytes <= self.cache_limit {
+                    self.cached_bytes += bytes;
+                    self.cache.insert(file.location.clone(), filters.clone());
+                }
+            }
+            let Some(ids) = hashed.get(file.partition.as_str()) else {
+                continue;
+            };
+            // The unit's ids each row group may hold.
+            let mut candidates: HashMap<usize, HashSet<&str>> = HashMap::new();
+            for (hash, text) in ids {
+                for row_group in filters.row_groups_holding(*hash) {
+                    candidates.entry(row_group).or_default().insert(text.as_str());
+                }
+            }
+            for (row_group, candidates) in candidates {
+                self.stats.row_groups_read += 1;
+                let mut batches =
+                    data_file::read_row_groups(store.clone(), &file.location, "id", vec![row_group])
+                        .await?;
+                let set = taken.entry(file.partition.clone()).or_default();
+                while let Some(batch) =
+                    batches
+                        .try_next()
+                        .await
+                        .map_err(|source| Error::ReadDataFile {
+                            path: file.location.to_string(),
+                            source,
+                        })?
+                {
+                    for id in id_column(&batch, "an events data file")?.iter().flatten() {
+                        if candidates.contains(id) {
+                            set.insert(id);
+                        }
+                    }
+                }
+            }
+        }
+        taken.retain(|_, ids| !ids.is_empty());
+        Ok(taken)
+    }
+
+    /// Whether the kept filters fill most of their budget (time to forget removed files').
+    pub(super) fn is_nearly_full(&self) -> bool {
+        self.cache_limit > 0 && self.cached_bytes >= self.cache_limit / 4 * 3
+    }
+
+    /// Forgets kept filters of files the table no longer holds (after `optimize` and `vacuum`).
+    pub(super) fn retain_files(&mut self, events: &DeltaTable) -> Result<()> {
+        if self.cache.is_empty() {
+            return Ok(());
+        }
+        let snapshot = events
+            .snapshot()
+            .map_err(|source| table::delta(events, source))?;
+        let live: HashSet<Path> = snapshot
+            .log_data()
+            .iter()
+            .map(|file| file.object_store_path())
+            .collect();
+        self.cache.retain(|path, _| live.contains(path));
+        self.cached_bytes = self.cache.values().map(|filters| filters.bytes()).sum();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn uuid_ids_pack_into_16_bytes_and_others_stay_text() {
+        let mut set = IdSet::default();
+        assert!(set.insert("6f1c2a4e-0000-4000-8000-000000000001"));
+        assert!(!set.insert("6f1c2a4e-0000-4000-8000-000000000001"));
+        assert!(set.insert("6F1C2A4E-0000-4000-8000-000000000001"));
+        assert!(set.insert("not-a-uuid"));
+        assert!(set.contains("not-a-uuid"));
+        assert_eq!(set.uuids.len(), 1);
+    }
+
+    proptest! {
+        /// Every id comes back from the set as the text it went in as, so the table's
+        /// filters and ids are probed with the id the table holds.
+        #[test]
+        fn ids_come_back_as_their_text(ids in proptest::collection::vec(
+            prop_oneof![
+                "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                "[0-9a-fA-F-]{36}",
+                ".{0,40}",
+            ],
+            1..40,
+        )) {
+            let mut set = IdSet::default();
+            for id in &ids {
+                set.insert(id);
+            }
+            let back: HashSet<String> =
+                set.hashed().iter().map(|(_, text)| text.as_str().to_owned()).collect();
+            let wanted: HashSet<String> = ids.iter().cloned().collect();
+            prop_assert_eq!(back, wanted);
+        }
+    }
+}
