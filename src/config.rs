@@ -195,7 +195,9 @@ impl Config {
                 .unwrap_or(defaults.unit_max_events),
             ..defaults
         };
-        if plan.row_group_rows == 0 || plan.max_record_bytes < 64 || plan.unit_max_objects == 0
+        if plan.row_group_rows == 0
+            || plan.max_record_bytes < 64
+            || plan.unit_max_objects == 0
             || plan.unit_max_events == 0
         {
             return Err(Error::InvalidArgument(

@@ -79,9 +79,7 @@ pub(super) async fn commit_events(
             Some(_) => Vec::new(),
         };
         let probed = files.len();
-        let taken = index
-            .taken(events.object_store(), unit_ids, files)
-            .await?;
+        let taken = index.taken(events.object_store(), unit_ids, files).await?;
         tracing::debug!(
             unit = manifest.unit,
             ids = unit_ids.len(),

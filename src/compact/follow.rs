@@ -208,7 +208,13 @@ impl Compaction {
                 .is_none_or(|last| last.elapsed() >= options.full_listing_every);
             let found = if full_due || (queue.is_none() && !stopping) {
                 let found = self
-                    .list_new(&mut state, &pending, &mut lister, full_due, options.lookback)
+                    .list_new(
+                        &mut state,
+                        &pending,
+                        &mut lister,
+                        full_due,
+                        options.lookback,
+                    )
                     .await?;
                 if full_due {
                     lister.last_full = Some(Instant::now());

@@ -387,14 +387,21 @@ impl TableIds {
             let mut candidates: HashMap<usize, HashSet<&str>> = HashMap::new();
             for (hash, text) in ids {
                 for row_group in filters.row_groups_holding(*hash) {
-                    candidates.entry(row_group).or_default().insert(text.as_str());
+                    candidates
+                        .entry(row_group)
+                        .or_default()
+                        .insert(text.as_str());
                 }
             }
             for (row_group, candidates) in candidates {
                 self.stats.row_groups_read += 1;
-                let mut batches =
-                    data_file::read_row_groups(store.clone(), &file.location, "id", vec![row_group])
-                        .await?;
+                let mut batches = data_file::read_row_groups(
+                    store.clone(),
+                    &file.location,
+                    "id",
+                    vec![row_group],
+                )
+                .await?;
                 let set = taken.entry(file.partition.clone()).or_default();
                 while let Some(batch) =
                     batches

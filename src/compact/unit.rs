@@ -25,13 +25,13 @@ use super::id_index::UnitIds;
 use super::pipeline::{ObjectDone, WorkerMessage};
 use super::writers::data_file_writer;
 use super::{workers, CompactMetrics, Compaction, LakeState};
-use deltalake::DeltaTable;
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::retry::Backoff;
 use crate::source::{Source, SourceObject};
 use crate::table::ledger::{self, ObjectCounts};
 use crate::table::{self, commit_unit, committed_unit, CommitOutcome, Lake};
+use deltalake::DeltaTable;
 
 /// The manifest a unit claims its objects with.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -196,8 +196,7 @@ impl Held {
             (false, true) => {
                 return Err(Error::Manifest {
                     path: format!("{app_id} unit {unit}"),
-                    reason: "the errors table holds this unit but the events table does not"
-                        .into(),
+                    reason: "the errors table holds this unit but the events table does not".into(),
                 })
             }
         })
@@ -274,14 +273,9 @@ impl Compaction {
             // No worker runs: all counts come from the errors commit, the last one made.
             Held::EventsAndErrors => {
                 let mut counts = vec![ObjectCounts::default(); manifest.objects.len()];
-                let counted = ledger::take_committed_counts(
-                    &state.errors,
-                    app_id,
-                    unit,
-                    &mut counts,
-                    true,
-                )
-                .await?;
+                let counted =
+                    ledger::take_committed_counts(&state.errors, app_id, unit, &mut counts, true)
+                        .await?;
                 (counts, counted)
             }
         };
@@ -479,8 +473,9 @@ impl Compaction {
                     true
                 }
                 // Another run of this shard committed the unit first: its counts stand.
-                _ => ledger::take_committed_counts(events, app_id, unit, &mut counts, false)
-                    .await?,
+                _ => {
+                    ledger::take_committed_counts(events, app_id, unit, &mut counts, false).await?
+                }
             }
         } else {
             ledger::take_committed_counts(events, app_id, unit, &mut counts, false).await?

@@ -93,28 +93,26 @@ impl Source {
                     .list_with_offset((!prefix.as_ref().is_empty()).then_some(&prefix), &offset)
             }
         };
-        let pages = listing
-            .chunks(LISTING_PAGE_OBJECTS)
-            .map(move |metas| {
-                let mut page = Vec::with_capacity(metas.len());
-                for meta in metas {
-                    let meta = meta.map_err(|source| Error::ObjectStore {
-                        location: self.root.to_string(),
-                        source,
-                    })?;
-                    let path = meta.location.to_string();
-                    if path.ends_with('/') || path.split('/').any(|part| part.starts_with('.')) {
-                        continue;
-                    }
-                    page.push(SourceObject {
-                        uri: self.uri_of(&path),
-                        path,
-                        size: meta.size,
-                        last_modified_micros: meta.last_modified.timestamp_micros(),
-                    });
+        let pages = listing.chunks(LISTING_PAGE_OBJECTS).map(move |metas| {
+            let mut page = Vec::with_capacity(metas.len());
+            for meta in metas {
+                let meta = meta.map_err(|source| Error::ObjectStore {
+                    location: self.root.to_string(),
+                    source,
+                })?;
+                let path = meta.location.to_string();
+                if path.ends_with('/') || path.split('/').any(|part| part.starts_with('.')) {
+                    continue;
                 }
-                Ok(page)
-            });
+                page.push(SourceObject {
+                    uri: self.uri_of(&path),
+                    path,
+                    size: meta.size,
+                    last_modified_micros: meta.last_modified.timestamp_micros(),
+                });
+            }
+            Ok(page)
+        });
         Ok(pages.boxed())
     }
 

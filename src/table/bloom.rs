@@ -137,8 +137,14 @@ mod tests {
         let file = FileFilters {
             row_groups: vec![Some(ColumnFilter::from_sbbf(&sbbf).unwrap()), None],
         };
-        assert_eq!(file.row_groups_holding(hash(b"a")).collect::<Vec<_>>(), [0, 1]);
-        assert_eq!(file.row_groups_holding(hash(b"zz")).collect::<Vec<_>>(), [1]);
+        assert_eq!(
+            file.row_groups_holding(hash(b"a")).collect::<Vec<_>>(),
+            [0, 1]
+        );
+        assert_eq!(
+            file.row_groups_holding(hash(b"zz")).collect::<Vec<_>>(),
+            [1]
+        );
     }
 
     proptest! {

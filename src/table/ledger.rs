@@ -351,11 +351,12 @@ impl CommittedObjects {
             for action in actions {
                 match action {
                     Action::Add(add) => {
-                        let location = object_store::path::Path::from_url_path(&add.path)
-                            .map_err(|source| Error::ObjectStore {
+                        let location = object_store::path::Path::from_url_path(&add.path).map_err(
+                            |source| Error::ObjectStore {
                                 location: add.path.clone(),
                                 source: source.into(),
-                            })?;
+                            },
+                        )?;
                         self.files
                             .push(LedgerFile::new(location, add.stats.as_deref()));
                     }
@@ -407,7 +408,11 @@ impl CommittedObjects {
                 // No file at or before this one reaches `uri`.
                 break;
             }
-            if self.files[index].max.as_deref().is_none_or(|max| max >= uri) {
+            if self.files[index]
+                .max
+                .as_deref()
+                .is_none_or(|max| max >= uri)
+            {
                 holding.push(index);
             }
         }
@@ -516,16 +521,18 @@ mod tests {
     }
 
     fn with_ranges(ranges: &[(Option<&str>, Option<&str>)]) -> CommittedObjects {
-        let mut committed = CommittedObjects::default();
-        committed.files = ranges
-            .iter()
-            .enumerate()
-            .map(|(index, (min, max))| LedgerFile {
-                location: object_store::path::Path::from(format!("file-{index}")),
-                min: min.map(str::to_owned),
-                max: max.map(str::to_owned),
-            })
-            .collect();
+        let mut committed = CommittedObjects {
+            files: ranges
+                .iter()
+                .enumerate()
+                .map(|(index, (min, max))| LedgerFile {
+                    location: object_store::path::Path::from(format!("file-{index}")),
+                    min: min.map(str::to_owned),
+                    max: max.map(str::to_owned),
+                })
+                .collect(),
+            ..CommittedObjects::default()
+        };
         committed.sort_by_range();
         committed
     }

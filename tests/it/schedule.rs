@@ -49,7 +49,11 @@ async fn run_schedule(seed: u64) {
     let mut schedule = Vec::new();
     for step in 0..STEPS {
         // The last step runs whatever is delivered; earlier ones pick at random.
-        let action = if step + 1 == STEPS { 2 } else { rng.gen_range(0..3) };
+        let action = if step + 1 == STEPS {
+            2
+        } else {
+            rng.gen_range(0..3)
+        };
         match action {
             0 if !undelivered.is_empty() => {
                 let take = rng.gen_range(1..=undelivered.len().min(4));
@@ -64,9 +68,10 @@ async fn run_schedule(seed: u64) {
             }
             1 if !delivered.is_empty() => {
                 let original = delivered[rng.gen_range(0..delivered.len())].clone();
-                let copy = raw
-                    .join("redelivered")
-                    .join(format!("{step}-{}", original.file_name().unwrap().to_string_lossy()));
+                let copy = raw.join("redelivered").join(format!(
+                    "{step}-{}",
+                    original.file_name().unwrap().to_string_lossy()
+                ));
                 std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
                 std::fs::copy(&original, &copy).unwrap();
                 delivered.push(copy);
@@ -113,8 +118,16 @@ async fn run_schedule(seed: u64) {
         );
     }
     assert_eq!(
-        count(&lake, "SELECT sum(events) + sum(duplicates) FROM source_objects").await,
-        count(&model, "SELECT sum(events) + sum(duplicates) FROM source_objects").await,
+        count(
+            &lake,
+            "SELECT sum(events) + sum(duplicates) FROM source_objects"
+        )
+        .await,
+        count(
+            &model,
+            "SELECT sum(events) + sum(duplicates) FROM source_objects"
+        )
+        .await,
         "seed {seed}: events and duplicates add up alike after {schedule:?}"
     );
     assert_ledger_matches_tables(&lake).await;
