@@ -94,3 +94,29 @@ PY
     done
 done
 rm -rf "$work/run-lake"
+
+# --follow beside a day that already holds FOLLOW_DAY events (default 8M) of today, if asked:
+#   FOLLOW_SECONDS=300 benches/flat.sh
+if [ -n "${FOLLOW_SECONDS:-}" ]; then
+    follow_day="${FOLLOW_DAY:-8000000}"
+    today=$(date -u +%F)
+    raw="$work/raw-today-$follow_day" lake="$work/lake-today-$follow_day"
+    if [ ! -e "$lake/.done" ]; then
+        rm -rf "$raw" "$lake"
+        "$after" generate --out "$raw" --events "$follow_day" --objects $((follow_day / 5000)) --gzip \
+            --dup-rate 0 --bad-rate 0 --start "$today" --days 1 --json >/dev/null
+        "$after" compact --source "$raw" --lake "$lake" --json >/dev/null
+        touch "$lake/.done"
+    fi
+    venv="${EVENTLAKE_VENV:-/var/tmp/eventlake-venv}"
+    for label in after before; do
+        bin="$after"
+        if [ "$label" = before ]; then
+            bin="${EVENTLAKE_BIN_BEFORE:-}"
+            [ -n "$bin" ] || continue
+        fi
+        echo "follow ($label), a day of $follow_day events already in the lake:"
+        "$venv/bin/python" benches/follow_bench.py --backend local --interval 2 \
+            --seconds "$FOLLOW_SECONDS" --prefill "$lake" --binary "$bin"
+    done
+fi

@@ -7,6 +7,7 @@ p99 against the targets (commit interval / 2 + 1 s, and commit interval + 3 s), 
 process's RSS and per-commit time over the run (the flatness curve).
 
 usage: python benches/follow_bench.py --backend local|s3 [--interval 10] [--seconds 300] [--rate 1]
+                                     [--prefill LAKE]
 """
 import argparse
 import json
@@ -56,6 +57,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=300)
     parser.add_argument("--rate", type=float, default=1.0, help="objects per second")
     parser.add_argument("--endpoint", help="the S3/SQS test server (s3 backend)")
+    parser.add_argument("--prefill", help="a lake (local folder) to start from, e.g. one whose day of today "
+                                          "already holds millions of events (local backend)")
     parser.add_argument("--binary", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "/var/tmp/eventlake-target"),
                                                          "release", "eventlake"))
     args = parser.parse_args()
@@ -82,6 +85,8 @@ def main():
 
         uri_of = lambda key: f"file://{os.path.join(source, key)}"
         ledger_options = None
+        if args.prefill:
+            shutil.copytree(args.prefill, lake, symlinks=True)
     else:
         import boto3
         env.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1")

@@ -25,7 +25,7 @@ use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
 use super::id_index::{id_column, IdSet, TableFile, TableIds, UnitIds};
-use super::unit::UnitManifest;
+use super::manifest::UnitManifest;
 use super::writers::data_file_writer;
 use crate::config::CompactPlan;
 use crate::error::{Error, Result};

@@ -1,7 +1,7 @@
 //! `compact`: raw objects → `events` + `errors`, committed exactly once.
 //!
 //! ```text
-//!  list source ─▶ minus ledger ─▶ claim unit N (unit.rs: create-only manifest)
+//!  list source ─▶ minus ledger ─▶ claim unit N (manifest.rs: create-only)
 //!                                      │
 //!   object ─▶ [workers.rs × cores: read ─▶ pipeline.rs: frame ─▶ parse+transform ─▶ partition ─▶ batch]
 //!                                      │ bounded channel
@@ -21,6 +21,7 @@
 mod commit;
 mod follow;
 mod id_index;
+mod manifest;
 mod metrics;
 mod pipeline;
 mod queue;
@@ -45,9 +46,9 @@ use crate::table::ledger::CommittedObjects;
 use crate::table::{self, committed_unit, Lake};
 pub use follow::{FollowOptions, StopSignal};
 use id_index::TableIds;
+use manifest::UnitManifest;
 pub use metrics::FollowMetrics;
 pub use shard::Shard;
-use unit::UnitManifest;
 
 /// Raw bytes a record is assumed to take before a run has seen one (a gzip-compressed event of
 /// about 300 bytes): the first unit stays small whatever the compression.
@@ -342,7 +343,7 @@ impl Compaction {
                 pending.retain(|_| !committed.next().unwrap_or(false));
                 state.known_unit = unit - 1;
             }
-            let (manifest, ours) = match unit::read_manifest(&self.lake, &app_id, unit).await? {
+            let (manifest, ours) = match manifest::read_manifest(&self.lake, &app_id, unit).await? {
                 Some(manifest) => (manifest, false),
                 None => {
                     pending.retain(|object| !state.committed.is_known(&object.uri));
@@ -356,7 +357,7 @@ impl Compaction {
                         source_root: self.source.root().to_string(),
                         objects: pending[..take].to_vec(),
                     };
-                    if !unit::claim(&self.lake, &manifest).await? {
+                    if !manifest::claim(&self.lake, &manifest).await? {
                         continue; // Another run claimed this unit first: finish it with them.
                     }
                     failpoint::hit("after-claim");
@@ -400,7 +401,7 @@ impl Compaction {
     /// between runs), before listing: its objects are not in the ledger, and no shard of this
     /// count owns its sequence. Shards of this count finish their own units themselves.
     async fn finish_other_shard_counts(&self, state: &mut LakeState) -> Result<()> {
-        for app_id in unit::claimed_app_ids(&self.lake).await? {
+        for app_id in manifest::claimed_app_ids(&self.lake).await? {
             let Some(other) = Shard::from_app_id(&app_id) else {
                 continue;
             };
@@ -413,7 +414,7 @@ impl Compaction {
                 .await
                 .map_err(|source| table::delta(&state.ledger, source))?;
             let unit = committed_unit(&state.ledger, &app_id).await? + 1;
-            let Some(manifest) = unit::read_manifest(&self.lake, &app_id, unit).await? else {
+            let Some(manifest) = manifest::read_manifest(&self.lake, &app_id, unit).await? else {
                 continue;
             };
             tracing::info!(%app_id, unit, "finishing a unit another shard count left unfinished");
