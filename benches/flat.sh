@@ -43,7 +43,7 @@ small_run() {
     local extra="$raw/new-run"
     rm -rf "$extra"
     local first
-    first=$(find "$raw" -type f ! -name .done | sort | head -1)
+    first=$(find "$raw" -type f ! -name .done | sort | sed -n 1p)
     mkdir -p "$extra/again"
     cp "$first" "$extra/again/redelivered-$(basename "$first")"
     "$bin" generate --out "$extra/fresh" --events 5000 --objects 1 --gzip --seed 7 \
