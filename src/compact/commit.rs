@@ -24,7 +24,7 @@ use deltalake::DeltaTable;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
-use super::id_index::{id_column, IdSet, TableFile, TableIds, UnitIds};
+use super::id_index::{id_column, text_column, IdSet, TableFile, TableIds, UnitIds};
 use super::manifest::UnitManifest;
 use super::writers::data_file_writer;
 use crate::config::CompactPlan;
@@ -222,7 +222,7 @@ async fn drop_taken(
             .map_err(|source| parquet_error(&add, source))?
         {
             let ids = id_column(&batch, "an events data file")?;
-            let objects = text_column(&batch, "source_object")?;
+            let objects = text_column(&batch, "source_object", "an events data file")?;
             let keep: BooleanArray = (0..batch.num_rows())
                 .map(|row| {
                     let duplicate = ids.is_valid(row) && taken.contains(ids.value(row));
@@ -296,23 +296,6 @@ fn parquet_error(add: &Add, source: parquet::errors::ParquetError) -> Error {
         path: add.path.clone(),
         source,
     }
-}
-
-fn text_column(batch: &RecordBatch, name: &str) -> Result<StringArray> {
-    let column = batch.column_by_name(name).ok_or_else(|| Error::Column {
-        query: "an events data file",
-        column: name.to_owned(),
-        reason: "is missing".into(),
-    })?;
-    let cast = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)?;
-    cast.as_any()
-        .downcast_ref::<StringArray>()
-        .cloned()
-        .ok_or_else(|| Error::Column {
-            query: "an events data file",
-            column: name.to_owned(),
-            reason: "is not text".into(),
-        })
 }
 
 /// A data file's rows with the partition columns the file leaves to its path put back, in the

@@ -191,9 +191,18 @@ fn partition_text(array: &dyn Array, row: usize) -> Option<std::borrow::Cow<'_, 
 
 /// A batch's `id` column.
 pub(super) fn id_column(batch: &RecordBatch, what: &'static str) -> Result<StringArray> {
-    let column = batch.column_by_name("id").ok_or_else(|| Error::Column {
+    text_column(batch, "id", what)
+}
+
+/// A batch's column `name`, as text (`what` names the batch in an error).
+pub(super) fn text_column(
+    batch: &RecordBatch,
+    name: &str,
+    what: &'static str,
+) -> Result<StringArray> {
+    let column = batch.column_by_name(name).ok_or_else(|| Error::Column {
         query: what,
-        column: "id".into(),
+        column: name.to_owned(),
         reason: "is missing".into(),
     })?;
     let cast = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)?;
@@ -202,7 +211,7 @@ pub(super) fn id_column(batch: &RecordBatch, what: &'static str) -> Result<Strin
         .cloned()
         .ok_or_else(|| Error::Column {
             query: what,
-            column: "id".into(),
+            column: name.to_owned(),
             reason: "is not text".into(),
         })
 }
