@@ -85,6 +85,7 @@ pub(super) async fn commit_events(
             ids = unit_ids.len(),
             files = probed,
             taken = taken.values().map(IdSet::len).sum::<usize>(),
+            run_stats = ?index.stats,
             "checked the unit's ids against the table"
         );
         if !taken.is_empty() {

@@ -244,18 +244,15 @@ impl Compaction {
                         .filter(|object| self.shard.owns(&object.uri))
                         .cloned()
                         .collect();
-                    let committed = state
-                        .committed
-                        .committed_among(&state.ledger, &ours)
-                        .await?;
-                    for (object, committed) in ours.into_iter().zip(committed) {
-                        if committed {
-                            // Known from now on, so the message can go (what arrived, not
-                            // what is stored).
-                            state.committed.insert(&object.uri);
-                        } else {
-                            pending.add(object);
-                        }
+                    let (new, committed) =
+                        state.committed.split_committed(&state.ledger, ours).await?;
+                    // Known from now on, so the message can go (what arrived, not what is
+                    // stored).
+                    for object in committed {
+                        state.committed.insert(&object.uri);
+                    }
+                    for object in new {
+                        pending.add(object);
                     }
                     held.push(notification);
                 }
@@ -358,17 +355,11 @@ impl Compaction {
                         candidates.push(object);
                     }
                 }
-                let committed = state
+                let (new, _) = state
                     .committed
-                    .committed_among(&state.ledger, &candidates)
+                    .split_committed(&state.ledger, candidates)
                     .await?;
-                found.extend(
-                    candidates
-                        .into_iter()
-                        .zip(committed)
-                        .filter(|(_, committed)| !committed)
-                        .map(|(object, _)| object),
-                );
+                found.extend(new);
             }
         }
         found.sort_by(|a, b| a.path.cmp(&b.path));

@@ -248,17 +248,9 @@ impl Compaction {
                 .into_iter()
                 .filter(|object| self.shard.owns(&object.uri) && !state.is_inside_lake(object))
                 .collect();
-            let committed = state
-                .committed
-                .committed_among(&state.ledger, &page)
-                .await?;
-            for (object, committed) in page.into_iter().zip(committed) {
-                if committed {
-                    already_committed += 1;
-                } else {
-                    pending.push(object);
-                }
-            }
+            let (new, committed) = state.committed.split_committed(&state.ledger, page).await?;
+            already_committed += committed.len() as u64;
+            pending.extend(new);
         }
         drop(pages);
         pending.sort_by(|a, b| a.path.cmp(&b.path));

@@ -287,6 +287,23 @@ impl CommittedObjects {
             .collect())
     }
 
+    /// `objects` split into those the ledger does not hold (in order) and those it does.
+    pub async fn split_committed(
+        &mut self,
+        ledger: &DeltaTable,
+        objects: Vec<SourceObject>,
+    ) -> Result<(Vec<SourceObject>, Vec<SourceObject>)> {
+        let committed = self.committed_among(ledger, &objects).await?;
+        let (held, new): (Vec<_>, Vec<_>) = objects
+            .into_iter()
+            .zip(committed)
+            .partition(|(_, committed)| *committed);
+        Ok((
+            new.into_iter().map(|(object, _)| object).collect(),
+            held.into_iter().map(|(object, _)| object).collect(),
+        ))
+    }
+
     /// Whether this process committed the object (or was told it is committed).
     pub fn is_known(&self, uri: &str) -> bool {
         self.known.contains(&key_of(uri))
