@@ -49,10 +49,6 @@ impl IdSet {
         self.uuids.len() + self.others.len()
     }
 
-    pub(super) fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// True if the id was not in the set.
     pub(super) fn insert(&mut self, id: &str) -> bool {
         match parse_uuid(id) {
@@ -69,7 +65,7 @@ impl IdSet {
     }
 
     /// Each id with the hash Parquet's bloom filters use for its text.
-    fn hashed(&self) -> Vec<(u64, IdText<'_>)> {
+    fn hashed(&self) -> Vec<(u64, IdText)> {
         let uuids = self.uuids.iter().map(|&uuid| {
             let text = uuid_text(uuid);
             (bloom::hash(&text), IdText::Uuid(text))
@@ -77,18 +73,18 @@ impl IdSet {
         let others = self
             .others
             .iter()
-            .map(|id| (bloom::hash(id.as_bytes()), IdText::Other(id)));
+            .map(|id| (bloom::hash(id.as_bytes()), IdText::Other(id.clone())));
         uuids.chain(others).collect()
     }
 }
 
 /// An id's text, as the table holds it.
-enum IdText<'a> {
+enum IdText {
     Uuid([u8; 36]),
-    Other(&'a str),
+    Other(Box<str>),
 }
 
-impl IdText<'_> {
+impl IdText {
     fn as_str(&self) -> &str {
         match self {
             // A lowercase UUID's text is ASCII.
@@ -343,7 +339,8 @@ impl TableIds {
     }
 
     /// The unit's ids that `files` hold, by partition (exact: every filter hit is confirmed
-    /// by reading that row group's ids).
+    /// by reading that row group's ids). Files are probed on the runtime's threads, so the
+    /// confirming reads decode on every core.
     pub(super) async fn taken(
         &mut self,
         store: Arc<dyn ObjectStore>,
@@ -355,81 +352,47 @@ impl TableIds {
             return Ok(taken);
         }
         // Each unit id's filter hash, once per check.
-        let hashed: HashMap<&str, Vec<(u64, IdText<'_>)>> = unit_ids
-            .by_partition
-            .iter()
-            .map(|(partition, ids)| (partition.as_str(), ids.hashed()))
-            .collect();
-        let cached: Vec<Option<Arc<FileFilters>>> = files
-            .iter()
-            .map(|file| self.cache.get(&file.location).cloned())
-            .collect();
-        let mut loads = futures::stream::iter(files.into_iter().zip(cached))
-            .map(|(file, cached)| {
-                let store = store.clone();
-                async move {
-                    let (filters, read) = match cached {
-                        Some(filters) => (filters, false),
-                        None => (
-                            Arc::new(bloom::read_filters(store, &file.location, "id").await?),
-                            true,
-                        ),
-                    };
-                    Ok::<_, Error>((file, filters, read))
-                }
+        let hashed: Arc<HashMap<String, Vec<(u64, IdText)>>> = Arc::new(
+            unit_ids
+                .by_partition
+                .iter()
+                .map(|(partition, ids)| (partition.clone(), ids.hashed()))
+                .collect(),
+        );
+        let files: Vec<_> = files
+            .into_iter()
+            .map(|file| {
+                let cached = self.cache.get(&file.location).cloned();
+                (file, cached)
             })
-            .buffer_unordered(FILES_IN_FLIGHT);
-        while let Some((file, filters, read)) = loads.try_next().await? {
+            .collect();
+        // Spawned as the stream is polled, so at most FILES_IN_FLIGHT are in memory at once.
+        let probes = files.into_iter().map(|(file, cached)| {
+            tokio::spawn(probe_file(store.clone(), file, cached, hashed.clone()))
+        });
+        let mut probes = futures::stream::iter(probes).buffer_unordered(FILES_IN_FLIGHT);
+        while let Some(probe) = probes.next().await {
+            let probe = probe.map_err(|join| Error::WorkerLost {
+                object: "a data file's id probe".into(),
+                reason: join.to_string(),
+            })??;
             self.stats.files_probed += 1;
-            if read {
+            self.stats.row_groups_read += probe.row_groups_read;
+            if probe.read_filters {
                 self.stats.filters_read += 1;
-                let bytes = filters.bytes();
+                let bytes = probe.filters.bytes();
                 if self.cached_bytes + bytes <= self.cache_limit {
                     self.cached_bytes += bytes;
-                    self.cache.insert(file.location.clone(), filters.clone());
+                    self.cache.insert(probe.file.location, probe.filters);
                 }
             }
-            let Some(ids) = hashed.get(file.partition.as_str()) else {
-                continue;
-            };
-            // The unit's ids each row group may hold.
-            let mut candidates: HashMap<usize, HashSet<&str>> = HashMap::new();
-            for (hash, text) in ids {
-                for row_group in filters.row_groups_holding(*hash) {
-                    candidates
-                        .entry(row_group)
-                        .or_default()
-                        .insert(text.as_str());
-                }
-            }
-            for (row_group, candidates) in candidates {
-                self.stats.row_groups_read += 1;
-                let mut batches = data_file::read_row_groups(
-                    store.clone(),
-                    &file.location,
-                    "id",
-                    vec![row_group],
-                )
-                .await?;
-                let set = taken.entry(file.partition.clone()).or_default();
-                while let Some(batch) =
-                    batches
-                        .try_next()
-                        .await
-                        .map_err(|source| Error::ReadDataFile {
-                            path: file.location.to_string(),
-                            source,
-                        })?
-                {
-                    for id in id_column(&batch, "an events data file")?.iter().flatten() {
-                        if candidates.contains(id) {
-                            set.insert(id);
-                        }
-                    }
+            if !probe.found.is_empty() {
+                let set = taken.entry(probe.file.partition).or_default();
+                for id in &probe.found {
+                    set.insert(id);
                 }
             }
         }
-        taken.retain(|_, ids| !ids.is_empty());
         Ok(taken)
     }
 
@@ -455,6 +418,80 @@ impl TableIds {
         self.cached_bytes = self.cache.values().map(|filters| filters.bytes()).sum();
         Ok(())
     }
+}
+
+/// What probing one data file found.
+struct FileProbe {
+    file: TableFile,
+    filters: Arc<FileFilters>,
+    /// Whether `filters` were read now (not kept from an earlier check).
+    read_filters: bool,
+    row_groups_read: u64,
+    /// The unit's ids the file holds.
+    found: Vec<String>,
+}
+
+/// Probes `file`'s filters with the hashed unit ids of its partition and confirms the hits by
+/// reading the `id` column of the row groups they fall in (one open, one stream).
+async fn probe_file(
+    store: Arc<dyn ObjectStore>,
+    file: TableFile,
+    cached: Option<Arc<FileFilters>>,
+    hashed: Arc<HashMap<String, Vec<(u64, IdText)>>>,
+) -> Result<FileProbe> {
+    let (filters, read_filters) = match cached {
+        Some(filters) => (filters, false),
+        None => (
+            Arc::new(bloom::read_filters(store.clone(), &file.location, "id").await?),
+            true,
+        ),
+    };
+    let mut probe = FileProbe {
+        file,
+        filters,
+        read_filters,
+        row_groups_read: 0,
+        found: Vec::new(),
+    };
+    let Some(ids) = hashed.get(probe.file.partition.as_str()) else {
+        return Ok(probe);
+    };
+    // The unit's ids some row group may hold, and those row groups.
+    let mut candidates: HashSet<&str, ahash::RandomState> = HashSet::default();
+    let mut row_groups = std::collections::BTreeSet::new();
+    for (hash, text) in ids {
+        let mut hit = false;
+        for row_group in probe.filters.row_groups_holding(*hash) {
+            row_groups.insert(row_group);
+            hit = true;
+        }
+        if hit {
+            candidates.insert(text.as_str());
+        }
+    }
+    if row_groups.is_empty() {
+        return Ok(probe);
+    }
+    probe.row_groups_read = row_groups.len() as u64;
+    let location = probe.file.location.clone();
+    let mut batches =
+        data_file::read_row_groups(store, &location, "id", row_groups.into_iter().collect())
+            .await?;
+    while let Some(batch) = batches
+        .try_next()
+        .await
+        .map_err(|source| Error::ReadDataFile {
+            path: location.to_string(),
+            source,
+        })?
+    {
+        for id in id_column(&batch, "an events data file")?.iter().flatten() {
+            if candidates.contains(id) {
+                probe.found.push(id.to_owned());
+            }
+        }
+    }
+    Ok(probe)
 }
 
 #[cfg(test)]
