@@ -42,6 +42,9 @@ pub(super) struct EventsCommitted {
     pub files: u64,
     /// Commits of other writers that took the version this one was to have.
     pub races: u64,
+    /// The unit's per-object counts, with the rows the table already held counted as
+    /// duplicates (what the commit's metadata says).
+    pub counts: Vec<ObjectCounts>,
 }
 
 /// Commits the unit's `adds` to `events` once the id index has checked every commit before it.
@@ -51,7 +54,7 @@ pub(super) async fn commit_events(
     unit_ids: &UnitIds,
     mut adds: Vec<Add>,
     manifest: &UnitManifest,
-    counts: &mut [ObjectCounts],
+    mut counts: Vec<ObjectCounts>,
     plan: &CompactPlan,
 ) -> Result<EventsCommitted> {
     let partition_columns = plan.template.column_names();
@@ -68,6 +71,7 @@ pub(super) async fn commit_events(
                 outcome: CommitOutcome::AlreadyCommitted,
                 files: 0,
                 races,
+                counts,
             });
         }
         let latest = loaded_version(events);
@@ -89,7 +93,11 @@ pub(super) async fn commit_events(
             "checked the unit's ids against the table"
         );
         if !taken.is_empty() {
-            adds = drop_taken(events, adds, &taken, manifest, counts, plan).await?;
+            let (kept, dropped) = drop_taken(events, adds, &taken, manifest, plan).await?;
+            adds = kept;
+            for (object, dropped) in counts.iter_mut().zip(dropped) {
+                object.duplicates += dropped;
+            }
         }
         checked = Some(latest);
         crate::failpoint::hold("hold-before-events-commit").await;
@@ -98,7 +106,7 @@ pub(super) async fn commit_events(
             &manifest.app_id,
             manifest.unit,
             &manifest.source_root,
-            counts,
+            &counts,
             true,
         );
         let outcome = table::commit_once(
@@ -137,6 +145,7 @@ pub(super) async fn commit_events(
                         0
                     },
                     races,
+                    counts,
                 })
             }
         }
@@ -181,15 +190,14 @@ async fn files_added_after(
 }
 
 /// Rewrites the unit's files that hold an id the table already holds in the same partition,
-/// without those rows; counts each dropped row as a duplicate of its object.
+/// without those rows. Returns the unit's files and the rows dropped from each manifest object.
 async fn drop_taken(
     events: &DeltaTable,
     adds: Vec<Add>,
     taken: &HashMap<String, IdSet>,
     manifest: &UnitManifest,
-    counts: &mut [ObjectCounts],
     plan: &CompactPlan,
-) -> Result<Vec<Add>> {
+) -> Result<(Vec<Add>, Vec<u64>)> {
     let partition_columns = plan.template.column_names();
     let store = events.object_store();
     let object_index: HashMap<&str, usize> = manifest
@@ -199,7 +207,7 @@ async fn drop_taken(
         .map(|(index, object)| (object.uri.as_str(), index))
         .collect();
     let schema = events_schema(&plan.template);
-    let duplicates_before: u64 = counts.iter().map(|c| c.duplicates).sum();
+    let mut dropped_of_object = vec![0u64; manifest.objects.len()];
     let mut kept_adds = Vec::with_capacity(adds.len());
     let mut writer = None;
     for add in adds {
@@ -229,7 +237,7 @@ async fn drop_taken(
                     let duplicate = ids.is_valid(row) && taken.contains(ids.value(row));
                     if duplicate {
                         if let Some(&index) = object_index.get(objects.value(row)) {
-                            counts[index].duplicates += 1;
+                            dropped_of_object[index] += 1;
                         }
                     }
                     Some(!duplicate)
@@ -250,7 +258,7 @@ async fn drop_taken(
             tracing::warn!(%error, path = %path, "removing a rewritten data file failed; vacuum will");
         }
     }
-    let dropped: u64 = counts.iter().map(|c| c.duplicates).sum::<u64>() - duplicates_before;
+    let dropped: u64 = dropped_of_object.iter().sum();
     if dropped > 0 {
         tracing::info!(
             unit = manifest.unit,
@@ -266,7 +274,7 @@ async fn drop_taken(
                 .map_err(|source| table::delta(events, source))?,
         );
     }
-    Ok(kept_adds)
+    Ok((kept_adds, dropped_of_object))
 }
 
 /// Whether the unit's file `add` holds any of `taken` (its `id` column only).

@@ -318,10 +318,11 @@ impl Compaction {
                 &unit_ids,
                 adds,
                 manifest,
-                &mut counts,
+                counts,
                 &self.plan,
             )
             .await?;
+            counts = committed.counts;
             metrics.stages.commit += started.elapsed().as_secs_f64();
             metrics.commit_races += committed.races;
             failpoint::hit("after-events-commit");
