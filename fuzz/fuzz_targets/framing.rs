@@ -3,7 +3,7 @@
 //! input's bytes at their offsets, and leave out only separators.
 #![no_main]
 
-use eventlake_core::framing::{FrameKind, Framer};
+use eventlake_core::framing::{is_separator_gap, FrameKind, Framer};
 use libfuzzer_sys::fuzz_target;
 
 fn frames(input: &[u8], chunk: usize) -> Vec<(u64, FrameKind, Vec<u8>)> {
@@ -24,28 +24,27 @@ fn frames(input: &[u8], chunk: usize) -> Vec<(u64, FrameKind, Vec<u8>)> {
     out
 }
 
-fn is_separator(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\n' | b'\r' | b'\t' | b',' | b'[' | b']' | 0x0c | 0)
-}
-
 fuzz_target!(|data: &[u8]| {
     let Some((&chunk, input)) = data.split_first() else {
         return;
     };
     let whole = frames(input, input.len());
     assert_eq!(frames(input, usize::from(chunk % 64) + 1), whole);
-    let bom = input.starts_with(&[0xEF, 0xBB, 0xBF]);
     let mut covered = 0usize;
-    for (offset, _, bytes) in &whole {
+    let mut previous = None;
+    for (offset, kind, bytes) in &whole {
         let offset = *offset as usize;
         assert!(offset >= covered && !bytes.is_empty());
         assert_eq!(&input[offset..offset + bytes.len()], &bytes[..]);
-        for at in covered..offset {
-            assert!(is_separator(input[at]) || (bom && at < 3), "byte {at} is in no frame");
-        }
+        assert!(
+            is_separator_gap(input, covered, offset, previous),
+            "bytes {covered}..{offset} are in no frame"
+        );
+        previous = Some(*kind);
         covered = offset + bytes.len();
     }
-    for at in covered..input.len() {
-        assert!(is_separator(input[at]) || (bom && at < 3), "byte {at} is in no frame");
-    }
+    assert!(
+        is_separator_gap(input, covered, input.len(), previous),
+        "bytes {covered}.. are in no frame"
+    );
 });

@@ -6,13 +6,16 @@
 //!
 //! - a newline inside a string, or `\n{` / `}{` inside an unfinished object, ends the broken
 //!   record there (neither can occur inside one valid compact record);
-//! - bytes that do not start with `{` are junk up to the end of their line or the next `{`,
-//!   reported as one bad record;
+//! - a string or an array where a record should be is one bad record (to its closing `"` or `]`,
+//!   or its line's end); other bytes that do not start with `{` are junk up to the end of their
+//!   line or the next `{`, reported as one bad record;
 //! - a record longer than `max_record_bytes` is reported with its first bytes and skipped up to the
 //!   next record start, so memory stays bounded whatever the input.
 //!
-//! Guarantee: every input byte outside whitespace and `[`, `]`, `,` between records is in exactly
-//! one frame, good or bad.
+//! Guarantee: every input byte is in exactly one frame, good or bad, except separators: JSON
+//! whitespace, a byte order mark at the start, one `,` after a frame (as a Lambda joins records),
+//! and the `[` … `]` of an array wrapping records (a `[` whose next non-blank byte is `{`). Bytes
+//! past an oversized record's kept head belong to that record's error.
 
 /// What the framer found at one place in the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +60,10 @@ pub struct Framer {
     skipping: bool,
     /// Bytes of an oversized record's head kept for the error table.
     head_bytes: usize,
+    /// A frame ended and no `,` has followed it yet.
+    after_frame: bool,
+    /// Inside an array wrapping records: a `]` closes it.
+    in_array: bool,
 }
 
 /// How many bytes of an oversized record are kept for the error table.
@@ -72,6 +79,8 @@ impl Framer {
             max_record_bytes: max_record_bytes.max(16),
             skipping: false,
             head_bytes: OVERSIZED_HEAD_BYTES.min(max_record_bytes.max(16)),
+            after_frame: false,
+            in_array: false,
         }
     }
 
@@ -123,7 +132,30 @@ impl Framer {
             pos += 3;
         }
         // Skip separators between records.
-        while pos < window.len() && is_separator(window[pos]) {
+        loop {
+            match window.get(pos) {
+                Some(byte) if is_json_whitespace(*byte) => {}
+                Some(b',') if self.after_frame => self.after_frame = false,
+                Some(b']') if self.in_array => {
+                    self.in_array = false;
+                    self.after_frame = true;
+                }
+                Some(b'[') if !self.in_array => {
+                    match window[pos + 1..].iter().find(|&&b| !is_json_whitespace(b)) {
+                        Some(b'{') => {
+                            self.in_array = true;
+                            self.after_frame = false;
+                        }
+                        Some(_) => break,
+                        None if self.eof => break,
+                        None => {
+                            self.start = pos;
+                            return None;
+                        }
+                    }
+                }
+                _ => break,
+            }
             pos += 1;
         }
         self.start = pos;
@@ -133,21 +165,22 @@ impl Framer {
         let rest = &window[pos..];
         let offset = self.window_offset + pos as u64;
         if rest[0] != b'{' {
-            // Junk: up to the end of the line or the next `{`, whichever comes first.
-            let end = match rest.iter().position(|&b| b == b'\n' || b == b'{') {
-                Some(nl) => nl,
+            let end = match junk_end(rest) {
+                Some(end) => end,
                 None if self.eof => rest.len(),
                 None if rest.len() > self.max_record_bytes => rest.len(),
                 None => return None,
             };
             let end = end.min(self.max_record_bytes);
             self.start = pos + end;
+            self.after_frame = true;
             return Some(Frame {
                 offset,
                 kind: FrameKind::Broken(BrokenKind::NotAnObject),
                 bytes: trim_end(&self.window[pos..pos + end]),
             });
         }
+        self.after_frame = true;
         match scan_object(rest, self.max_record_bytes) {
             Scan::Complete(len) => {
                 self.start = pos + len;
@@ -189,11 +222,89 @@ impl Framer {
     }
 }
 
-fn is_separator(byte: u8) -> bool {
-    matches!(
-        byte,
-        b' ' | b'\n' | b'\r' | b'\t' | b',' | b'[' | b']' | 0x0c | 0
-    )
+/// The whitespace JSON allows between values (RFC 8259); nothing else is a blank.
+pub fn is_json_whitespace(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\n' | b'\r' | b'\t')
+}
+
+/// The framing contract, for the property test and the fuzz target (the framer does not use it):
+/// whether `input[from..to]`, the bytes between two frames (`previous` the kind of the first,
+/// `None` at the object's start), are separators and nothing else: JSON whitespace, a byte order
+/// mark at the start, one `,` after a frame, and the brackets of an array wrapping records
+/// (`[` only right before a record). After an oversized record its skipped tail is its own.
+pub fn is_separator_gap(input: &[u8], from: usize, to: usize, previous: Option<FrameKind>) -> bool {
+    if previous == Some(FrameKind::Oversized) {
+        return true;
+    }
+    let mut gap = &input[from..to];
+    if from == 0 && gap.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        gap = &gap[3..];
+    }
+    let marks: Vec<u8> = gap
+        .iter()
+        .copied()
+        .filter(|b| !is_json_whitespace(*b))
+        .collect();
+    let shape_ok = match marks.as_slice() {
+        [] | [b']'] | [b'['] | [b']', b'['] | [b']', b','] | [b']', b',', b'['] => true,
+        [b',', rest @ ..] => {
+            previous.is_some()
+                && matches!(
+                    rest,
+                    [] | [b']'] | [b'['] | [b']', b'['] | [b']', b','] | [b']', b',', b'[']
+                )
+        }
+        _ => false,
+    };
+    // A `[` opens a wrapper only right before a record.
+    shape_ok && (!marks.ends_with(b"[") || input.get(to) == Some(&b'{'))
+}
+
+/// Where a bad record that does not start with `{` ends: a string at its closing quote, an
+/// array at its closing bracket (strings and nesting honoured), other bytes at the line's end
+/// or the next `{`; a string or array cut by a line break ends there. `None`: not in `bytes` yet.
+fn junk_end(bytes: &[u8]) -> Option<usize> {
+    match bytes[0] {
+        b'"' | b'[' => {
+            let mut depth = 0usize;
+            let mut in_string = false;
+            let mut index = 0;
+            while index < bytes.len() {
+                let byte = bytes[index];
+                if byte == b'\n' {
+                    return Some(index);
+                }
+                if in_string {
+                    match byte {
+                        // An escape never takes a line break into the string.
+                        b'\\' if bytes.get(index + 1) != Some(&b'\n') => index += 1,
+                        b'"' => {
+                            in_string = false;
+                            if depth == 0 {
+                                return Some(index + 1);
+                            }
+                        }
+                        _ => {}
+                    }
+                } else {
+                    match byte {
+                        b'"' => in_string = true,
+                        b'[' => depth += 1,
+                        b']' => {
+                            depth = depth.saturating_sub(1);
+                            if depth == 0 {
+                                return Some(index + 1);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                index += 1;
+            }
+            None
+        }
+        _ => bytes.iter().position(|&b| b == b'\n' || b == b'{'),
+    }
 }
 
 fn trim_end(bytes: &[u8]) -> &[u8] {
@@ -548,6 +659,27 @@ mod tests {
         assert_eq!(kinds.len(), 3, "{frames:?}");
         assert!(kinds[1] == FrameKind::Oversized);
         assert_eq!(frames[2].2, "{\"b\":2}");
+    }
+
+    #[test]
+    fn values_that_are_not_objects_are_one_error_each_with_all_their_bytes() {
+        let input = b"\0\0\0\n[1,2,3]\n{\"a\":1}[1,2,3], \"str\",{\"b\":2}\n\x0c\n,,\n";
+        let frames = at_every_chunk_size(input, 1 << 20);
+        let texts: Vec<_> = frames.iter().map(|f| (f.1, f.2.as_str())).collect();
+        let junk = FrameKind::Broken(BrokenKind::NotAnObject);
+        assert_eq!(
+            texts,
+            [
+                (junk, "\0\0\0"),
+                (junk, "[1,2,3]"),
+                (FrameKind::Record, "{\"a\":1}"),
+                (junk, "[1,2,3]"),
+                (junk, "\"str\""),
+                (FrameKind::Record, "{\"b\":2}"),
+                (junk, "\x0c"),
+                (junk, ","),
+            ]
+        );
     }
 
     #[test]

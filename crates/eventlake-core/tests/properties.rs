@@ -10,7 +10,7 @@
 //!
 //! The fuzz targets in `fuzz/` check the same properties with coverage guidance.
 
-use eventlake_core::framing::{FrameKind, Framer};
+use eventlake_core::framing::{is_separator_gap, FrameKind, Framer};
 use eventlake_core::partition::{encoded_cost, safe_value, PartitionTemplate, DEFAULT_PREFIX};
 use eventlake_core::record::{parse_record, Parsed};
 use eventlake_core::time::{parse_time, CivilTime};
@@ -75,25 +75,20 @@ proptest! {
         let whole = frames(&input, input.len().max(1), 1 << 20);
         prop_assert_eq!(&frames(&input, chunk, 1 << 20), &whole, "chunking changed the frames");
         let mut covered = 0usize;
-        for (offset, _, bytes) in &whole {
+        let mut previous = None;
+        for (offset, kind, bytes) in &whole {
             let offset = *offset as usize;
             prop_assert!(offset >= covered, "frames overlap at {}", offset);
             prop_assert!(!bytes.is_empty(), "empty frame at {}", offset);
             prop_assert_eq!(&input[offset..offset + bytes.len()], &bytes[..]);
-            // What lies between frames is only separators (or a byte order mark at the start).
-            for (at, &byte) in input[covered..offset].iter().enumerate() {
-                let at = covered + at;
-                let bom = at < 3 && input.starts_with(&[0xEF, 0xBB, 0xBF]);
-                prop_assert!(bom || matches!(byte, b' ' | b'\n' | b'\r' | b'\t' | b',' | b'[' | b']' | 0x0c | 0),
-                    "byte {:#04x} at {} is in no frame", byte, at);
-            }
+            // What lies between frames is only separators.
+            prop_assert!(is_separator_gap(&input, covered, offset, previous),
+                "bytes {:?} at {} are in no frame", String::from_utf8_lossy(&input[covered..offset]), covered);
+            previous = Some(*kind);
             covered = offset + bytes.len();
         }
-        for &byte in &input[covered..] {
-            prop_assert!(matches!(byte, b' ' | b'\n' | b'\r' | b'\t' | b',' | b'[' | b']' | 0x0c | 0)
-                || (covered < 3 && input.starts_with(&[0xEF, 0xBB, 0xBF])),
-                "trailing byte {:#04x} is in no frame", byte);
-        }
+        prop_assert!(is_separator_gap(&input, covered, input.len(), previous),
+            "trailing bytes {:?} are in no frame", String::from_utf8_lossy(&input[covered..]));
     }
 
     #[test]
