@@ -14,8 +14,32 @@ pub enum Error {
         source: object_store::Error,
     },
 
-    #[error("storage at {location}: {reason}")]
-    Storage { location: String, reason: String },
+    /// The storage options for a location do not parse (a retry cannot help).
+    #[error("storage options for {location}: {source}")]
+    StorageOptions {
+        location: String,
+        #[source]
+        source: deltalake::DeltaTableError,
+    },
+
+    /// An SQS call failed; `transient` from the SDK's kind of failure and the service's code.
+    #[error("queue {queue}: {what}: {detail}")]
+    Queue {
+        queue: String,
+        what: &'static str,
+        detail: String,
+        transient: bool,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// `--as-of` names a version or time the table does not have.
+    #[error("{table} has no {asked}: it holds {available}")]
+    AsOfOutOfRange {
+        table: String,
+        asked: String,
+        available: String,
+    },
 
     #[error("reading {object}: {source}")]
     ReadObject {
@@ -169,9 +193,11 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::ObjectStore { source, .. } => store_error_is_transient(source),
-            Error::ReadObject { source, .. } => crate::source::is_store_error(source),
+            Error::ReadObject { source, .. } => {
+                crate::source::store_read_error(source).is_some_and(store_error_is_transient)
+            }
             Error::Delta { source, .. } => delta_error_is_transient(source),
-            Error::Storage { .. } => true,
+            Error::Queue { transient, .. } => *transient,
             // The unit's retry starts from the table as it is now, with nothing to catch up.
             Error::CommitGone { .. } | Error::CommitRaces { .. } => true,
             Error::ReadDataFile {

@@ -113,9 +113,9 @@ mod tests {
             .retry_transient("test", || {
                 calls += 1;
                 async {
-                    Err(crate::error::Error::Storage {
-                        location: "x".into(),
-                        reason: "down".into(),
+                    Err(crate::error::Error::CommitRaces {
+                        table: "x".into(),
+                        races: 1,
                     })
                 }
             })

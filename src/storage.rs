@@ -167,16 +167,16 @@ pub fn object_store_for(
                     reason: "no object store is registered for this scheme".to_owned(),
                 })?;
             let config = deltalake::logstore::StorageConfig::parse_options(storage_options)
-                .map_err(|source| Error::Storage {
+                .map_err(|source| Error::StorageOptions {
                     location: url.to_string(),
-                    reason: source.to_string(),
+                    source,
                 })?;
             let (store, path) =
                 factory
                     .parse_url_opts(url, &config)
-                    .map_err(|source| Error::Storage {
+                    .map_err(|source| Error::StorageOptions {
                         location: url.to_string(),
-                        reason: source.to_string(),
+                        source,
                     })?;
             Ok((store, path))
         }

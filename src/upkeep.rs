@@ -113,12 +113,41 @@ pub struct VacuumSummary {
 }
 
 /// Deletes files no version newer than `retain` ago references, in every table of the lake.
-pub async fn vacuum(lake: &Lake, retain: Duration, dry_run: bool) -> Result<Vec<VacuumSummary>> {
-    let mut summaries = Vec::new();
+///
+/// As Delta itself does, a retention shorter than a table's `delta.deletedFileRetentionDuration`
+/// (7 days unless set) is refused, for every table before any is vacuumed, unless
+/// `break_time_travel` says the caller knows: the files it deletes may still be read by a
+/// running query or a `--as-of` inside the table's promise.
+pub async fn vacuum(
+    lake: &Lake,
+    retain: Duration,
+    dry_run: bool,
+    break_time_travel: bool,
+) -> Result<Vec<VacuumSummary>> {
+    use deltalake::table::config::TablePropertiesExt as _;
+    let mut tables = Vec::new();
     for name in crate::query::table_names(lake).await? {
         let Some(table) = lake.open(&name).await? else {
             continue;
         };
+        let promised = table
+            .snapshot()
+            .map_err(|source| table::delta(&table, source))?
+            .table_config()
+            .deleted_file_retention_duration();
+        if retain < promised && !break_time_travel {
+            return Err(Error::InvalidArgument(format!(
+                "--retain {} is shorter than {name}'s delta.deletedFileRetentionDuration ({}): \
+                 files it deletes may still be read by running queries and time travel within \
+                 that window; pass --break-time-travel-and-running-readers to vacuum anyway",
+                humantime_text(retain),
+                humantime_text(promised)
+            )));
+        }
+        tables.push((name, table));
+    }
+    let mut summaries = Vec::new();
+    for (name, table) in tables {
         let table_url = table.table_url().to_string();
         let retention = chrono::Duration::from_std(retain)
             .map_err(|error| Error::InvalidArgument(format!("--retain: {error}")))?;
@@ -140,6 +169,18 @@ pub async fn vacuum(lake: &Lake, retain: Duration, dry_run: bool) -> Result<Vec<
         });
     }
     Ok(summaries)
+}
+
+/// A duration as `--retain` takes it (`7d`, `36h`, `90s`), in its largest whole unit.
+fn humantime_text(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    match seconds {
+        0 => "0s".to_owned(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 /// Rows `expire` deleted from one table.

@@ -384,6 +384,10 @@ pub struct VacuumArgs {
     /// List what would be deleted, delete nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Allow a --retain shorter than a table's delta.deletedFileRetentionDuration (7 days by
+    /// default): running queries and time travel inside that window may fail.
+    #[arg(long)]
+    pub break_time_travel_and_running_readers: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,

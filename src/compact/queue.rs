@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};
 use serde_json::Value;
 
@@ -40,13 +40,28 @@ impl Queue {
         })
     }
 
-    fn failure(&self, what: &str, error: impl std::error::Error) -> Error {
-        Error::Storage {
-            location: self.url.clone(),
-            reason: format!("{what}: {}", DisplayErrorContext(error)),
+    fn failure<E>(&self, what: &'static str, error: E, transient: bool) -> Error
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        Error::Queue {
+            queue: self.url.clone(),
+            what,
+            detail: DisplayErrorContext(&error).to_string(),
+            transient,
+            source: Box::new(error),
         }
     }
 
+    /// An SDK call's failure, transient unless the service refused the request for good.
+    fn call_failure<E, R>(&self, what: &'static str, error: SdkError<E, R>) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        let transient = crate::aws::is_transient(&error);
+        self.failure(what, error, transient)
+    }
     /// Waits up to `wait` (a long poll) for messages; unreadable ones are logged and left.
     pub async fn receive(&self, source: &Source, wait: Duration) -> Result<Vec<Notification>> {
         let wait_seconds = wait.min(SQS_MAX_WAIT).as_secs() as i32;
@@ -58,7 +73,7 @@ impl Queue {
             .wait_time_seconds(wait_seconds)
             .send()
             .await
-            .map_err(|error| self.failure("receiving messages", error))?;
+            .map_err(|error| self.call_failure("receiving messages", error))?;
         let mut notifications = Vec::new();
         for message in output.messages() {
             let Some(receipt) = message.receipt_handle() else {
@@ -90,7 +105,7 @@ impl Queue {
                         .id(index.to_string())
                         .receipt_handle(&message.receipt)
                         .build()
-                        .map_err(|error| self.failure("deleting messages", error))
+                        .map_err(|error| self.failure("deleting messages", error, false))
                 })
                 .collect::<Result<Vec<_>>>()?;
             let output = self
@@ -100,7 +115,7 @@ impl Queue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|error| self.failure("deleting messages", error))?;
+                .map_err(|error| self.call_failure("deleting messages", error))?;
             // A message not deleted comes back after its visibility timeout; its objects are
             // then found committed, so it is only deleted later, never lost.
             for failed in output.failed() {
@@ -119,7 +134,7 @@ impl Queue {
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
             .send()
             .await
-            .map_err(|error| self.failure("reading the queue depth", error))?;
+            .map_err(|error| self.call_failure("reading the queue depth", error))?;
         Ok(output
             .attributes()
             .and_then(|attributes| attributes.get(&QueueAttributeName::ApproximateNumberOfMessages))

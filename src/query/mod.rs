@@ -214,9 +214,96 @@ async fn open_as_of(lake: &Lake, name: &str, as_of: Option<&AsOf>) -> Result<Opt
     // The builder's load honours the version; DeltaTable::load would move to the latest.
     match builder.load().await {
         Ok(table) => Ok(Some(table)),
-        Err(source) => Err(Error::Delta {
-            table: url.to_string(),
-            source,
-        }),
+        Err(source) => {
+            // A version or time the log does not hold is no storage failure: say what it
+            // holds, at once, rather than retrying. (Errors reading the log are still theirs.)
+            if let Some(latest) = lake.open(name).await? {
+                let range = LogRange::of(&latest).await?;
+                if let Some(range) = range.filter(|range| !range.holds(as_of)) {
+                    return Err(Error::AsOfOutOfRange {
+                        table: name.to_owned(),
+                        asked: match as_of {
+                            AsOf::Version(version) => format!("version {version}"),
+                            AsOf::Timestamp(time) => format!("version at {time}"),
+                        },
+                        available: range.to_string(),
+                    });
+                }
+            }
+            Err(Error::Delta {
+                table: url.to_string(),
+                source,
+            })
+        }
+    }
+}
+
+/// The commits a table's log still holds: the first and the last, with their times.
+struct LogRange {
+    first: (u64, chrono::DateTime<chrono::Utc>),
+    last: (u64, chrono::DateTime<chrono::Utc>),
+}
+
+impl LogRange {
+    /// Lists `_delta_log/` (only on the error path: a year of ten-minute commits is 53 pages).
+    async fn of(table: &DeltaTable) -> Result<Option<Self>> {
+        let store = table.object_store();
+        let log = object_store::path::Path::from("_delta_log");
+        let mut listing = store.list(Some(&log));
+        let mut range: Option<Self> = None;
+        while let Some(entry) = listing.next().await {
+            let entry = entry.map_err(|source| Error::ObjectStore {
+                location: format!("{}/_delta_log", table.table_url()),
+                source,
+            })?;
+            let Some(version) = entry
+                .location
+                .filename()
+                .and_then(|name| name.strip_suffix(".json"))
+                .filter(|digits| digits.len() == 20)
+                .and_then(|digits| digits.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let commit = (version, entry.last_modified);
+            range = Some(match range {
+                None => Self {
+                    first: commit,
+                    last: commit,
+                },
+                Some(range) => Self {
+                    first: range.first.min(commit),
+                    last: range.last.max(commit),
+                },
+            });
+        }
+        Ok(range)
+    }
+
+    fn holds(&self, as_of: &AsOf) -> bool {
+        match as_of {
+            AsOf::Version(version) => u64::try_from(*version)
+                .is_ok_and(|version| (self.first.0..=self.last.0).contains(&version)),
+            // Any time from the first commit on reads some version.
+            AsOf::Timestamp(time) => {
+                chrono::DateTime::parse_from_rfc3339(time).is_ok_and(|time| time >= self.first.1)
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for LogRange {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let time = |time: &chrono::DateTime<chrono::Utc>| {
+            time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
+        write!(
+            formatter,
+            "versions {}–{}, committed from {} to {}",
+            self.first.0,
+            self.last.0,
+            time(&self.first.1),
+            time(&self.last.1)
+        )
     }
 }

@@ -231,7 +231,7 @@ impl Source {
             .map_err(store_error)?;
         let stream = result
             .into_stream()
-            .map_err(|error| std::io::Error::other(StoreReadError(error.to_string())));
+            .map_err(|error| std::io::Error::other(StoreReadError(error)));
         let reader = tokio_util::io::StreamReader::new(stream);
         let reader = tokio_util::io::SyncIoBridge::new_with_handle(reader, runtime.clone());
         decompressed(BufReader::with_capacity(READ_BUFFER_BYTES, reader)).map_err(|source| {
@@ -248,23 +248,23 @@ const READ_BUFFER_BYTES: usize = 1 << 20;
 /// much of its object at once (Firehose's own buffer tops out at 128 MiB).
 const WHOLE_READ_MAX_BYTES: u64 = 32 << 20;
 
-/// Marks an I/O error that came from the store (retryable), not from decoding the bytes.
-#[derive(Debug)]
-pub struct StoreReadError(pub String);
-
-impl std::fmt::Display for StoreReadError {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StoreReadError {}
+/// Marks an I/O error that came from the store, not from decoding the bytes, and keeps the
+/// store's error (whether a retry can help depends on its kind).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct StoreReadError(pub object_store::Error);
 
 /// True when an I/O error during a read came from the store rather than from corrupt bytes.
 pub fn is_store_error(error: &std::io::Error) -> bool {
+    store_read_error(error).is_some()
+}
+
+/// The store's error behind an I/O error of a read, if it came from the store.
+pub fn store_read_error(error: &std::io::Error) -> Option<&object_store::Error> {
     error
         .get_ref()
-        .is_some_and(|inner| inner.is::<StoreReadError>())
+        .and_then(|inner| inner.downcast_ref::<StoreReadError>())
+        .map(|marked| &marked.0)
 }
 
 /// Wraps a reader in the decompressor its first bytes call for.

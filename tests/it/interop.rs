@@ -7,27 +7,26 @@ use eventlake::generate::GenOptions;
 use crate::common::*;
 
 /// The Python with `duckdb` and `deltalake` (.ci/run sets EVENTLAKE_PYTHON to its virtualenv).
-pub fn python() -> Option<String> {
+/// The test Python (duckdb, deltalake, moto and the rest of `.ci/requirements.txt`). A test that
+/// needs it fails without it: a skipped check would pass whether or not the claim holds.
+pub fn python() -> String {
     let python = std::env::var("EVENTLAKE_PYTHON")
         .unwrap_or_else(|_| "/var/tmp/eventlake-venv/bin/python".into());
     let usable = Command::new(&python)
         .args(["-c", "import duckdb, deltalake"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if usable {
-        Some(python)
-    } else if std::env::var_os("CI").is_some() {
-        panic!("CI needs a Python with duckdb and deltalake at {python} (set EVENTLAKE_PYTHON)");
-    } else {
-        eprintln!("skipping: no Python with duckdb and deltalake (run .ci/run)");
-        None
-    }
+    assert!(
+        usable,
+        "no Python with duckdb and deltalake at {python}: run the suite with .ci/run, or set EVENTLAKE_PYTHON"
+    );
+    python
 }
 
 on_both_backends!(deltalake_and_duckdb_read_the_same_lake);
 
 async fn deltalake_and_duckdb_read_the_same_lake(backend: Backend) {
-    let Some(python) = python() else { return };
+    let python = python();
     let dir = temp_dir();
     let (raw, lake) = place(backend, &dir);
     let summary = generate(
@@ -127,7 +126,7 @@ fn duckdb_with_delta(python: &str) -> (String, String) {
 /// What the README tells users: DuckDB's `delta_scan` reads the tables as they are.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duckdb_delta_scan_reads_the_lake() {
-    let Some(python) = python() else { return };
+    let python = python();
     let (duckdb, extension) = duckdb_with_delta(&python);
     let dir = temp_dir();
     let (raw, lake) = place(Backend::Local, &dir);
@@ -171,20 +170,16 @@ async fn duckdb_delta_scan_reads_the_lake() {
     );
 }
 
-/// Whether the test Python has Sail and its Spark Connect client (.ci/run installs them).
-fn has_sail(python: &str) -> bool {
+/// Fails unless the test Python has Sail and its Spark Connect client (.ci/run installs them).
+fn require_sail(python: &str) {
     let found = Command::new(python)
         .args(["-c", "import pysail.spark, pyspark.sql"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI needs pysail and pyspark-client at {python} (.ci/requirements.txt)"
-        );
-        eprintln!("skipping: no pysail at {python} (run .ci/run)");
-    }
-    found
+    assert!(
+        found,
+        "no pysail and pyspark-client at {python}: run .ci/run (.ci/requirements.txt)"
+    );
 }
 
 /// `eventlake query --format json` of a saved query with its parameters.
@@ -231,10 +226,8 @@ fn comparable(rows: &[serde_json::Value], columns: &[String]) -> Vec<String> {
 /// lake with `spark.read.format("delta")` and gives every triage query eventlake's answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sail_answers_the_triage_queries_as_eventlake_does() {
-    let Some(python) = python() else { return };
-    if !has_sail(&python) {
-        return;
-    }
+    let python = python();
+    require_sail(&python);
     let dir = temp_dir();
     let (raw, lake) = place(Backend::Local, &dir);
     generate(

@@ -55,9 +55,7 @@ fn sorted(mut values: Vec<Value>) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saved_queries_agree_with_duckdb_on_the_same_table() {
-    let Some(python) = crate::interop::python() else {
-        return;
-    };
+    let python = crate::interop::python();
     let dir = temp_dir();
     let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
     let summary = generate(
@@ -276,6 +274,28 @@ async fn formats_params_pruning_and_errors(backend: Backend) {
         String::from_utf8_lossy(&output.stderr).into_owned()
     };
     assert!(fail_with(1, &["SELECT * FROM evnts"]).contains("errors, events, source_objects"));
+    // A version the table lacks is said at once (no retries), with the versions it holds.
+    let latest = query(&lake, &["SELECT 1 AS one", "--format", "csv"]);
+    assert_eq!(latest, "one\n1\n");
+    let missing = fail_with(1, &["SELECT count(*) FROM events", "--as-of", "99"]);
+    assert!(
+        missing.contains("events has no version 99: it holds versions 0–"),
+        "{missing}"
+    );
+    assert!(!missing.contains("retrying"), "{missing}");
+    let too_early = fail_with(
+        1,
+        &[
+            "SELECT count(*) FROM events",
+            "--as-of",
+            "2001-01-01T00:00:00Z",
+        ],
+    );
+    assert!(
+        too_early.contains("no version at 2001-01-01T00:00:00Z"),
+        "{too_early}"
+    );
+    assert!(!too_early.contains("retrying"), "{too_early}");
     assert!(fail_with(1, &["SELECT nope FROM events"]).contains("nope"));
     assert!(fail_with(1, &["SELEC 1"]).to_lowercase().contains("selec"));
     assert!(fail_with(2, &["triage/overview"]).contains("--param day="));

@@ -4,6 +4,7 @@
 use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use eventlake::generate::GenOptions;
 
@@ -57,7 +58,7 @@ const BY_TYPE: &str =
     "SELECT event_type, dt, count(*) AS n FROM events GROUP BY 1, 2 ORDER BY 1, 2";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn optimize_keeps_every_answer_prunes_better_and_vacuum_spares_a_running_reader() {
+async fn optimize_keeps_every_answer_prunes_better_and_vacuum_keeps_what_retain_needs() {
     let dir = temp_dir();
     let (lake, events) = many_runs(&dir, 6).await;
     let files_before = active_files(&lake).await;
@@ -70,13 +71,16 @@ async fn optimize_keeps_every_answer_prunes_better_and_vacuum_spares_a_running_r
         &["query", "--lake", &lake.uri, client_day_sql, "--analyze"],
     ));
 
-    // A reader queries in a loop while optimize and vacuum run beside it.
+    let version_before = events_version(&lake).await;
+    // A reader queries in a loop while optimize and a vacuum that honours its retention run
+    // beside it; each round's start and end are kept, to show one ran across the upkeep.
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
         let (lake, stop, expected) = (lake.clone(), stop.clone(), by_type.clone());
         std::thread::spawn(move || {
-            let mut rounds = 0;
-            while !stop.load(Ordering::Relaxed) || rounds < 3 {
+            let mut rounds = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
                 let output = eventlake(&lake)
                     .args(["query", "--lake", &lake.uri, BY_TYPE])
                     .output()
@@ -91,11 +95,12 @@ async fn optimize_keeps_every_answer_prunes_better_and_vacuum_spares_a_running_r
                     expected,
                     "reader saw other rows"
                 );
-                rounds += 1;
+                rounds.push((started, Instant::now()));
             }
             rounds
         })
     };
+    let upkeep_started = Instant::now();
     // Small target files, so each partition ends up in several files, each holding few clients.
     let optimized = run(
         &lake,
@@ -111,43 +116,64 @@ async fn optimize_keeps_every_answer_prunes_better_and_vacuum_spares_a_running_r
         ],
     );
     let optimized: serde_json::Value = serde_json::from_slice(&optimized.stdout).unwrap();
+    let files_removed = optimized["files_removed"].as_u64().unwrap();
+    assert!(files_removed > 0, "{optimized}");
+
+    // A retention shorter than the tables' deletedFileRetentionDuration (7 days) is refused
+    // unless the flag that says what it breaks is given.
+    let refused = eventlake(&lake)
+        .args(["vacuum", "--lake", &lake.uri, "--retain", "1h"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let refusal = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        optimized["files_removed"].as_u64().unwrap() > 0,
-        "{optimized}"
+        refusal.contains("deletedFileRetentionDuration (7d)")
+            && refusal.contains("--break-time-travel-and-running-readers"),
+        "{refusal}"
     );
-    // Files an old version needs stay while readers may hold it (retain 2s, queries take less).
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    let dry = stdout(&run(
+    // Within the retention (the removed files are seconds old), nothing an old version needs goes.
+    let kept = vacuum_deleted(
         &lake,
-        &[
-            "vacuum",
-            "--lake",
-            &lake.uri,
-            "--retain",
-            "2s",
-            "--dry-run",
-            "--json",
-        ],
-    ));
-    let vacuumed = stdout(&run(
-        &lake,
-        &["vacuum", "--lake", &lake.uri, "--retain", "2s", "--json"],
-    ));
+        &["--retain", "1h", "--break-time-travel-and-running-readers"],
+    );
+    assert_eq!(
+        kept, 0,
+        "vacuum deleted files a version inside --retain needs"
+    );
+    let upkeep_done = Instant::now();
     stop.store(true, Ordering::Relaxed);
     let rounds = reader.join().expect("the reader never failed");
-    assert!(rounds >= 3);
-    let deleted: u64 = serde_json::from_str::<Vec<serde_json::Value>>(&vacuumed)
-        .unwrap()
-        .iter()
-        .map(|table| table["files_deleted"].as_u64().unwrap())
-        .sum();
-    let would: u64 = serde_json::from_str::<Vec<serde_json::Value>>(&dry)
-        .unwrap()
-        .iter()
-        .map(|table| table["files_deleted"].as_u64().unwrap())
-        .sum();
+    assert!(
+        rounds
+            .iter()
+            .any(|&(started, ended)| started < upkeep_done && ended > upkeep_started),
+        "no reader round ran while optimize and vacuum did"
+    );
+    // Time travel to the version before optimize still reads its files (a query of a data
+    // column: partition columns and counts can come from the log alone).
+    let as_of = version_before.to_string();
+    let ids_sql = "SELECT count(DISTINCT id) AS n FROM events";
+    assert_eq!(
+        stdout(&run(
+            &lake,
+            &["query", "--lake", &lake.uri, ids_sql, "--as-of", &as_of]
+        )),
+        format!("n\n{events}\n")
+    );
+
+    // With no retention, every file optimize removed goes, as the dry run says, and time
+    // travel to before it fails.
+    let unsafe_flags = ["--retain", "0s", "--break-time-travel-and-running-readers"];
+    let would = vacuum_deleted(&lake, &[&unsafe_flags[..], &["--dry-run"]].concat());
+    let deleted = vacuum_deleted(&lake, &unsafe_flags);
     assert_eq!(deleted, would, "the dry run said what vacuum did");
-    assert_eq!(deleted, optimized["files_removed"].as_u64().unwrap());
+    assert_eq!(deleted, files_removed);
+    let gone = eventlake(&lake)
+        .args(["query", "--lake", &lake.uri, ids_sql, "--as-of", &as_of])
+        .output()
+        .unwrap();
+    assert!(!gone.status.success(), "the vacuumed version still read");
 
     // Same answers, fewer files, and one client's day reads less.
     assert_eq!(
@@ -187,6 +213,25 @@ async fn optimize_keeps_every_answer_prunes_better_and_vacuum_spares_a_running_r
         history.contains("\"unit\":6"),
         "compact units are in the history"
     );
+}
+
+/// The events table's current version.
+async fn events_version(lake: &Loc) -> u64 {
+    let table = lake.lake().open("events").await.unwrap().unwrap();
+    table.version().unwrap()
+}
+
+/// Files `vacuum` (with `flags`) deleted, or would, summed over the tables.
+fn vacuum_deleted(lake: &Loc, flags: &[&str]) -> u64 {
+    let output = stdout(&run(
+        lake,
+        &[&["vacuum", "--lake", &lake.uri, "--json"][..], flags].concat(),
+    ));
+    serde_json::from_str::<Vec<serde_json::Value>>(&output)
+        .unwrap()
+        .iter()
+        .map(|table| table["files_deleted"].as_u64().unwrap())
+        .sum()
 }
 
 /// Data files the events table's current version references.

@@ -15,7 +15,7 @@ struct FakeZendesk {
 
 impl FakeZendesk {
     fn start() -> Self {
-        let python = crate::interop::python().expect("the Zendesk tests need the test Python");
+        let python = crate::interop::python();
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/python/zendesk_server.py"

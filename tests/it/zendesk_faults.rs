@@ -16,8 +16,8 @@ struct MisbehavingZendesk {
 }
 
 impl MisbehavingZendesk {
-    fn start() -> Option<Self> {
-        let python = crate::interop::python()?;
+    fn start() -> Self {
+        let python = crate::interop::python();
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/python/zendesk_server.py"
@@ -32,10 +32,10 @@ impl MisbehavingZendesk {
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut port)
             .unwrap();
-        Some(MisbehavingZendesk {
+        MisbehavingZendesk {
             child,
             url: format!("http://127.0.0.1:{}", port.trim()),
-        })
+        }
     }
 
     fn post(&self, target: &str, body: &Value) {
@@ -106,9 +106,7 @@ fn assert_no_panic(output: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zendesk_page_that_is_not_json_fails_the_sync_naming_url_and_status() {
-    let Some(zendesk) = MisbehavingZendesk::start() else {
-        return;
-    };
+    let zendesk = MisbehavingZendesk::start();
     let dir = temp_dir();
     let (_, lake) = place(Backend::Local, &dir);
     zendesk.post("/__test/tickets", &tickets());
@@ -162,9 +160,7 @@ async fn a_zendesk_page_that_is_not_json_fails_the_sync_naming_url_and_status() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_after_that_is_not_a_number_gets_the_usual_backoff() {
-    let Some(zendesk) = MisbehavingZendesk::start() else {
-        return;
-    };
+    let zendesk = MisbehavingZendesk::start();
     let dir = temp_dir();
     let (_, lake) = place(Backend::Local, &dir);
     zendesk.post("/__test/tickets", &tickets());

@@ -32,7 +32,13 @@ pub async fn optimize(args: &OptimizeArgs, endpoint_url: Option<&str>) -> Result
 
 pub async fn vacuum(args: &VacuumArgs, endpoint_url: Option<&str>) -> Result<()> {
     let lake = args.at.open(endpoint_url)?;
-    let summaries = crate::upkeep::vacuum(&lake, args.retain.as_duration(), args.dry_run).await?;
+    let summaries = crate::upkeep::vacuum(
+        &lake,
+        args.retain.as_duration(),
+        args.dry_run,
+        args.break_time_travel_and_running_readers,
+    )
+    .await?;
     if args.json {
         println!("{}", to_json(&summaries)?);
         return Ok(());
