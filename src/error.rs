@@ -157,6 +157,10 @@ pub enum Error {
     #[error("reconcile reported other counts than the generator made ({counts}): a bug, please report it")]
     DemoMismatch { counts: String },
 
+    /// A second stop signal ended `compact --follow` before its micro-batch was committed.
+    #[error("stopped by a second signal; the next run finishes the unit it was in")]
+    Interrupted,
+
     /// A worker ended without reporting its object done: it panicked, or vanished. The unit is
     /// not committed, so the object's records are not lost.
     #[error("the worker reading {object} did not finish: {reason}")]
@@ -184,6 +188,7 @@ impl Error {
         match self {
             Error::InvalidArgument(_) => exit_code::USAGE,
             Error::Incomplete(_) => exit_code::INCOMPLETE,
+            Error::Interrupted => exit_code::INTERRUPTED,
             _ => exit_code::FAILED,
         }
     }

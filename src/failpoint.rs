@@ -1,6 +1,8 @@
 //! Named failure points, for the crash tests only: `EVENTLAKE_TEST_FAILPOINT=<name>` makes the
 //! process stop at that point of a `compact` run, every time it passes it, so a test can prove
-//! that a rerun finishes exactly what the stopped one left. Nothing else sets the variable.
+//! that a rerun finishes exactly what the stopped one left. Nothing else sets the variable, and
+//! only builds with the `failpoints` feature (the tests') have the points: elsewhere `hit` and
+//! `hold` are empty.
 //!
 //! | name                  | where                                          | what happens        |
 //! |-----------------------|------------------------------------------------|---------------------|
@@ -11,8 +13,7 @@
 //! | `worker-panic`        | a worker has framed 100 records of an object   | that worker panics  |
 //! | `hold-before-events-commit` | ids checked, `events` commit not yet tried | waits (see `hold`) |
 
-use std::sync::OnceLock;
-
+#[cfg(feature = "failpoints")]
 const VARIABLE: &str = "EVENTLAKE_TEST_FAILPOINT";
 
 /// The file whose existence releases a held failure point.
@@ -20,11 +21,18 @@ const RELEASE_VARIABLE: &str = "EVENTLAKE_TEST_FAILPOINT_RELEASE";
 /// A held point gives up waiting after this long, so a broken test cannot hang CI.
 const HOLD_MAX: std::time::Duration = std::time::Duration::from_secs(120);
 
+#[cfg(feature = "failpoints")]
 fn active() -> Option<&'static str> {
-    static ACTIVE: OnceLock<Option<String>> = OnceLock::new();
+    static ACTIVE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     ACTIVE
         .get_or_init(|| std::env::var(VARIABLE).ok())
         .as_deref()
+}
+
+/// Without the feature no point is ever active.
+#[cfg(not(feature = "failpoints"))]
+fn active() -> Option<&'static str> {
+    None
 }
 
 /// Waits here, if the failure point `name` is the one the environment names, until the file

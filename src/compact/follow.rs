@@ -19,7 +19,7 @@
 //! every `full_listing_every`.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,11 +62,13 @@ impl Default for FollowOptions {
 }
 
 /// Stop requests from signals: the first asks for a clean stop after the current micro-batch,
-/// the second exits at once (the next start finishes the unit).
+/// the second for a stop at once ([`StopSignal::interrupted`]; the next start finishes the unit).
 #[derive(Clone, Default)]
 pub struct StopSignal {
     requested: Arc<AtomicBool>,
     notify: Arc<tokio::sync::Notify>,
+    interrupted: Arc<AtomicBool>,
+    notify_interrupted: Arc<tokio::sync::Notify>,
 }
 
 impl StopSignal {
@@ -75,12 +77,17 @@ impl StopSignal {
         let stop = Self::default();
         let listener = stop.clone();
         tokio::spawn(async move {
-            let count = AtomicU8::new(0);
+            // One listener for the whole run: one made per wait would miss a signal that came
+            // between two waits.
+            let mut signals = Signals::new();
             loop {
-                wait_for_signal().await;
-                if count.fetch_add(1, Ordering::SeqCst) > 0 {
-                    eprintln!("second stop signal: exiting now; the next run finishes the unit");
-                    std::process::exit(crate::error::exit_code::INTERRUPTED.into());
+                signals.next().await;
+                if listener.is_requested() {
+                    tracing::warn!(
+                        "second stop signal: exiting now; the next run finishes the unit"
+                    );
+                    listener.interrupt();
+                    return;
                 }
                 tracing::info!("stop signal: committing the current micro-batch, then exiting");
                 listener.request();
@@ -98,32 +105,59 @@ impl StopSignal {
         self.requested.load(Ordering::SeqCst)
     }
 
+    /// Resolves once a stop is requested (at once if it already was).
     async fn wait(&self) {
-        if !self.is_requested() {
-            self.notify.notified().await;
-        }
+        wait_for(&self.notify, &self.requested).await;
+    }
+
+    fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        self.notify_interrupted.notify_waiters();
+    }
+
+    /// Resolves once a second stop signal asks to stop without finishing the micro-batch.
+    pub async fn interrupted(&self) {
+        wait_for(&self.notify_interrupted, &self.interrupted).await;
     }
 }
 
-#[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
+/// Waits until `flag` is set and `notify` notified. The `Notified` future is registered before
+/// the flag is read, so a notification between the two is not lost.
+async fn wait_for(notify: &tokio::sync::Notify, flag: &AtomicBool) {
+    let notified = notify.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    if !flag.load(Ordering::SeqCst) {
+        notified.await;
+    }
+}
+
+/// SIGTERM and SIGINT, as one stream.
+struct Signals {
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        Self {
+            #[cfg(unix)]
+            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .ok(),
+        }
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(terminate) = &mut self.terminate {
             tokio::select! {
                 _ = terminate.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
             }
+            return;
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+        let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Objects found but not yet committed, in arrival order.

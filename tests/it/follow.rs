@@ -232,31 +232,114 @@ async fn a_killed_follow_restarts_exactly_beside_a_batch_run(backend: Backend) {
     assert_lake_matches(&lake, &total).await;
 }
 
+/// A `--follow` held mid-unit (ids checked, `events` not yet committed) by the test failure
+/// point; returns it with the file that releases it, once it is there.
+async fn follow_held_mid_unit(
+    dir: &tempfile::TempDir,
+    raw: &Loc,
+    lake: &Loc,
+) -> (Following, std::path::PathBuf) {
+    let release = path(dir, "release");
+    let held = path(dir, "release.held");
+    let mut command = eventlake(lake);
+    command
+        .args(["compact", "--follow", "--json", "--commit-interval", "1s"])
+        .args(["--lookback", "3650d"])
+        .args(["--source", &raw.uri, "--lake", &lake.uri, "-v"])
+        .env("EVENTLAKE_TEST_FAILPOINT", "hold-before-events-commit")
+        .env("EVENTLAKE_TEST_FAILPOINT_RELEASE", &release)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = Following(Some(command.spawn().unwrap()));
+    let started = Instant::now();
+    while !held.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("--follow exited with {status} before its first commit");
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "never held");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (child, release)
+}
+
+/// The lines of a child's output as they come.
+fn lines_of(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stream)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// The first SIGTERM or SIGINT while a micro-batch is being written lets it commit, then the
+/// run exits 0 with everything committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_signal_mid_batch_commits_that_batch_and_exits_0() {
+    for (seed, stop_signal) in [(31, libc::SIGTERM), (32, libc::SIGINT)] {
+        let dir = temp_dir();
+        let (raw, lake) = place(Backend::Local, &dir);
+        let total = generate(&raw, &batch(seed)).await;
+        let (mut child, release) = follow_held_mid_unit(&dir, &raw, &lake).await;
+        signal(&child, stop_signal);
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "signal {stop_signal} ended the run before its batch committed"
+        );
+        std::fs::write(&release, b"").unwrap();
+        let output = child.0.take().unwrap().wait_with_output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "signal {stop_signal}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_lake_matches(&lake, &total).await;
+    }
+}
+
 /// A second signal exits at once with 130, mid-unit; the next start finishes that unit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_exits_at_once_and_the_next_start_finishes() {
     let dir = temp_dir();
     let (raw, lake) = place(Backend::Local, &dir);
-    let mut total = generate(&raw, &batch(21)).await;
-    let mut child = spawn_follow(&raw, &lake, None);
-    wait_for_ledger(&lake, total.objects, &mut child).await;
-    // Enough to keep a unit busy for a while, found by the next poll.
-    let big = GenOptions {
-        events: 60_000,
-        objects: 6,
-        seed: 22,
-        ..GenOptions::default()
-    };
-    add(&mut total, &generate(&raw, &big).await);
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let total = generate(&raw, &batch(21)).await;
+    // Held before the events commit: the unit is claimed and written, nothing committed.
+    let (mut child, _release) = follow_held_mid_unit(&dir, &raw, &lake).await;
+    let stderr = lines_of(child.stderr.take().unwrap());
     signal(&child, libc::SIGTERM);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Signals that arrive together are one delivery: the second goes once the first is seen.
+    loop {
+        let line = stderr
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the run never said it saw the first signal");
+        if line.contains("stop signal") {
+            break;
+        }
+    }
     signal(&child, libc::SIGTERM);
     let status = child.0.take().unwrap().wait().unwrap();
     assert_eq!(status.code(), Some(130), "the second signal exits at once");
+    let committed = eventlake::query::table_names(&lake.lake())
+        .await
+        .unwrap_or_default()
+        .iter()
+        .any(|name| name == "source_objects");
+    let ledger_rows = if committed {
+        count(&lake, "SELECT count(*) FROM source_objects").await
+    } else {
+        0
+    };
+    assert_eq!(ledger_rows, 0, "the interrupted unit was committed");
 
-    let child = spawn_follow(&raw, &lake, None);
-    let mut child = child;
+    let mut child = spawn_follow(&raw, &lake, None);
     wait_for_ledger(&lake, total.objects, &mut child).await;
     stop(child);
     assert_lake_matches(&lake, &total).await;

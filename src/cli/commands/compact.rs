@@ -113,9 +113,13 @@ async fn follow(
         commit_interval: args.commit_interval.as_duration(),
         commit_bytes: args.commit_bytes.0,
     };
-    let totals = compaction
-        .follow(options, StopSignal::from_signals(), metrics)
-        .await?;
+    let stop = StopSignal::from_signals();
+    // A second signal drops the run where it is (the unit protocol makes that safe) and the
+    // exit code says so.
+    let totals = tokio::select! {
+        totals = compaction.follow(options, stop.clone(), metrics) => totals?,
+        () = stop.interrupted() => return Err(crate::error::Error::Interrupted),
+    };
     if args.json {
         println!("{}", to_json(&totals)?);
     } else {
