@@ -240,6 +240,48 @@ pub struct Commit {
     pub details: serde_json::Value,
 }
 
+impl Commit {
+    /// What the commit did, on one line: a compact unit's objects, records and errors (its
+    /// per-object counts are in `--json`), or the operation's parameters, shortened.
+    pub fn summary(&self) -> String {
+        let details = &self.details;
+        if let Some(unit) = details.get(crate::table::ledger::COMMIT_METADATA_KEY) {
+            let total = |name: &str| -> u64 {
+                unit["counts"][name]
+                    .as_array()
+                    .map_or(0, |values| values.iter().filter_map(|v| v.as_u64()).sum())
+            };
+            return format!(
+                "unit {}: {} objects, {} records, {} events, {} duplicates, {} errors",
+                unit["unit"],
+                unit["objects"],
+                total("records"),
+                total("events"),
+                total("duplicates"),
+                total("errors")
+            );
+        }
+        let mut text = match details.as_object() {
+            Some(fields) => fields
+                .iter()
+                .map(|(key, value)| match value {
+                    serde_json::Value::String(text) => format!("{key}={text}"),
+                    other => format!("{key}={other}"),
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            None => String::new(),
+        };
+        if text.chars().count() > SUMMARY_CHARS {
+            text = text.chars().take(SUMMARY_CHARS - 1).collect::<String>() + "…";
+        }
+        text
+    }
+}
+
+/// A commit's line in `history` stays readable in a terminal.
+const SUMMARY_CHARS: usize = 100;
+
 pub async fn history(lake: &Lake, limit: Option<usize>) -> Result<Vec<Commit>> {
     let mut commits = Vec::new();
     for name in crate::query::table_names(lake).await? {

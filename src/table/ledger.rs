@@ -18,7 +18,7 @@ use crate::source::SourceObject;
 use crate::table::batch::source_objects_schema;
 
 /// The key of eventlake's entry in a unit's Delta commit metadata.
-const COMMIT_METADATA_KEY: &str = "eventlake";
+pub const COMMIT_METADATA_KEY: &str = "eventlake";
 /// How far back in a table's history a unit's commit is looked for (only when a run finishes a
 /// unit another began): shards commit to the same tables, so this allows for many of them.
 const COMMIT_SEARCH_DEPTH: usize = 1000;

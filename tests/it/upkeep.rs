@@ -213,6 +213,17 @@ async fn optimize_keeps_every_answer_prunes_better_and_vacuum_keeps_what_retain_
         history.contains("\"unit\":6"),
         "compact units are in the history"
     );
+    // The text form is a line a commit, short enough for a terminal.
+    let lines = stdout(&run(&lake, &["history", "--lake", &lake.uri]));
+    assert!(
+        lines.lines().all(|line| line.chars().count() <= 200),
+        "{lines}"
+    );
+    let unit_line = lines
+        .lines()
+        .find(|line| line.contains("unit 6:"))
+        .unwrap_or_else(|| panic!("no line for unit 6: {lines}"));
+    assert!(unit_line.contains("objects") && unit_line.contains("errors"), "{unit_line}");
 }
 
 /// The events table's current version.

@@ -85,19 +85,24 @@ pub async fn expire(args: &ExpireArgs, endpoint_url: Option<&str>) -> Result<()>
 
 pub async fn history(args: &HistoryArgs, endpoint_url: Option<&str>) -> Result<()> {
     let lake = args.at.open(endpoint_url)?;
-    for commit in crate::upkeep::history(&lake, args.limit).await? {
-        if args.json {
-            println!("{}", to_json(&commit)?);
-        } else {
-            println!(
-                "{:<25} {:<16} v{:<5} {:<12} {}",
-                commit.timestamp.as_deref().unwrap_or("-"),
-                commit.table,
-                commit.version.unwrap_or(-1),
-                commit.operation,
-                commit.details
-            );
-        }
+    let commits = crate::upkeep::history(&lake, args.limit).await?;
+    if args.json {
+        println!("{}", to_json(&commits)?);
+        return Ok(());
+    }
+    println!(
+        "{:<25} {:<16} {:>7} {:<14} what",
+        "time", "table", "version", "operation"
+    );
+    for commit in &commits {
+        println!(
+            "{:<25} {:<16} {:>7} {:<14} {}",
+            commit.timestamp.as_deref().unwrap_or("-"),
+            commit.table,
+            commit.version.map_or("-".to_owned(), |version| version.to_string()),
+            commit.operation,
+            commit.summary()
+        );
     }
     Ok(())
 }
