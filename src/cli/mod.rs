@@ -57,14 +57,17 @@ pub fn init_logging(verbose: u8, format: args::LogFormat) {
         // The Delta kernel logs an ERROR when probing a table that does not exist yet, and
         // delta-rs a WARN or ERROR for each commit race, which eventlake resolves and counts
         // itself (`commit_races`; shards creating the same table).
-        0 => "warn,buoyant_kernel=off,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=off",
-        1 => "eventlake=info,warn,buoyant_kernel=off,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=off",
+        // Its merge warns of a metric it derives itself, on every merge (reconcile's).
+        0 => "warn,buoyant_kernel=off,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=off,deltalake_core::operations::merge=error",
+        1 => "eventlake=info,warn,buoyant_kernel=off,deltalake_core::writer::stats=error,deltalake_core::kernel::transaction=off,deltalake_core::operations::merge=error",
         _ => "eventlake=debug,info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour only for a terminal: a pipe or a log file gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match format {
         args::LogFormat::Text => builder.try_init(),

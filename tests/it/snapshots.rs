@@ -71,6 +71,9 @@ fn demo_summary_and_table_format() {
     let (code, stdout, stderr) = run(dir.path(), &["demo", "--dir", "demo", "--events", "2000"]);
     assert_eq!(code, 0, "{stderr}");
     assert_masked_snapshot!("demo", stdout);
+    // Into a pipe: no warning from a library, no colour codes.
+    assert!(!stderr.contains("WARN"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
 
     let (code, stdout, stderr) = run(
         dir.path(),
