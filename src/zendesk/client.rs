@@ -197,12 +197,28 @@ impl Client {
                             }
                             .into())
                         }
-                        429 => response
-                            .headers()
-                            .get(reqwest::header::RETRY_AFTER)
-                            .and_then(|value| value.to_str().ok())
-                            .and_then(|value| retry_after(value, chrono::Utc::now()))
-                            .unwrap_or_else(|| crate::retry::Backoff::API.delay(attempt + 1)),
+                        429 => {
+                            let header = response
+                                .headers()
+                                .get(reqwest::header::RETRY_AFTER)
+                                .and_then(|value| value.to_str().ok())
+                                .map(str::to_owned);
+                            let asked = header
+                                .as_deref()
+                                .and_then(|value| retry_after(value, chrono::Utc::now()));
+                            let wait = asked
+                                .unwrap_or_else(|| crate::retry::Backoff::API.delay(attempt + 1));
+                            tracing::warn!(
+                                retry_after = header.as_deref().unwrap_or("none"),
+                                "Zendesk rate-limited the export (429); waiting {wait:?}{}",
+                                if asked == Some(MAX_RETRY_AFTER) {
+                                    " (its Retry-After capped: Zendesk's limits are per minute)"
+                                } else {
+                                    ""
+                                }
+                            );
+                            wait
+                        }
                         code if code >= 500 => crate::retry::Backoff::API.delay(attempt + 1),
                         _ => {
                             let text = response.text().await.unwrap_or_default();
@@ -234,9 +250,10 @@ impl Client {
     }
 }
 
-/// The longest wait a `Retry-After` gets: Zendesk's limits are per minute, so a longer one is a
-/// broken header, and a sync should fail in reasonable time rather than sleep for a year.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+/// The longest wait a `Retry-After` gets: Zendesk documents its rate limits per minute
+/// (<https://developer.zendesk.com/api-reference/introduction/rate-limits/>), so a longer one is
+/// a broken header, and a sync should fail in reasonable time rather than sleep for a year.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// How long a 429's `Retry-After` asks to wait, at most [`MAX_RETRY_AFTER`]; `None` for a value
 /// that is neither delay-seconds nor an HTTP-date (RFC 9110 §10.2.3,
@@ -305,10 +322,16 @@ mod tests {
             "86400",
             "1e300",
             "18446744073709551616",
+            "99999999999999999999",
             "Fri, 01 Nov 2126 12:00:00 GMT",
         ] {
             assert_eq!(retry_after(huge, now()), Some(MAX_RETRY_AFTER), "{huge}");
         }
+        assert_eq!(
+            MAX_RETRY_AFTER,
+            Duration::from_secs(60),
+            "Zendesk's limits are per minute"
+        );
     }
 
     #[test]

@@ -223,7 +223,10 @@ async fn optimize_keeps_every_answer_prunes_better_and_vacuum_keeps_what_retain_
         .lines()
         .find(|line| line.contains("unit 6:"))
         .unwrap_or_else(|| panic!("no line for unit 6: {lines}"));
-    assert!(unit_line.contains("objects") && unit_line.contains("errors"), "{unit_line}");
+    assert!(
+        unit_line.contains("objects") && unit_line.contains("errors"),
+        "{unit_line}"
+    );
 }
 
 /// The events table's current version.

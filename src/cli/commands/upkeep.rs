@@ -99,7 +99,9 @@ pub async fn history(args: &HistoryArgs, endpoint_url: Option<&str>) -> Result<(
             "{:<25} {:<16} {:>7} {:<14} {}",
             commit.timestamp.as_deref().unwrap_or("-"),
             commit.table,
-            commit.version.map_or("-".to_owned(), |version| version.to_string()),
+            commit
+                .version
+                .map_or("-".to_owned(), |version| version.to_string()),
             commit.operation,
             commit.summary()
         );
