@@ -206,3 +206,78 @@ async fn runs_at_once_do_not_double_ingest(backend: Backend) {
         "in no round did two runs both commit units: the runs did not overlap"
     );
 }
+
+/// A unit's txn survives checkpoints: a run that dies after a unit's events commit is finished
+/// by the next run from the table's state as a checkpoint holds it (every commit file before
+/// it gone, as log cleanup leaves a table), without a second events commit. (The unit's own
+/// commit file stays: it holds the counts the ledger row takes, which a checkpoint does not.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_known_only_from_a_checkpoint_is_finished_not_written_again() {
+    let dir = temp_dir();
+    let (raw, lake) = place(Backend::Local, &dir);
+    let config = path(&dir, "eventlake.toml");
+    std::fs::write(&config, "[limits]\nunit_max_objects = 1\n").unwrap();
+    // Many units first (more than 50 commits a table), then one more that dies mid-way.
+    let summary = generate(
+        &raw,
+        &GenOptions {
+            events: 2_000,
+            objects: 60,
+            dup_rate: 0.0,
+            bad_rate: 0.01,
+            ..GenOptions::default()
+        },
+    )
+    .await;
+    let mut objects: Vec<_> = walk_files(std::path::Path::new(&raw.uri));
+    objects.sort();
+    let last = objects.pop().unwrap();
+    let aside = path(&dir, "aside");
+    std::fs::rename(&last, &aside).unwrap();
+    compact_cli(&raw, &lake, &["--config", config.to_str().unwrap()]);
+    let events = || async { lake.lake().open("events").await.unwrap().unwrap() };
+    let before = events().await.version().unwrap();
+    assert!(before > 50, "{before} commits");
+    std::fs::rename(&aside, &last).unwrap();
+    let crashed = compact_with_failure_point(&raw, &lake, &config, "after-events-commit");
+    assert!(!crashed.status.success(), "the run should have crashed");
+    let crashed_at = events().await.version().unwrap();
+    assert_eq!(crashed_at, before + 1);
+
+    // A checkpoint at the crashed unit's commit, and no commit file before it.
+    eventlake_checkpoint(&events().await).await;
+    let log = std::path::Path::new(&lake.uri).join("events/_delta_log");
+    for version in 0..crashed_at {
+        std::fs::remove_file(log.join(format!("{version:020}.json"))).unwrap();
+    }
+    assert_eq!(events().await.version().unwrap(), crashed_at);
+
+    let rerun = compact_cli(&raw, &lake, &["--config", config.to_str().unwrap()]);
+    assert_eq!(
+        events().await.version().unwrap(),
+        crashed_at,
+        "the rerun committed the unit's events again: {rerun}"
+    );
+    assert_eq!(rerun["duplicates"], 0, "{rerun}");
+    assert_lake_matches(&lake, &summary).await;
+}
+
+async fn eventlake_checkpoint(table: &deltalake::DeltaTable) {
+    deltalake::checkpoints::create_checkpoint(table, None)
+        .await
+        .unwrap();
+}
+
+/// Every file under `dir`, recursively.
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk_files(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
