@@ -189,3 +189,128 @@ fn a_location_with_no_home_to_expand_is_a_clear_error() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("HOME is not set"), "{stderr}");
 }
+
+/// `./eventlake.toml` is found on its own, its `lake =` is the default lake of every command,
+/// and its custom prefix and transform apply end to end: a query key, `!{timestamp:…}` from the
+/// object's last-modified time when its name holds none, `!{firehose:random-string}` fixed per
+/// object, a rename, and a record without the key in `errors` as `missing_partition_key`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_in_the_working_folder_sets_lake_prefix_and_transform() {
+    let dir = temp_dir();
+    let work = dir.path().join("work");
+    let raw = work.join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    std::fs::write(
+        work.join("eventlake.toml"),
+        r#"lake = "my-lake"
+
+[partitioning]
+prefix = "kind=!{partitionKeyFromQuery:kind}/arrived=!{timestamp:yyyy-MM-dd}/r=!{firehose:random-string}/"
+query = "{kind:.detail.kind}"
+
+[transform]
+preset = "none"
+operations = [{ op = "rename", from = "detail.sku", to = "detail.itemSku" }]
+"#,
+    )
+    .unwrap();
+    let record = |id: &str, kind: Option<&str>| {
+        let kind = kind.map_or(String::new(), |kind| format!(r#""kind":"{kind}","#));
+        format!(
+            r#"{{"version":"0","id":"{id}","detail-type":"prod","source":"clientevents","account":"1","time":"2026-11-20T10:00:00Z","region":"us-east-1","resources":["c1"],"detail":{{{kind}"eventType":"searching","schemaVersion":1,"sku":"S-1"}}}}"#
+        )
+    };
+    let objects = [
+        (
+            "first.json",
+            [
+                "6f1c2a4e-0000-4000-8000-000000000001",
+                "6f1c2a4e-0000-4000-8000-000000000002",
+            ],
+        ),
+        (
+            "second.json",
+            [
+                "6f1c2a4e-0000-4000-8000-000000000003",
+                "6f1c2a4e-0000-4000-8000-000000000004",
+            ],
+        ),
+    ];
+    // No time in these names: arrival is the object's last-modified time.
+    let modified = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600); // 2026-01-01
+    for (name, ids) in &objects {
+        let body = format!(
+            "{}\n{}\n{}\n",
+            record(ids[0], Some("alpha")),
+            record(ids[1], Some("beta")),
+            record(&format!("{}-no-kind", ids[0]), None)
+        );
+        let file = std::fs::File::create(raw.join(name)).unwrap();
+        std::io::Write::write_all(&mut &file, body.as_bytes()).unwrap();
+        file.set_modified(modified).unwrap();
+    }
+
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    run_in(
+        &work,
+        &home,
+        &["compact", "--source", "raw", "--json"],
+        None,
+    );
+    assert!(
+        work.join("my-lake/events/_delta_log").is_dir(),
+        "the lake is where the config says"
+    );
+
+    let rows = stdout(&run_in(
+        &work,
+        &home,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT source_object LIKE '%first.json' AS first, kind, arrived, r, json_get_str(detail, 'itemSku') AS sku, json_get_str(detail, 'sku') AS old FROM events ORDER BY id",
+        ],
+        None,
+    ));
+    let rows: Vec<Vec<&str>> = rows
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    for row in &rows {
+        assert_eq!(row[2], "2026-01-01", "arrival from last-modified: {row:?}");
+        assert_eq!((row[4], row[5]), ("S-1", ""), "the rename applied: {row:?}");
+        assert!(!row[3].is_empty(), "{row:?}");
+    }
+    assert_eq!(
+        rows.iter().map(|row| row[1]).collect::<Vec<_>>(),
+        ["alpha", "beta", "alpha", "beta"]
+    );
+    // One random string an object, and another for the other object.
+    let random_of = |first: &str| {
+        let values: std::collections::HashSet<&str> = rows
+            .iter()
+            .filter(|row| row[0] == first)
+            .map(|row| row[3])
+            .collect();
+        assert_eq!(values.len(), 1, "{rows:?}");
+        values.into_iter().next().unwrap().to_owned()
+    };
+    assert_ne!(random_of("true"), random_of("false"));
+
+    let errors = stdout(&run_in(
+        &work,
+        &home,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT error_code, count(*) AS n FROM errors GROUP BY 1",
+        ],
+        None,
+    ));
+    assert_eq!(errors, "error_code,n\nmissing_partition_key,2\n");
+}
