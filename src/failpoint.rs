@@ -11,6 +11,7 @@
 //! | `after-events-commit` | `events` committed, `errors` and ledger not    | the process aborts  |
 //! | `after-errors-commit` | `errors` committed, the ledger not             | the process aborts  |
 //! | `worker-panic`        | a worker has framed 100 records of an object   | that worker panics  |
+//! | `before-queue-delete` | `--follow --queue`: objects committed, their messages not deleted | the process aborts |
 //! | `hold-before-events-commit` | ids checked, `events` commit not yet tried | waits (see `hold`) |
 
 #[cfg(feature = "failpoints")]

@@ -320,6 +320,9 @@ impl Compaction {
                         })
                     });
                 held = waiting;
+                if done.iter().any(|message| !message.objects.is_empty()) {
+                    crate::failpoint::hit("before-queue-delete");
+                }
                 queue.delete(done).await?;
             }
             if stopping && pending.objects.is_empty() {

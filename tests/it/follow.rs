@@ -199,7 +199,15 @@ async fn objects_landing_while_it_runs_are_committed_once(backend: Backend) {
         python_s3_notifications(&["send", &endpoint, queue, &repeat.to_string()]);
         python_s3_notifications(&["send", &endpoint, queue, r#"{"Event":"s3:TestEvent"}"#]);
         python_s3_notifications(&["send", &endpoint, queue, "not an S3 event"]);
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // The run has received all three (none waits unreceived) before it is stopped.
+        let started = Instant::now();
+        while python_s3_notifications(&["visible", &endpoint, queue]).trim() != "0" {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the run never read the queue"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
     let totals = stop(child);
     assert_eq!(totals["objects"], total.objects, "{totals}");
@@ -260,6 +268,62 @@ async fn follow_held_mid_unit(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     (child, release)
+}
+
+/// A queue message is deleted only after its objects are committed: a run that dies between
+/// the commit and the delete leaves the messages, which come back to the next run and are
+/// deleted there with nothing ingested twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_commit_and_queue_delete_doubles_nothing() {
+    let dir = temp_dir();
+    let (raw, lake) = place(Backend::S3, &dir);
+    let queue = notifications_queue(&raw).expect("an S3 source has a queue");
+    let endpoint = raw.endpoint.clone().unwrap();
+    let total = generate(&raw, &batch(41)).await;
+    let mut command = eventlake(&lake);
+    command
+        .args(["compact", "--follow", "--json", "--commit-interval", "1s"])
+        .args(["--lookback", "3650d", "--queue", &queue])
+        .args(["--source", &raw.uri, "--lake", &lake.uri])
+        .env("EVENTLAKE_TEST_FAILPOINT", "before-queue-delete")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut crashing = Following(Some(command.spawn().unwrap()));
+    let started = Instant::now();
+    while crashing.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run never reached the failure point"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let crashed = crashing.0.take().unwrap().wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&crashed.stderr);
+    assert!(
+        !crashed.status.success() && stderr.contains("failure point before-queue-delete"),
+        "{stderr}"
+    );
+    assert_lake_matches(&lake, &total).await;
+    let left: u64 = python_s3_notifications(&["left", &endpoint, &queue])
+        .parse()
+        .unwrap();
+    assert!(left > 0, "the messages were deleted before the crash");
+
+    let mut child = spawn_follow(&raw, &lake, Some(&queue));
+    let started = Instant::now();
+    while python_s3_notifications(&["left", &endpoint, &queue]) != "0" {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("--follow exited with {status}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the returned messages were never deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let totals = stop(child);
+    assert_eq!(totals["objects"], 0, "the rerun ingested again: {totals}");
+    assert_lake_matches(&lake, &total).await;
 }
 
 /// The lines of a child's output as they come.
