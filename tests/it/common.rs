@@ -396,3 +396,33 @@ impl Drop for FaultProxy {
         let _ = self.child.wait();
     }
 }
+
+/// How often [`eventually`] looks again.
+const POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Waits until `check` holds, looking every 50 ms; fails the test naming `what` if it does not
+/// within `timeout`. The one place tests wait for an event to happen (never a fixed sleep).
+pub async fn eventually<F, Fut>(what: &str, timeout: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < timeout, "timed out waiting: {what}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// [`eventually`] for a test without a runtime at hand.
+pub fn eventually_blocking(
+    what: &str,
+    timeout: std::time::Duration,
+    mut check: impl FnMut() -> bool,
+) {
+    let started = std::time::Instant::now();
+    while !check() {
+        assert!(started.elapsed() < timeout, "timed out waiting: {what}");
+        std::thread::sleep(POLL);
+    }
+}

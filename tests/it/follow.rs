@@ -4,7 +4,7 @@
 //! from SQS (moto delivers them); locally it lists the folder.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use eventlake::generate::{GenOptions, GenSummary};
 
@@ -109,42 +109,42 @@ fn signal(child: &Child, signal: i32) {
 
 /// Waits until the ledger holds `objects` rows.
 async fn wait_for_ledger(lake: &Loc, objects: u64, child: &mut Child) {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("--follow exited early with {status}");
-        }
-        let tables = eventlake::query::table_names(&lake.lake())
-            .await
-            .unwrap_or_default();
-        let committed = if tables.iter().any(|name| name == "source_objects") {
-            count(lake, "SELECT count(*) FROM source_objects").await
-        } else {
-            0
-        };
-        if committed == objects {
-            return;
-        }
-        assert!(
-            committed < objects && started.elapsed() < Duration::from_secs(90),
-            "the ledger has {committed} objects, want {objects}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    eventually(
+        &format!("{objects} objects in the ledger"),
+        Duration::from_secs(90),
+        || {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("--follow exited early with {status}");
+            }
+            async move {
+                let tables = eventlake::query::table_names(&lake.lake())
+                    .await
+                    .unwrap_or_default();
+                let committed = if tables.iter().any(|name| name == "source_objects") {
+                    count(lake, "SELECT count(*) FROM source_objects").await
+                } else {
+                    0
+                };
+                assert!(
+                    committed <= objects,
+                    "the ledger has {committed} objects, want {objects}"
+                );
+                committed == objects
+            }
+        },
+    )
+    .await;
 }
 
 /// SIGTERM: the run commits what it has and exits 0 with its totals.
 fn stop(mut following: Following) -> serde_json::Value {
     let mut child = following.0.take().expect("running");
     signal(&child, libc::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "--follow did not stop after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually_blocking(
+        "--follow stopping after SIGTERM",
+        Duration::from_secs(60),
+        || child.try_wait().unwrap().is_some(),
+    );
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
@@ -200,14 +200,9 @@ async fn objects_landing_while_it_runs_are_committed_once(backend: Backend) {
         python_s3_notifications(&["send", &endpoint, queue, r#"{"Event":"s3:TestEvent"}"#]);
         python_s3_notifications(&["send", &endpoint, queue, "not an S3 event"]);
         // The run has received all three (none waits unreceived) before it is stopped.
-        let started = Instant::now();
-        while python_s3_notifications(&["visible", &endpoint, queue]).trim() != "0" {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "the run never read the queue"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        eventually_blocking("the run reading the queue", Duration::from_secs(60), || {
+            python_s3_notifications(&["visible", &endpoint, queue]) == "0"
+        });
     }
     let totals = stop(child);
     assert_eq!(totals["objects"], total.objects, "{totals}");
@@ -259,14 +254,12 @@ async fn follow_held_mid_unit(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = Following(Some(command.spawn().unwrap()));
-    let started = Instant::now();
-    while !held.exists() {
+    eventually_blocking("the run held mid-unit", Duration::from_secs(60), || {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("--follow exited with {status} before its first commit");
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "never held");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        held.exists()
+    });
     (child, release)
 }
 
@@ -289,14 +282,11 @@ async fn a_crash_between_commit_and_queue_delete_doubles_nothing() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut crashing = Following(Some(command.spawn().unwrap()));
-    let started = Instant::now();
-    while crashing.try_wait().unwrap().is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the run never reached the failure point"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_blocking(
+        "the run reaching the failure point",
+        Duration::from_secs(60),
+        || crashing.try_wait().unwrap().is_some(),
+    );
     let crashed = crashing.0.take().unwrap().wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&crashed.stderr);
     assert!(
@@ -310,17 +300,16 @@ async fn a_crash_between_commit_and_queue_delete_doubles_nothing() {
     assert!(left > 0, "the messages were deleted before the crash");
 
     let mut child = spawn_follow(&raw, &lake, Some(&queue));
-    let started = Instant::now();
-    while python_s3_notifications(&["left", &endpoint, &queue]) != "0" {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("--follow exited with {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the returned messages were never deleted"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually_blocking(
+        "the returned messages deleted",
+        Duration::from_secs(60),
+        || {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("--follow exited with {status}");
+            }
+            python_s3_notifications(&["left", &endpoint, &queue]) == "0"
+        },
+    );
     let totals = stop(child);
     assert_eq!(totals["objects"], 0, "the rerun ingested again: {totals}");
     assert_lake_matches(&lake, &total).await;

@@ -224,14 +224,11 @@ async fn an_events_commit_that_loses_a_race_checks_the_winner(backend: Backend) 
         .env("EVENTLAKE_TEST_FAILPOINT_RELEASE", &release)
         .spawn()
         .unwrap();
-    let started = std::time::Instant::now();
-    while !held.exists() {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "shard 0 never reached its events commit"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    eventually_blocking(
+        "shard 0 reaching its events commit",
+        std::time::Duration::from_secs(60),
+        || held.exists(),
+    );
     let winner = compact_cli(
         &raw,
         &lake,
