@@ -177,6 +177,9 @@ def main():
     print("curve (seconds, RSS MiB, commits, mean commit s): " + "; ".join(
         f"{t}s {rss}MiB {c} {(s / c if c else 0):.2f}" for t, rss, c, s in curve))
     print(f"totals: {totals.strip()}", flush=True)
+    if os.environ.get("EVENTLAKE_BENCH_LOG"):
+        # The follow process's log, kept (with RUST_LOG=eventlake=debug, each commit's steps).
+        shutil.copy(os.path.join(work, "follow.log"), os.environ["EVENTLAKE_BENCH_LOG"])
     shutil.rmtree(work, ignore_errors=True)
     # deltalake with pyarrow can crash at interpreter exit, after the answer: leave at once.
     os._exit(0)
