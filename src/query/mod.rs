@@ -78,7 +78,7 @@ impl LakeSession {
                 Err(error)
                     if matches!(as_of, Some(AsOf::Version(_))) && name != crate::table::EVENTS =>
                 {
-                    tracing::warn!("{name} is left out: it has no version {as_of:?} ({error})");
+                    tracing::warn!("{name} is left out: {error}");
                     continue;
                 }
                 opened => opened?,
@@ -213,7 +213,19 @@ async fn open_as_of(lake: &Lake, name: &str, as_of: Option<&AsOf>) -> Result<Opt
     };
     // The builder's load honours the version; DeltaTable::load would move to the latest.
     match builder.load().await {
-        Ok(table) => Ok(Some(table)),
+        // delta-rs loads the first version for a time before it; Delta (and the user) would
+        // call that a version the log does not have.
+        Ok(table) => match as_of {
+            AsOf::Timestamp(time) if committed_after(&table, time).await? => {
+                let range = LogRange::of(&table).await?;
+                Err(Error::AsOfOutOfRange {
+                    table: name.to_owned(),
+                    asked: format!("version at {time}"),
+                    available: range.map_or_else(|| "no commits".to_owned(), |r| r.to_string()),
+                })
+            }
+            _ => Ok(Some(table)),
+        },
         Err(source) => {
             // A version or time the log does not hold is no storage failure: say what it
             // holds, at once, rather than retrying. (Errors reading the log are still theirs.)
@@ -236,6 +248,23 @@ async fn open_as_of(lake: &Lake, name: &str, as_of: Option<&AsOf>) -> Result<Opt
             })
         }
     }
+}
+
+/// Whether the loaded version of `table` was committed after `time` (RFC 3339).
+async fn committed_after(table: &DeltaTable, time: &str) -> Result<bool> {
+    use futures::TryStreamExt;
+    let Ok(asked) = chrono::DateTime::parse_from_rfc3339(time) else {
+        return Ok(false);
+    };
+    let newest: Vec<_> = table
+        .history(Some(1))
+        .try_collect()
+        .await
+        .map_err(|source| crate::table::delta(table, source))?;
+    Ok(newest
+        .first()
+        .and_then(|commit| commit.timestamp)
+        .is_some_and(|millis| millis > asked.timestamp_millis()))
 }
 
 /// The commits a table's log still holds: the first and the last, with their times.

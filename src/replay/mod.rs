@@ -420,16 +420,23 @@ impl Sender<'_> {
             .map(|(index, batch)| send_batch(target, round, index, batch));
         let mut outcomes = Vec::with_capacity(events);
         let mut first_error = None;
+        // The slowest first reply of the round's throttled requests.
+        let mut throttled_after: Option<Duration> = None;
         for result in futures::future::join_all(sends).await {
             match result {
                 Ok((batch_outcomes, throttled)) => {
-                    if throttled {
-                        self.limiter.slow_down();
+                    if let Some(reply) = throttled {
+                        throttled_after = Some(throttled_after.map_or(reply, |t| t.max(reply)));
                     }
                     outcomes.extend(batch_outcomes);
                 }
                 Err(error) => first_error = first_error.or(Some(error)),
             }
+        }
+        // Once a round, however many of its requests were throttled: the batches went at once,
+        // so each throttle is the same excess, not another halving.
+        if let Some(reply) = throttled_after {
+            self.limiter.slow_down(events, reply);
         }
         if let Some(error) = first_error {
             // The round's intent stays without an ack: its ids are in doubt on the next run.
@@ -474,7 +481,7 @@ async fn send_batch(
     round: i64,
     index: usize,
     entries: &[Entry],
-) -> Result<(Vec<Outcome>, bool)> {
+) -> Result<(Vec<Outcome>, Option<Duration>)> {
     match target {
         Target::Files { dir, event_bus } => {
             let path = dir.join(format!("round-{round:08}-{index:02}.json"));
@@ -497,7 +504,7 @@ async fn send_batch(
                     eventbridge_id: None,
                 })
                 .collect();
-            Ok((outcomes, false))
+            Ok((outcomes, None))
         }
         Target::EventBus { name, client } => put_events(client, name, entries).await,
     }
@@ -508,12 +515,13 @@ fn retryable(code: &str) -> bool {
 }
 
 /// PutEvents with the failed entries retried alone (only the retryable codes), with
-/// exponential backoff and jitter.
+/// exponential backoff and jitter. With the outcomes: when EventBridge throttled, how long its
+/// first reply took (the rate the batch went at, before any backoff).
 async fn put_events(
     client: &aws_sdk_eventbridge::Client,
     bus: &str,
     entries: &[Entry],
-) -> Result<(Vec<Outcome>, bool)> {
+) -> Result<(Vec<Outcome>, Option<Duration>)> {
     use aws_sdk_eventbridge::error::ProvideErrorMetadata;
     use aws_sdk_eventbridge::primitives::DateTime;
     use aws_sdk_eventbridge::types::PutEventsRequestEntry;
@@ -521,6 +529,8 @@ async fn put_events(
     let mut outcomes: Vec<Option<Outcome>> = vec![None; entries.len()];
     let mut pending: Vec<usize> = (0..entries.len()).collect();
     let mut throttled = false;
+    let first_sent = Instant::now();
+    let mut first_reply = None;
     let settle = |outcomes: &mut Vec<Option<Outcome>>,
                   index: usize,
                   status,
@@ -552,7 +562,9 @@ async fn put_events(
             })
             .collect();
         let mut retry = Vec::new();
-        match client.put_events().set_entries(Some(request)).send().await {
+        let reply = client.put_events().set_entries(Some(request)).send().await;
+        first_reply.get_or_insert_with(|| first_sent.elapsed());
+        match reply {
             Ok(output) => {
                 for (&index, verdict) in
                     pending
@@ -621,7 +633,7 @@ async fn put_events(
             })
         })
         .collect();
-    Ok((outcomes, throttled))
+    Ok((outcomes, throttled.then(|| first_reply.unwrap_or_default())))
 }
 
 /// The error code an entry gets when the PutEvents reply does not answer for it.
@@ -685,6 +697,9 @@ fn read_reply(
         .collect()
 }
 
+/// The slowest throttling makes a replay go: one full PutEvents request a second.
+const MIN_RATE: f64 = 10.0;
+
 /// Spaces sends so no more than `rate` events a second go; throttling halves the rate.
 struct RateLimiter {
     rate: Option<f64>,
@@ -702,6 +717,11 @@ impl RateLimiter {
     }
 
     async fn wait(&mut self, events: usize) {
+        if self.granted == 0.0 {
+            // The clock starts at the first send, so the rate measured before a throttle is
+            // the sending rate, not one diluted by the time the selection took.
+            self.started = Instant::now();
+        }
         if let Some(rate) = self.rate {
             let due = Duration::from_secs_f64(self.granted / rate);
             let elapsed = self.started.elapsed();
@@ -712,10 +732,13 @@ impl RateLimiter {
         self.granted += events as f64;
     }
 
-    fn slow_down(&mut self) {
-        let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
-        let current = self.rate.unwrap_or(self.granted / elapsed);
-        let slower = (current / 2.0).max(1.0);
+    /// A round of `events` was throttled; its requests' first replies took `reply`. Without a
+    /// set rate, the rate it went at is `events / reply` (retries' backoff is not sending).
+    fn slow_down(&mut self, events: usize, reply: Duration) {
+        let sending = events as f64 / reply.as_secs_f64().max(0.001);
+        let current = self.rate.unwrap_or(sending);
+        // Never below one full request a second.
+        let slower = (current / 2.0).max(MIN_RATE);
         tracing::warn!("EventBridge is throttling: slowing to {slower:.0} events/s");
         // Restart the schedule at the new rate from now.
         self.rate = Some(slower);

@@ -396,3 +396,112 @@ async fn exactly_the_selected_events_arrive_once_even_across_a_crash() {
         expected.len() as u64
     );
 }
+
+/// PutEvents failures as EventBridge answers them (tests/python/eventbridge_faults.py): entries
+/// answered `InternalFailure` are retried alone up to the eight tries, throttling halves the send
+/// rate, a final error code is reported (exit 3) and a rerun of the same name sends exactly the
+/// entries that failed. Every event is accepted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_entries_are_retried_eight_times_throttling_slows_and_a_rerun_sends_the_failed() {
+    let dir = temp_dir();
+    let (lake, _) = small_lake(&dir, 3_000).await;
+    let predicate = "event_type IN ('purchase', 'loyaltypurchase')";
+    let expected = stored(&lake, predicate).await;
+    let ends_in = |digit: char| expected.keys().filter(|id| id.ends_with(digit)).count();
+    assert!(
+        ends_in('1') >= 3 && ends_in('2') >= 3 && ends_in('3') >= 1,
+        "a selection too small for the stand-in's roles"
+    );
+
+    let mut server = std::process::Command::new(crate::interop::python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/eventbridge_faults.py"
+        ))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut port,
+    )
+    .unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", port.trim());
+    let stats = || -> Value {
+        let (status, body) = http(&endpoint, "GET", "/__stats");
+        assert_eq!(status, 200);
+        serde_json::from_str(&body).unwrap()
+    };
+    let run = || {
+        eventlake(&lake.via(&endpoint))
+            .args(["replay", "--json", "--lake", &lake.uri, "--name", "faults"])
+            .args([
+                "--where",
+                predicate,
+                "--event-bus",
+                "bus",
+                "--region",
+                "us-east-1",
+            ])
+            .envs([
+                ("AWS_ACCESS_KEY_ID", "eventlake-test"),
+                ("AWS_SECRET_ACCESS_KEY", "eventlake-test-secret"),
+            ])
+            .output()
+            .unwrap()
+    };
+
+    let first = run();
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(first.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("EventBridge is throttling: slowing to"),
+        "{stderr}"
+    );
+    let summary: Value = serde_json::from_slice(&first.stdout).unwrap();
+    let seen = stats();
+    let role = |name: &str| -> Vec<String> {
+        serde_json::from_value(seen["roles"][name].clone()).unwrap()
+    };
+    let (flaky, refused, dead) = (role("flaky"), role("refused"), role("dead"));
+    assert_eq!(
+        (flaky.len(), refused.len(), dead.len()),
+        (3, 3, 1),
+        "{seen}"
+    );
+    assert_eq!(summary["failed"], 4, "{summary}");
+    assert_eq!(summary["failures"]["MalformedDetail"], 3, "{summary}");
+    assert_eq!(summary["failures"]["InternalFailure"], 1, "{summary}");
+    assert_eq!(
+        seen["attempts"][&dead[0]], 8,
+        "InternalFailure every time gets eight tries"
+    );
+    for id in &flaky {
+        assert_eq!(
+            seen["accepted"][id], 1,
+            "{id} retried past its two InternalFailures"
+        );
+    }
+
+    let rerun = run();
+    assert_eq!(rerun.status.code(), Some(3), "the dead one fails again");
+    let rerun: Value = serde_json::from_slice(&rerun.stdout).unwrap();
+    assert_eq!(
+        rerun["skipped_already_sent"],
+        expected.len() as u64 - 4,
+        "a rerun sends the failed ones only: {rerun}"
+    );
+    assert_eq!(rerun["failed"], 1, "{rerun}");
+    let seen = stats();
+    for id in expected.keys() {
+        let times = seen["accepted"][id].as_u64().unwrap_or(0);
+        assert_eq!(
+            times,
+            u64::from(id != &dead[0]),
+            "{id} accepted {times} times"
+        );
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}
