@@ -891,7 +891,7 @@ mod tests {
         let (outcomes, throttled) = put_events(&client(&endpoint), "bus", &entries)
             .await
             .unwrap();
-        assert!(!throttled);
+        assert!(throttled.is_none());
         assert_eq!(outcomes.len(), 3, "{outcomes:?}");
         for (outcome, entry) in outcomes.iter().zip(&entries) {
             assert_eq!(outcome.event_id, entry.event_id);
