@@ -8,7 +8,6 @@
 //! support: protocol (reader 1, writer 2) with no table features, classic Parquet checkpoints.
 
 use arrow::datatypes::{DataType, Schema};
-use aws_sdk_glue::types::{Column, DatabaseInput, SerDeInfo, StorageDescriptor, TableInput};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -163,63 +162,29 @@ pub struct Registered {
 
 /// Creates `database` if missing, and each table in it (or updates the table, if there is one).
 pub async fn register_glue(
-    client: &aws_sdk_glue::Client,
+    client: &crate::glue::GlueClient,
     database: &str,
     tables: &[CatalogTable],
 ) -> Result<Vec<Registered>> {
-    fn glue_error(what: String, error: impl std::error::Error + Send + Sync + 'static) -> Error {
-        Error::Catalog {
-            what,
-            source: Box::new(error),
-        }
-    }
-    let input = DatabaseInput::builder()
-        .name(database)
-        .description("eventlake: Delta tables of the event lake")
-        .build()
-        .map_err(|error| glue_error(format!("database {database}"), error))?;
-    if let Err(error) = client.create_database().database_input(input).send().await {
-        let exists = error
-            .as_service_error()
-            .is_some_and(|error| error.is_already_exists_exception());
-        if !exists {
-            return Err(glue_error(format!("creating database {database}"), error));
-        }
+    let input = serde_json::json!({"DatabaseInput": {
+        "Name": database,
+        "Description": "eventlake: Delta tables of the event lake",
+    }});
+    match client.call("CreateDatabase", &input).await {
+        Err(error) if !crate::glue::already_exists(&error) => return Err(error),
+        _ => {}
     }
     let mut registered = Vec::new();
     for table in tables {
-        let input = glue_table_input(table)
-            .map_err(|error| glue_error(format!("table {}", table.name), error))?;
-        let created = client
-            .create_table()
-            .database_name(database)
-            .table_input(input.clone())
-            .send()
-            .await;
-        let action = match created {
+        let input =
+            serde_json::json!({"DatabaseName": database, "TableInput": glue_table_input(table)});
+        let action = match client.call("CreateTable", &input).await {
             Ok(_) => "created",
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|error| error.is_already_exists_exception()) =>
-            {
-                client
-                    .update_table()
-                    .database_name(database)
-                    .table_input(input)
-                    .send()
-                    .await
-                    .map_err(|error| {
-                        glue_error(format!("updating {database}.{}", table.name), error)
-                    })?;
+            Err(error) if crate::glue::already_exists(&error) => {
+                client.call("UpdateTable", &input).await?;
                 "updated"
             }
-            Err(error) => {
-                return Err(glue_error(
-                    format!("creating {database}.{}", table.name),
-                    error,
-                ))
-            }
+            Err(error) => return Err(error),
         };
         tracing::info!(table = %table.name, action, "Glue table registered");
         registered.push(Registered {
@@ -233,36 +198,32 @@ pub async fn register_glue(
 
 /// A Glue table that Athena reads as Delta (`table_type=DELTA`) and Spark on EMR or Glue reads
 /// through the `path` SerDe parameter (`spark.sql.sources.provider=delta`).
-fn glue_table_input(
-    table: &CatalogTable,
-) -> std::result::Result<TableInput, aws_sdk_glue::error::BuildError> {
-    let columns = table
+fn glue_table_input(table: &CatalogTable) -> serde_json::Value {
+    let columns: Vec<_> = table
         .columns
         .iter()
-        .map(|(name, hive_type)| Column::builder().name(name).r#type(hive_type).build())
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let storage = StorageDescriptor::builder()
-        .location(&table.location)
-        .set_columns(Some(columns))
-        .input_format("org.apache.hadoop.mapred.SequenceFileInputFormat")
-        .output_format("org.apache.hadoop.hive.ql.io.HiveSequenceFileOutputFormat")
-        .serde_info(
-            SerDeInfo::builder()
-                .serialization_library("org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe")
-                .parameters("path", &table.location)
-                .parameters("serialization.format", "1")
-                .build(),
-        )
-        .build();
-    TableInput::builder()
-        .name(&table.name)
-        .table_type("EXTERNAL_TABLE")
-        .parameters("table_type", "DELTA")
-        .parameters("EXTERNAL", "TRUE")
-        .parameters("spark.sql.sources.provider", "delta")
-        .parameters("classification", "delta")
-        .storage_descriptor(storage)
-        .build()
+        .map(|(name, hive_type)| serde_json::json!({"Name": name, "Type": hive_type}))
+        .collect();
+    serde_json::json!({
+        "Name": table.name,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {
+            "table_type": "DELTA",
+            "EXTERNAL": "TRUE",
+            "spark.sql.sources.provider": "delta",
+            "classification": "delta",
+        },
+        "StorageDescriptor": {
+            "Location": table.location,
+            "Columns": columns,
+            "InputFormat": "org.apache.hadoop.mapred.SequenceFileInputFormat",
+            "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveSequenceFileOutputFormat",
+            "SerdeInfo": {
+                "SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
+                "Parameters": {"path": table.location, "serialization.format": "1"},
+            },
+        },
+    })
 }
 
 #[cfg(test)]

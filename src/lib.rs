@@ -19,6 +19,7 @@ pub mod demo;
 pub mod error;
 pub mod failpoint;
 pub mod generate;
+pub mod glue;
 pub mod query;
 pub mod reconcile;
 pub mod replay;

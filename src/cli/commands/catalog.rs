@@ -27,7 +27,7 @@ pub async fn register(args: &CatalogRegisterArgs, endpoint_url: Option<&str>) ->
     }
     let tables = tables_of(&lake).await?;
     let config = crate::aws::sdk_config(args.region.as_deref(), endpoint_url).await;
-    let client = aws_sdk_glue::Client::new(&config);
+    let client = crate::glue::GlueClient::new(&config)?;
     let registered = catalog::register_glue(&client, &args.glue_database, &tables).await?;
     if args.json {
         println!("{}", to_json(&registered)?);
