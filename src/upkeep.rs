@@ -137,7 +137,7 @@ pub async fn vacuum(
             .deleted_file_retention_duration();
         if retain < promised && !break_time_travel {
             return Err(Error::InvalidArgument(format!(
-                "--retain {} is shorter than {name}'s delta.deletedFileRetentionDuration ({}): \
+                "--retain {} is shorter than the {name} table's delta.deletedFileRetentionDuration ({}): \
                  files it deletes may still be read by running queries and time travel within \
                  that window; pass --break-time-travel-and-running-readers to vacuum anyway",
                 humantime_text(retain),

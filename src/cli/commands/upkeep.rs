@@ -91,13 +91,19 @@ pub async fn history(args: &HistoryArgs, endpoint_url: Option<&str>) -> Result<(
         return Ok(());
     }
     println!(
-        "{:<25} {:<16} {:>7} {:<14} what",
-        "time", "table", "version", "operation"
+        "{:<20} {:<16} {:>7} {:<14} what",
+        "time (UTC)", "table", "version", "operation"
     );
     for commit in &commits {
+        // To the second in the table; --json has the milliseconds.
+        let time = commit
+            .timestamp
+            .as_deref()
+            .and_then(|time| time.get(..19))
+            .map_or_else(|| "-".to_owned(), |time| format!("{time}Z"));
         println!(
-            "{:<25} {:<16} {:>7} {:<14} {}",
-            commit.timestamp.as_deref().unwrap_or("-"),
+            "{:<20} {:<16} {:>7} {:<14} {}",
+            time,
             commit.table,
             commit
                 .version
