@@ -360,26 +360,15 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Fails `rate` of the requests with one of `faults` (see the script for the kinds).
     pub fn start(rate: f64, seed: u64, faults: &str) -> Self {
-        let python = crate::interop::python();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/fault_proxy.py");
-        let mut child = Command::new(python)
-            .arg(script)
-            .arg(s3_endpoint())
-            .args(["--rate", &rate.to_string(), "--seed", &seed.to_string()])
-            .args(["--faults", faults])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut port = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut port,
-        )
-        .unwrap();
-        FaultProxy {
-            child,
-            endpoint: format!("http://127.0.0.1:{}", port.trim()),
-        }
+        let (rate, seed) = (rate.to_string(), seed.to_string());
+        let upstream = s3_endpoint();
+        let (child, endpoint) = python_server(
+            "fault_proxy.py",
+            &[
+                &upstream, "--rate", &rate, "--seed", &seed, "--faults", faults,
+            ],
+        );
+        FaultProxy { child, endpoint }
     }
 
     /// What the proxy saw: `requests` by method, `faults` by kind, `gets` by path.
@@ -425,4 +414,26 @@ pub fn eventually_blocking(
         assert!(started.elapsed() < timeout, "timed out waiting: {what}");
         std::thread::sleep(POLL);
     }
+}
+
+/// Starts `tests/python/<script>` with `args` under the test Python; the script prints the port
+/// it listens on, first. Returns the child and `http://127.0.0.1:<port>`.
+pub fn python_server(script: &str, args: &[&str]) -> (std::process::Child, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
+    let mut child = Command::new(crate::interop::python())
+        .arg(script)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut port,
+    )
+    .unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", port.trim());
+    (child, endpoint)
 }

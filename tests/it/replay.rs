@@ -413,21 +413,7 @@ async fn failed_entries_are_retried_eight_times_throttling_slows_and_a_rerun_sen
         "a selection too small for the stand-in's roles"
     );
 
-    let mut server = std::process::Command::new(crate::interop::python())
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/python/eventbridge_faults.py"
-        ))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut port,
-    )
-    .unwrap();
-    let endpoint = format!("http://127.0.0.1:{}", port.trim());
+    let (mut server, endpoint) = python_server("eventbridge_faults.py", &[]);
     let stats = || -> Value {
         let (status, body) = http(&endpoint, "GET", "/__stats");
         assert_eq!(status, 200);

@@ -1,8 +1,8 @@
 //! `zendesk sync` against a local server that behaves like Zendesk's export API, and
 //! `reconcile` on hand-built purchases and tickets with a known answer for each matching mode.
 
-use std::io::{BufRead, Read, Write};
-use std::process::{Child, Command, Output, Stdio};
+use std::io::{Read, Write};
+use std::process::{Child, Output};
 
 use serde_json::{json, Value};
 
@@ -15,25 +15,11 @@ struct FakeZendesk {
 
 impl FakeZendesk {
     fn start() -> Self {
-        let python = crate::interop::python();
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/python/zendesk_server.py"
+        let (child, url) = python_server(
+            "zendesk_server.py",
+            &["--email", "agent@example.com", "--token", "s3cr3t-token"],
         );
-        let mut child = Command::new(python)
-            .arg(script)
-            .args(["--email", "agent@example.com", "--token", "s3cr3t-token"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut port = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut port)
-            .unwrap();
-        FakeZendesk {
-            child,
-            url: format!("http://127.0.0.1:{}", port.trim()),
-        }
+        FakeZendesk { child, url }
     }
 
     fn add(&self, tickets: &[Value]) {

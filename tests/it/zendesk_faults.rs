@@ -2,8 +2,8 @@
 //! that is not a number. The sync fails with a message naming the URL and status, or rides it
 //! out; it never panics, and a failed sync leaves the table and its cursor as they were.
 
-use std::io::{BufRead, Read, Write};
-use std::process::{Child, Command, Output, Stdio};
+use std::io::{Read, Write};
+use std::process::{Child, Output};
 
 use serde_json::{json, Value};
 
@@ -17,25 +17,11 @@ struct MisbehavingZendesk {
 
 impl MisbehavingZendesk {
     fn start() -> Self {
-        let python = crate::interop::python();
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/python/zendesk_server.py"
+        let (child, url) = python_server(
+            "zendesk_server.py",
+            &["--email", "agent@example.com", "--token", "s3cr3t-token"],
         );
-        let mut child = Command::new(python)
-            .arg(script)
-            .args(["--email", "agent@example.com", "--token", "s3cr3t-token"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut port = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut port)
-            .unwrap();
-        MisbehavingZendesk {
-            child,
-            url: format!("http://127.0.0.1:{}", port.trim()),
-        }
+        MisbehavingZendesk { child, url }
     }
 
     fn post(&self, target: &str, body: &Value) {
