@@ -132,27 +132,33 @@ async fn wait_for(notify: &tokio::sync::Notify, flag: &AtomicBool) {
     }
 }
 
-/// SIGTERM and SIGINT, as one stream.
+/// SIGTERM and SIGINT, as one stream: both listeners live as long as it does, so no signal is
+/// missed between two waits.
 struct Signals {
     #[cfg(unix)]
-    terminate: Option<tokio::signal::unix::Signal>,
+    listeners: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
 }
 
 impl Signals {
     fn new() -> Self {
-        Self {
-            #[cfg(unix)]
-            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .ok(),
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let listeners = signal(SignalKind::terminate())
+                .and_then(|terminate| Ok((terminate, signal(SignalKind::interrupt())?)))
+                .ok();
+            Self { listeners }
         }
+        #[cfg(not(unix))]
+        Self {}
     }
 
     async fn next(&mut self) {
         #[cfg(unix)]
-        if let Some(terminate) = &mut self.terminate {
+        if let Some((terminate, interrupt)) = &mut self.listeners {
             tokio::select! {
                 _ = terminate.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+                _ = interrupt.recv() => {}
             }
             return;
         }
