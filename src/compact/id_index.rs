@@ -22,7 +22,7 @@ use std::sync::Arc;
 use arrow::array::{Array, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray};
 use deltalake::kernel::Add;
 use deltalake::DeltaTable;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use object_store::path::Path;
 use object_store::ObjectStore;
 
@@ -477,14 +477,7 @@ async fn probe_file(
     let mut batches =
         data_file::read_row_groups(store, &location, "id", row_groups.into_iter().collect())
             .await?;
-    while let Some(batch) = batches
-        .try_next()
-        .await
-        .map_err(|source| Error::ReadDataFile {
-            path: location.to_string(),
-            source,
-        })?
-    {
+    while let Some(batch) = data_file::next_batch(&mut batches, &location).await? {
         for id in id_column(&batch, "an events data file")?.iter().flatten() {
             if candidates.contains(id) {
                 probe.found.push(id.to_owned());

@@ -66,6 +66,18 @@ pub async fn read_row_groups(
         .map_err(|source| failed(location, source))
 }
 
+/// The next batch of a data file's stream, its error naming the file.
+pub async fn next_batch(
+    batches: &mut ParquetRecordBatchStream<StoreReader>,
+    location: &Path,
+) -> Result<Option<arrow::array::RecordBatch>> {
+    use futures::TryStreamExt;
+    batches
+        .try_next()
+        .await
+        .map_err(|source| failed(location, source))
+}
+
 /// The data file at `location` with its footer read (one request when the footer fits the
 /// prefetch), for its metadata, bloom filters or batches.
 pub async fn open(

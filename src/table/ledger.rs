@@ -494,14 +494,7 @@ async fn read_keys(
 ) -> Result<HashSet<u128, ahash::RandomState>> {
     let mut batches = super::data_file::read_path(store, location, Some("source_object")).await?;
     let mut keys = HashSet::default();
-    while let Some(batch) = batches
-        .try_next()
-        .await
-        .map_err(|source| Error::ReadDataFile {
-            path: location.to_string(),
-            source,
-        })?
-    {
+    while let Some(batch) = super::data_file::next_batch(&mut batches, location).await? {
         let values = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
         let values = values
             .as_any()
