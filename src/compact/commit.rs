@@ -137,6 +137,9 @@ pub(super) async fn commit_events(
                 tokio::time::sleep(pause).await;
             }
             outcome => {
+                if outcome == CommitOutcome::Committed {
+                    index.cover(unit_ids, &adds, &partition_columns)?;
+                }
                 return Ok(EventsCommitted {
                     outcome,
                     files: if outcome == CommitOutcome::Committed {

@@ -9,12 +9,19 @@
 //!           ─▶ the unit ids the table holds (exact) ─▶ the unit's files rewritten without them
 //! ```
 //!
+//! Files this run committed itself are not probed one by one: their ids went into one filter
+//! per partition (`CoveredIds`), probed once per unit id, and only the ids it may hold are
+//! probed against those files (so `--follow`'s commits do not slow down as its partitions fill
+//! up with files).
+//!
 //! Guarantee: `events` never holds an id twice in a partition. Memory: the unit's ids (what
-//! arrived: 16 bytes a UUID) and the filters of the files being probed (about 2–4 bytes a stored
-//! id, a few files at a time); `--follow` keeps read filters across commits up to
+//! arrived: 16 bytes a UUID), the filters of the files being probed (about 2–4 bytes a stored
+//! id, a few files at a time) and of the ids this run committed (about 2 bytes an id, up to
+//! [`COVERED_BYTES`]); `--follow` keeps read filters across commits up to
 //! [`FILTER_CACHE_BYTES`]. Table-side work of a unit: one footer and one filter read per row
-//! group of each data file in the partitions it touched (never their ids), plus one row group's
-//! `id` column per filter hit; a file written without filters (older lakes) has its ids read.
+//! group of each data file in the partitions it touched that this run did not write (never
+//! their ids), plus one row group's `id` column per filter hit; a file written without filters
+//! (older lakes) has its ids read.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -27,7 +34,7 @@ use object_store::path::Path;
 use object_store::ObjectStore;
 
 use crate::error::{Error, Result};
-use crate::table::bloom::{self, FileFilters};
+use crate::table::bloom::{self, ColumnFilter, FileFilters};
 use crate::table::{self, data_file};
 
 /// Filter bytes `--follow` keeps between commits (files are immutable, so a kept filter stays
@@ -35,6 +42,14 @@ use crate::table::{self, data_file};
 pub(super) const FILTER_CACHE_BYTES: usize = 64 << 20;
 /// Data files whose footers and filters are read at once.
 const FILES_IN_FLIGHT: usize = 16;
+/// Filter bytes held for the ids this run committed; past it, the partition used least
+/// recently is forgotten (its files are probed one by one again).
+pub(super) const COVERED_BYTES: usize = 64 << 20;
+/// False-positive rate of those filters: a false hit only sends an id on to the files' own
+/// filters.
+const COVERED_FPP: f64 = 0.001;
+/// Ids the first filter of a partition is sized for; each next one is twice the last.
+const COVERED_FIRST_CAPACITY: usize = 64 << 10;
 
 /// Ids already seen: UUIDs as 16 bytes, anything else as text. aHash, seeded per run, is a
 /// fraction of SipHash's cost per row and still resists crafted collisions.
@@ -64,6 +79,16 @@ impl IdSet {
         }
     }
 
+    /// Calls `f` with the hash Parquet's bloom filters use for each id's text.
+    fn for_each_hash(&self, mut f: impl FnMut(u64)) {
+        for &uuid in &self.uuids {
+            f(bloom::hash(&uuid_text(uuid)));
+        }
+        for id in &self.others {
+            f(bloom::hash(id.as_bytes()));
+        }
+    }
+
     /// Each id with the hash Parquet's bloom filters use for its text.
     fn hashed(&self) -> Vec<(u64, IdText)> {
         let uuids = self.uuids.iter().map(|&uuid| {
@@ -79,6 +104,7 @@ impl IdSet {
 }
 
 /// An id's text, as the table holds it.
+#[derive(Clone)]
 enum IdText {
     Uuid([u8; 36]),
     Other(Box<str>),
@@ -288,11 +314,66 @@ pub(super) fn data_path(path: &str) -> Result<Path> {
     })
 }
 
+/// The ids of one partition's files that this run committed, in filters of its own: a
+/// superset of their ids, so an id it says is absent is in none of `files`.
+struct CoveredIds {
+    /// Filters in the order they filled, each with the ids it holds and is sized for.
+    filters: Vec<(ColumnFilter, usize, usize)>,
+    files: HashSet<Path>,
+    /// The check that last used this partition (to forget the one used least recently).
+    last_used: u64,
+}
+
+impl CoveredIds {
+    fn new() -> Self {
+        Self {
+            filters: Vec::new(),
+            files: HashSet::new(),
+            last_used: 0,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.filters.iter().map(|(filter, _, _)| filter.bytes()).sum()
+    }
+
+    fn insert(&mut self, hash: u64) {
+        let full = self
+            .filters
+            .last()
+            .is_none_or(|(_, held, capacity)| held >= capacity);
+        if full {
+            let capacity = self
+                .filters
+                .last()
+                .map_or(COVERED_FIRST_CAPACITY, |(_, _, capacity)| capacity * 2);
+            self.filters.push((
+                ColumnFilter::with_capacity(capacity, COVERED_FPP),
+                0,
+                capacity,
+            ));
+        }
+        if let Some((filter, held, _)) = self.filters.last_mut() {
+            filter.insert(hash);
+            *held += 1;
+        }
+    }
+
+    fn might_hold(&self, hash: u64) -> bool {
+        self.filters
+            .iter()
+            .any(|(filter, _, _)| filter.might_hold(hash))
+    }
+}
+
 /// The table side of the index: finds which of a unit's ids the table's files hold.
 pub(super) struct TableIds {
     cache: HashMap<Path, Arc<FileFilters>>,
     cached_bytes: usize,
     cache_limit: usize,
+    /// By partition key: the ids of the files this run committed.
+    covered: HashMap<String, CoveredIds>,
+    checks: u64,
     /// Probes and reads, for the run's log and the benches.
     pub stats: IndexStats,
 }
@@ -301,6 +382,8 @@ pub(super) struct TableIds {
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct IndexStats {
     pub files_probed: u64,
+    /// Files this run wrote that no unit id could be in (their partition's filter said so).
+    pub files_skipped: u64,
     pub filters_read: u64,
     pub row_groups_read: u64,
 }
@@ -312,8 +395,36 @@ impl TableIds {
             cache: HashMap::new(),
             cached_bytes: 0,
             cache_limit,
+            covered: HashMap::new(),
+            checks: 0,
             stats: IndexStats::default(),
         }
+    }
+
+    /// Records that `adds`, just committed, hold only ids of `unit_ids`: later checks probe
+    /// those files only with the ids their partition's filter may hold.
+    pub(super) fn cover(
+        &mut self,
+        unit_ids: &UnitIds,
+        adds: &[Add],
+        partition_columns: &[String],
+    ) -> Result<()> {
+        let mut files_of: HashMap<String, Vec<Path>> = HashMap::new();
+        for add in adds {
+            let file = TableFile::of_add(add, partition_columns)?;
+            files_of.entry(file.partition).or_default().push(file.location);
+        }
+        for (partition, files) in files_of {
+            let Some(ids) = unit_ids.by_partition.get(partition.as_str()) else {
+                continue;
+            };
+            let covered = self.covered.entry(partition).or_insert_with(CoveredIds::new);
+            ids.for_each_hash(|hash| covered.insert(hash));
+            covered.files.extend(files);
+            covered.last_used = self.checks;
+        }
+        self.forget_covered_past_budget();
+        Ok(())
     }
 
     /// The data files of `events`, as loaded, in the partitions `unit_ids` holds ids of.
@@ -351,25 +462,49 @@ impl TableIds {
         if files.is_empty() {
             return Ok(taken);
         }
-        // Each unit id's filter hash, once per check.
-        let hashed: Arc<HashMap<String, Vec<(u64, IdText)>>> = Arc::new(
-            unit_ids
-                .by_partition
-                .iter()
-                .map(|(partition, ids)| (partition.clone(), ids.hashed()))
-                .collect(),
-        );
-        let files: Vec<_> = files
-            .into_iter()
-            .map(|file| {
-                let cached = self.cache.get(&file.location).cloned();
-                (file, cached)
-            })
-            .collect();
+        self.checks += 1;
+        // Each unit id's filter hash, once per check; for the files this run committed, only
+        // the ids their partition's filter may hold.
+        let mut all_ids = HashMap::new();
+        let mut suspects = HashMap::new();
+        for (partition, ids) in &unit_ids.by_partition {
+            let hashed = ids.hashed();
+            if let Some(covered) = self.covered.get_mut(partition.as_str()) {
+                covered.last_used = self.checks;
+                let suspect: Vec<_> = hashed
+                    .iter()
+                    .filter(|(hash, _)| covered.might_hold(*hash))
+                    .map(|(hash, text)| (*hash, text.clone()))
+                    .collect();
+                suspects.insert(partition.as_str(), Arc::new(suspect));
+            }
+            all_ids.insert(partition.as_str(), Arc::new(hashed));
+        }
+        let mut probed = Vec::with_capacity(files.len());
+        for file in files {
+            let partition = file.partition.as_str();
+            let is_covered = self
+                .covered
+                .get(partition)
+                .is_some_and(|covered| covered.files.contains(&file.location));
+            let ids = match (is_covered, suspects.get(partition), all_ids.get(partition)) {
+                (true, Some(suspect), _) => suspect.clone(),
+                (_, _, Some(ids)) => ids.clone(),
+                _ => continue,
+            };
+            if ids.is_empty() {
+                self.stats.files_skipped += 1;
+                continue;
+            }
+            let cached = self.cache.get(&file.location).cloned();
+            probed.push((file, cached, ids));
+        }
+        drop((all_ids, suspects));
+        let files = probed;
         // Spawned as the stream is polled, so at most FILES_IN_FLIGHT are in memory at once.
-        let probes = files.into_iter().map(|(file, cached)| {
-            tokio::spawn(probe_file(store.clone(), file, cached, hashed.clone()))
-        });
+        let probes = files
+            .into_iter()
+            .map(|(file, cached, ids)| tokio::spawn(probe_file(store.clone(), file, cached, ids)));
         let mut probes = futures::stream::iter(probes).buffer_unordered(FILES_IN_FLIGHT);
         while let Some(probe) = probes.next().await {
             let probe = probe.map_err(|join| Error::WorkerLost {
@@ -403,7 +538,7 @@ impl TableIds {
 
     /// Forgets kept filters of files the table no longer holds (after `optimize` and `vacuum`).
     pub(super) fn retain_files(&mut self, events: &DeltaTable) -> Result<()> {
-        if self.cache.is_empty() {
+        if self.cache.is_empty() && self.covered.is_empty() {
             return Ok(());
         }
         let snapshot = events
@@ -416,7 +551,29 @@ impl TableIds {
             .collect();
         self.cache.retain(|path, _| live.contains(path));
         self.cached_bytes = self.cache.values().map(|filters| filters.bytes()).sum();
+        for covered in self.covered.values_mut() {
+            covered.files.retain(|path| live.contains(path));
+        }
         Ok(())
+    }
+
+    /// Forgets the filters of the partitions used least recently until the rest fit
+    /// [`COVERED_BYTES`]: their files are probed one by one again.
+    fn forget_covered_past_budget(&mut self) {
+        let mut bytes: usize = self.covered.values().map(CoveredIds::bytes).sum();
+        while bytes > COVERED_BYTES {
+            let Some(oldest) = self
+                .covered
+                .iter()
+                .min_by_key(|(_, covered)| covered.last_used)
+                .map(|(partition, _)| partition.clone())
+            else {
+                break;
+            };
+            if let Some(covered) = self.covered.remove(&oldest) {
+                bytes -= covered.bytes();
+            }
+        }
     }
 }
 
@@ -431,13 +588,13 @@ struct FileProbe {
     found: Vec<String>,
 }
 
-/// Probes `file`'s filters with the hashed unit ids of its partition and confirms the hits by
+/// Probes `file`'s filters with hashed unit ids of its partition and confirms the hits by
 /// reading the `id` column of the row groups they fall in (one open, one stream).
 async fn probe_file(
     store: Arc<dyn ObjectStore>,
     file: TableFile,
     cached: Option<Arc<FileFilters>>,
-    hashed: Arc<HashMap<String, Vec<(u64, IdText)>>>,
+    ids: Arc<Vec<(u64, IdText)>>,
 ) -> Result<FileProbe> {
     let (filters, read_filters) = match cached {
         Some(filters) => (filters, false),
@@ -453,13 +610,10 @@ async fn probe_file(
         row_groups_read: 0,
         found: Vec::new(),
     };
-    let Some(ids) = hashed.get(probe.file.partition.as_str()) else {
-        return Ok(probe);
-    };
     // The unit's ids some row group may hold, and those row groups.
     let mut candidates: HashSet<&str, ahash::RandomState> = HashSet::default();
     let mut row_groups = std::collections::BTreeSet::new();
-    for (hash, text) in ids {
+    for (hash, text) in ids.iter() {
         let mut hit = false;
         for row_group in probe.filters.row_groups_holding(*hash) {
             row_groups.insert(row_group);
@@ -501,6 +655,21 @@ mod tests {
         assert!(set.insert("not-a-uuid"));
         assert!(set.contains("not-a-uuid"));
         assert_eq!(set.uuids.len(), 1);
+    }
+
+    #[test]
+    fn covered_ids_hold_every_id_across_filters_and_grow_by_doubling() {
+        let mut covered = CoveredIds::new();
+        let ids = COVERED_FIRST_CAPACITY * 2 + 5;
+        for n in 0..ids {
+            covered.insert(bloom::hash(format!("id-{n}").as_bytes()));
+        }
+        assert_eq!(covered.filters.len(), 2);
+        assert!((0..ids).all(|n| covered.might_hold(bloom::hash(format!("id-{n}").as_bytes()))));
+        let false_hits = (0..100_000)
+            .filter(|n| covered.might_hold(bloom::hash(format!("other-{n}").as_bytes())))
+            .count();
+        assert!(false_hits < 1_000, "{false_hits} of 100,000 absent ids hit");
     }
 
     proptest! {
