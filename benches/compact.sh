@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
-# Builds eventlake in release mode and runs the compaction benchmark against DuckDB.
-# With no --layout it runs both inputs of issue 13: plain NDJSON, and the sample's Firehose
-# objects (transformed records run together, gzip).
-# usage: benches/compact.sh [--events N] [--layout firehose|ndjson] [--gzip] [--runs N]
+# Builds eventlake in release mode and runs the compaction benchmark against DuckDB over several
+# input shapes: eventlake's own generator (plain NDJSON; the sample's Firehose objects, records
+# run together, gzip) and the shapes of benches/shapes.py, written by other code. Prints the
+# ratio for each, then all of them together.
+# usage: benches/compact.sh [--events N] [--runs N] [--threads N]   (or one input: --layout … / --shape …)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/eventlake-target}"
 venv="${EVENTLAKE_VENV:-/var/tmp/eventlake-venv}"
-if ! "$venv/bin/python" -c "import duckdb" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import duckdb" 2>/dev/null || [ ! -x "$venv/bin/duckdb" ]; then
     python3 -m venv "$venv" && "$venv/bin/pip" install --quiet -r .ci/requirements.txt
 fi
 cargo build --release --quiet
-if [[ " $* " == *" --layout "* ]]; then
+if [[ " $* " == *" --layout "* || " $* " == *" --shape "* ]]; then
     exec "$venv/bin/python" benches/compact_bench.py "$@"
 fi
-echo "== plain NDJSON"
-"$venv/bin/python" benches/compact_bench.py --layout ndjson --workdir /var/tmp/eventlake-bench-ndjson "$@"
-echo "== Firehose objects: transformed records run together, gzip"
-"$venv/bin/python" benches/compact_bench.py --layout firehose --gzip --workdir /var/tmp/eventlake-bench-firehose "$@"
+summary=$(mktemp)
+trap 'rm -f "$summary"' EXIT
+bench() {
+    local name="$1"
+    shift
+    echo "== $name"
+    "$venv/bin/python" benches/compact_bench.py --workdir "/var/tmp/eventlake-bench-$name" "$@" | tee /dev/stderr \
+        | sed -n "s/^ratio eventlake\/duckdb: /$name: /p" >>"$summary"
+} 2>&1
+bench ndjson --layout ndjson "$@"
+bench firehose-gzip --layout firehose --gzip "$@"
+for shape in compact-ndjson python-spaced large-detail tiny-objects; do
+    bench "$shape" --shape "$shape" "$@"
+done
+echo "== eventlake / DuckDB, per input shape"
+cat "$summary"

@@ -21,7 +21,7 @@ use super::commit;
 use super::id_index::UnitIds;
 use super::manifest::UnitManifest;
 use super::pipeline::{ObjectDone, WorkerMessage};
-use super::writers::data_file_writer;
+use super::writers::{data_file_writer, BackgroundWriter};
 use super::{workers, CompactMetrics, Compaction, LakeState};
 use crate::error::{Error, Result};
 use crate::failpoint;
@@ -187,12 +187,13 @@ impl Compaction {
         use deltalake::writer::DeltaWriter;
         let write_events = held == Held::Nothing;
         let (events, errors) = (&state.events, &state.errors);
-        let mut output = UnitOutput {
-            events_writer: data_file_writer(events, &self.plan)?,
-            errors_writer: data_file_writer(errors, &self.plan)?,
-            unit_ids: UnitIds::new(self.plan.template.column_names()),
-            counts: vec![ObjectCounts::default(); manifest.objects.len()],
-        };
+        let events_writer = BackgroundWriter::spawn(
+            data_file_writer(events, &self.plan)?,
+            events.table_url().clone(),
+        );
+        let mut errors_writer = data_file_writer(errors, &self.plan)?;
+        let mut unit_ids = UnitIds::new(self.plan.template.column_names());
+        let mut counts = vec![ObjectCounts::default(); manifest.objects.len()];
         let mut reported_done = vec![false; manifest.objects.len()];
         let (sender, mut receiver) = mpsc::channel::<WorkerMessage>(self.plan.workers * 2);
         let pool = workers::spawn(
@@ -210,26 +211,26 @@ impl Compaction {
                         continue;
                     }
                     let started = Instant::now();
-                    let (kept, dropped) = output.unit_ids.keep_new(batch)?;
+                    let (kept, dropped) = match unit_ids.keep_new(batch) {
+                        Ok(kept) => kept,
+                        Err(error) => {
+                            failure = Some(error);
+                            break;
+                        }
+                    };
                     metrics.stages.dedup += started.elapsed().as_secs_f64();
-                    output.counts[object].duplicates += dropped;
-                    if kept.num_rows() > 0 {
-                        let started = Instant::now();
-                        output
-                            .events_writer
-                            .write(kept)
-                            .await
-                            .map_err(|source| table::delta(events, source))?;
-                        metrics.stages.write += started.elapsed().as_secs_f64();
+                    counts[object].duplicates += dropped;
+                    if kept.num_rows() > 0 && events_writer.write(kept).await.is_err() {
+                        failure = Some(Error::WriterStopped);
+                        break;
                     }
                 }
                 WorkerMessage::Errors { batch } => {
                     let started = Instant::now();
-                    output
-                        .errors_writer
-                        .write(batch)
-                        .await
-                        .map_err(|source| table::delta(errors, source))?;
+                    if let Err(source) = errors_writer.write(batch).await {
+                        failure = Some(table::delta(errors, source));
+                        break;
+                    }
                     metrics.stages.write += started.elapsed().as_secs_f64();
                 }
                 WorkerMessage::Done(done) => {
@@ -241,7 +242,7 @@ impl Compaction {
                         parse_seconds,
                     } = done;
                     reported_done[object] = true;
-                    let entry = &mut output.counts[object];
+                    let entry = &mut counts[object];
                     entry.records = object_counts.records;
                     entry.events = object_counts.events;
                     entry.errors = object_counts.errors;
@@ -258,6 +259,27 @@ impl Compaction {
         }
         drop(receiver);
         pool.await?;
+        let events_writer = match failure {
+            // The writer's own error says more than that it stopped.
+            Some(Error::WriterStopped) => {
+                return Err(events_writer.stopped_with(Error::WriterStopped).await)
+            }
+            Some(error) => {
+                errors_writer.reset();
+                return Err(events_writer.stopped_with(error).await);
+            }
+            None => {
+                let (writer, busy) = events_writer.finish().await?;
+                metrics.stages.write += busy;
+                writer
+            }
+        };
+        let mut output = UnitOutput {
+            events_writer,
+            errors_writer,
+            unit_ids,
+            counts,
+        };
         // A worker that panicked or vanished must fail the unit, never shrink it.
         let incomplete = manifest
             .objects
@@ -276,7 +298,7 @@ impl Compaction {
                     "it never reported the object done".to_owned()
                 },
             });
-        if let Some(error) = failure.or(incomplete) {
+        if let Some(error) = incomplete {
             output.events_writer.reset();
             output.errors_writer.reset();
             return Err(error);

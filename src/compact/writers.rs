@@ -6,11 +6,12 @@
 //! the unit's txn; `reset` drops what a failed unit wrote so far (its files stay unreferenced,
 //! for `vacuum`).
 
-use deltalake::writer::RecordBatchWriter;
+use arrow::array::RecordBatch;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::DeltaTable;
 
 use crate::config::CompactPlan;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::table;
 
 /// A writer for one of the unit's tables.
@@ -22,4 +23,68 @@ pub(super) fn data_file_writer(
         .map_err(|source| table::delta(table, source))?
         .with_writer_properties(table::data_file_properties(table, plan.row_group_rows))
         .with_target_file_size(plan.target_file_size))
+}
+
+/// Batches queued for the background writer (each at most a worker batch).
+const BATCHES_QUEUED: usize = 4;
+
+/// The events writer fed through a bounded channel and run on a blocking thread: Parquet
+/// encoding and zstd (the sink's largest cost) overlap the sink's deduplication of the next
+/// batches, and the runtime's threads stay free for object-store I/O.
+///
+/// Guarantee: `finish` hands back the writer with every batch sent written, or the first
+/// error; after an error nothing more is written.
+pub(super) struct BackgroundWriter {
+    sender: tokio::sync::mpsc::Sender<RecordBatch>,
+    task: tokio::task::JoinHandle<Written>,
+}
+
+/// What the writer thread hands back: the writer, its first error, its busy seconds.
+type Written = (RecordBatchWriter, Result<()>, f64);
+
+impl BackgroundWriter {
+    pub(super) fn spawn(mut writer: RecordBatchWriter, table_url: url::Url) -> Self {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<RecordBatch>(BATCHES_QUEUED);
+        let runtime = tokio::runtime::Handle::current();
+        let task = tokio::task::spawn_blocking(move || {
+            let mut busy = 0.0;
+            while let Some(batch) = receiver.blocking_recv() {
+                let started = std::time::Instant::now();
+                if let Err(source) = runtime.block_on(writer.write(batch)) {
+                    return (writer, Err(table::delta_at(&table_url, source)), busy);
+                }
+                busy += started.elapsed().as_secs_f64();
+            }
+            (writer, Ok(()), busy)
+        });
+        Self { sender, task }
+    }
+
+    /// Queues `batch`; waits while the queue is full. Fails once the writer has stopped (its
+    /// own error comes from `finish`).
+    pub(super) async fn write(&self, batch: RecordBatch) -> Result<()> {
+        self.sender
+            .send(batch)
+            .await
+            .map_err(|_| Error::WriterStopped)
+    }
+
+    /// Waits for every queued batch; returns the writer and the seconds it spent writing.
+    pub(super) async fn finish(self) -> Result<(RecordBatchWriter, f64)> {
+        drop(self.sender);
+        let (writer, written, busy) = self.task.await.map_err(|join| Error::WorkerLost {
+            object: "the unit's events writer".into(),
+            reason: join.to_string(),
+        })?;
+        written?;
+        Ok((writer, busy))
+    }
+
+    /// The writer's own error if it stopped, else `error`.
+    pub(super) async fn stopped_with(self, error: Error) -> Error {
+        match self.finish().await {
+            Ok(_) => error,
+            Err(own) => own,
+        }
+    }
 }
