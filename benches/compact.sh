@@ -15,19 +15,18 @@ cargo build --release --quiet
 if [[ " $* " == *" --layout "* || " $* " == *" --shape "* ]]; then
     exec "$venv/bin/python" benches/compact_bench.py "$@"
 fi
-summary=$(mktemp)
-trap 'rm -f "$summary"' EXIT
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 bench() {
     local name="$1"
     shift
-    echo "== $name"
-    "$venv/bin/python" benches/compact_bench.py --workdir "/var/tmp/eventlake-bench-$name" "$@" | tee /dev/stderr \
-        | sed -n "s/^ratio eventlake\/duckdb: /$name: /p" >>"$summary"
-} 2>&1
+    echo "== $name" | tee -a "$log"
+    "$venv/bin/python" benches/compact_bench.py --workdir "/var/tmp/eventlake-bench-$name" "$@" | tee -a "$log"
+}
 bench ndjson --layout ndjson "$@"
 bench firehose-gzip --layout firehose --gzip "$@"
 for shape in compact-ndjson python-spaced large-detail tiny-objects; do
     bench "$shape" --shape "$shape" "$@"
 done
 echo "== eventlake / DuckDB, per input shape"
-cat "$summary"
+awk '/^== /{name=$2} /^ratio eventlake/{print name ": " $3 " " $4 " " $5}' "$log"

@@ -15,6 +15,7 @@ into a fresh output folder; the medians are compared.
 
 usage: python benches/compact_bench.py [--events N] [--layout firehose|ndjson [--gzip] | --shape NAME]
                                        [--runs N] [--workdir DIR]
+"""
 import argparse
 import json
 import os
@@ -102,7 +103,7 @@ def main():
     fmt = "unstructured" if run_together else "newline_delimited"
     # DuckDB picks decompression by file extension; Firehose keys have none.
     sql = DUCKDB_SQL.format(threads=threads, raw=raw, out=duck_out, format=fmt,
-                            compression="gzip" if gzipped else "none")
+                            compression="gzip" if gzipped else "uncompressed")
     script = os.path.join(args.workdir, "duck.sql")
     open(script, "w").write(sql)
     duck_cmd = [args.duckdb, "-c", f".read {script}"]
