@@ -149,7 +149,7 @@ pub(super) async fn commit_events(
                     },
                     races,
                     counts,
-                })
+                });
             }
         }
     }

@@ -334,7 +334,10 @@ impl CoveredIds {
     }
 
     fn bytes(&self) -> usize {
-        self.filters.iter().map(|(filter, _, _)| filter.bytes()).sum()
+        self.filters
+            .iter()
+            .map(|(filter, _, _)| filter.bytes())
+            .sum()
     }
 
     fn insert(&mut self, hash: u64) {
@@ -412,13 +415,19 @@ impl TableIds {
         let mut files_of: HashMap<String, Vec<Path>> = HashMap::new();
         for add in adds {
             let file = TableFile::of_add(add, partition_columns)?;
-            files_of.entry(file.partition).or_default().push(file.location);
+            files_of
+                .entry(file.partition)
+                .or_default()
+                .push(file.location);
         }
         for (partition, files) in files_of {
             let Some(ids) = unit_ids.by_partition.get(partition.as_str()) else {
                 continue;
             };
-            let covered = self.covered.entry(partition).or_insert_with(CoveredIds::new);
+            let covered = self
+                .covered
+                .entry(partition)
+                .or_insert_with(CoveredIds::new);
             ids.for_each_hash(|hash| covered.insert(hash));
             covered.files.extend(files);
             covered.last_used = self.checks;
