@@ -50,9 +50,14 @@ use manifest::UnitManifest;
 pub use metrics::FollowMetrics;
 pub use shard::Shard;
 
-/// Raw bytes a record is assumed to take before a run has seen one (a gzip-compressed event of
-/// about 300 bytes): the first unit stays small whatever the compression.
+/// Raw bytes a record is assumed to take before a run has seen one, when the first object is
+/// compressed (a gzip-compressed event of about 300 bytes): the first unit stays within its
+/// events whatever the compression.
 const FIRST_UNIT_BYTES_PER_RECORD: f64 = 48.0;
+/// The same when the first object is plain JSON: about the smallest EventBridge event. Sized
+/// for compressed input, a plain first unit would be a sixth of the rest, and duplicates across
+/// the two would make the second rewrite its files.
+const FIRST_UNIT_BYTES_PER_PLAIN_RECORD: f64 = 200.0;
 
 /// What a `compact` run did; `--json` prints it.
 #[derive(Debug, Default, Clone, Serialize, PartialEq)]
@@ -342,6 +347,9 @@ impl Compaction {
                     if pending.is_empty() {
                         return Ok(None);
                     }
+                    if let (None, Some(first)) = (state.bytes_per_record, pending.first()) {
+                        state.bytes_per_record = Some(self.first_bytes_per_record(first).await);
+                    }
                     let take = self.unit_size(pending, state.bytes_per_record);
                     let manifest = UnitManifest {
                         app_id: app_id.clone(),
@@ -432,6 +440,19 @@ impl Compaction {
             return Err(Error::PartitioningChanged { existing, wanted });
         }
         Ok(())
+    }
+
+    /// The raw bytes a record is assumed to take in the run's first unit, from whether its
+    /// first object is compressed. A failed look is only a smaller first unit.
+    async fn first_bytes_per_record(&self, first: &SourceObject) -> f64 {
+        match self.source.is_compressed(first).await {
+            Ok(false) => FIRST_UNIT_BYTES_PER_PLAIN_RECORD,
+            Ok(true) => FIRST_UNIT_BYTES_PER_RECORD,
+            Err(error) => {
+                tracing::debug!(%error, "could not read the first object's head; sizing the first unit for compressed input");
+                FIRST_UNIT_BYTES_PER_RECORD
+            }
+        }
     }
 
     /// How many of `pending`'s first objects the next unit takes: within the object and byte

@@ -202,6 +202,23 @@ impl Source {
         }
     }
 
+    /// Whether the object is gzip or zstd (its first 4 bytes, one ranged read).
+    pub async fn is_compressed(&self, object: &SourceObject) -> Result<bool> {
+        let location = Path::parse(&object.path).map_err(|error| Error::InvalidLocation {
+            location: object.uri.clone(),
+            reason: error.to_string(),
+        })?;
+        let head = self
+            .store
+            .get_range(&location, 0..object.size.min(4))
+            .await
+            .map_err(|source| Error::ObjectStore {
+                location: object.uri.clone(),
+                source,
+            })?;
+        Ok(is_compressed_head(&head))
+    }
+
     /// Opens an object for blocking reads (call from a blocking thread), decompressed.
     pub fn open_blocking(
         &self,
@@ -267,14 +284,22 @@ pub fn store_read_error(error: &std::io::Error) -> Option<&object_store::Error> 
         .map(|marked| &marked.0)
 }
 
+/// Whether an object's first bytes are gzip's or zstd's magic.
+pub fn is_compressed_head(head: &[u8]) -> bool {
+    head.starts_with(&GZIP_MAGIC) || head.starts_with(&ZSTD_MAGIC)
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
 /// Wraps a reader in the decompressor its first bytes call for.
 pub fn decompressed<R: BufRead + Send + 'static>(
     mut reader: R,
 ) -> std::io::Result<Box<dyn Read + Send>> {
     let head = reader.fill_buf()?;
-    if head.starts_with(&[0x1f, 0x8b]) {
+    if head.starts_with(&GZIP_MAGIC) {
         Ok(Box::new(flate2::bufread::MultiGzDecoder::new(reader)))
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+    } else if head.starts_with(&ZSTD_MAGIC) {
         Ok(Box::new(zstd::stream::read::Decoder::with_buffer(reader)?))
     } else {
         Ok(Box::new(reader))
