@@ -32,7 +32,7 @@ where
 }
 
 /// Service error codes that say "try again later" (throttling and the service's own faults).
-const TRANSIENT_CODES: &[&str] = &[
+pub(crate) const TRANSIENT_CODES: &[&str] = &[
     "ThrottlingException",
     "Throttling",
     "ThrottledException",

@@ -126,6 +126,16 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// A Kinesis stream refused or failed a request.
+    #[error("stream {stream}: {what}: {source}")]
+    Stream {
+        stream: String,
+        what: String,
+        transient: bool,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// PutEvents failed as a whole (not per entry).
     #[error("EventBridge PutEvents: {source}")]
     EventBridge {
@@ -202,7 +212,7 @@ impl Error {
                 crate::source::store_read_error(source).is_some_and(store_error_is_transient)
             }
             Error::Delta { source, .. } => delta_error_is_transient(source),
-            Error::Queue { transient, .. } => *transient,
+            Error::Queue { transient, .. } | Error::Stream { transient, .. } => *transient,
             // The unit's retry starts from the table as it is now, with nothing to catch up.
             Error::CommitGone { .. } | Error::CommitRaces { .. } => true,
             Error::ReadDataFile {

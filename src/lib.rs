@@ -11,6 +11,7 @@
 //! with other engines (Athena, Trino, Spark, Glue).
 
 pub mod aws;
+pub mod aws_json;
 pub mod catalog;
 pub mod cli;
 pub mod compact;

@@ -238,7 +238,8 @@ pub struct GenerateArgs {
     "The lake: a folder or s3://bucket/prefix (default: EVENTLAKE_LAKE, then `lake` in the config)"
 )))]
 pub struct CompactArgs {
-    /// Raw objects: a folder or s3://bucket/prefix.
+    /// Raw objects: a folder or s3://bucket/prefix; or, with --follow, a Kinesis stream:
+    /// kinesis://NAME or the stream's ARN.
     #[arg(long)]
     pub source: String,
     #[command(flatten)]
@@ -275,6 +276,10 @@ pub struct CompactArgs {
     /// With --follow: list the whole source this often, to catch objects out of order.
     #[arg(long, value_name = "DURATION", default_value = "1h")]
     pub full_listing_every: Seconds,
+    /// With a stream: where shards the lake has never read start (trim-horizon, latest, or
+    /// at-timestamp:<RFC 3339 time>).
+    #[arg(long, value_name = "POSITION", default_value = "trim-horizon")]
+    pub start: String,
     /// With --follow: serve Prometheus metrics at http://HOST:PORT/metrics and /healthz.
     #[arg(long, value_name = "HOST:PORT", requires = "follow")]
     pub metrics_addr: Option<String>,

@@ -46,6 +46,8 @@ pub struct FollowOptions {
     pub commit_interval: Duration,
     /// … or when this many bytes are pending, whichever comes first.
     pub commit_bytes: u64,
+    /// A stream's shards the lake has never read start here.
+    pub stream_start: crate::source::kinesis::StartingPosition,
 }
 
 impl Default for FollowOptions {
@@ -57,6 +59,7 @@ impl Default for FollowOptions {
             full_listing_every: Duration::from_secs(3600),
             commit_interval: Duration::from_secs(10),
             commit_bytes: 256 << 20,
+            stream_start: crate::source::kinesis::StartingPosition::TrimHorizon,
         }
     }
 }
@@ -106,7 +109,7 @@ impl StopSignal {
     }
 
     /// Resolves once a stop is requested (at once if it already was).
-    async fn wait(&self) {
+    pub(super) async fn wait(&self) {
         wait_for(&self.notify, &self.requested).await;
     }
 
@@ -222,7 +225,7 @@ impl Compaction {
         metrics: Arc<FollowMetrics>,
     ) -> Result<CompactMetrics> {
         let started = Instant::now();
-        let mut state = LakeState::open(&self).await?;
+        let mut state = LakeState::open(&self.units, &self.shard.app_id()).await?;
         self.finish_other_shard_counts(&mut state).await?;
         state.table_ids = super::id_index::TableIds::new(super::id_index::FILTER_CACHE_BYTES);
         let mut totals = CompactMetrics::default();
@@ -312,7 +315,8 @@ impl Compaction {
                     metrics.record_commit(&unit, commit_started.elapsed());
                     totals.add(&unit.metrics);
                     if !stopping {
-                        self.progress
+                        self.units
+                            .progress
                             .object_done(unit.metrics.bytes_in, unit.metrics.records_in);
                     }
                 }

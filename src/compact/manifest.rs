@@ -5,6 +5,7 @@
 //! refuse a second create), and once written it never changes, so every run that finishes a
 //! unit reads the same objects.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -25,6 +26,37 @@ pub(super) struct UnitManifest {
     pub unit: i64,
     pub source_root: String,
     pub objects: Vec<SourceObject>,
+    /// A stream's unit: the shard range each entry of `objects` is, and where every shard
+    /// stands once the unit is committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamCheckpoint>,
+}
+
+/// Where a stream's shards stand after a unit (`stream.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct StreamCheckpoint {
+    /// Entry `i` of the unit's objects holds the records of `ranges[i]`.
+    pub ranges: Vec<ShardRange>,
+    /// Every shard the app id reads, by shard id, as it stands once the unit is committed.
+    pub shards: BTreeMap<String, ShardPosition>,
+}
+
+/// The records of one shard from `first` to `last` (sequence numbers, both included).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct ShardRange {
+    pub shard: String,
+    pub first: String,
+    pub last: String,
+    pub records: u64,
+}
+
+/// How far a shard is committed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(super) struct ShardPosition {
+    /// The last sequence number committed (none yet: read from the start position).
+    pub last: Option<String>,
+    /// Closed and read to its end: its children may be read.
+    pub finished: bool,
 }
 
 fn unsharded_app_id() -> String {

@@ -60,6 +60,8 @@ pub struct FollowMetrics {
     queue_depth: AtomicU64,
     pending_objects: AtomicU64,
     pending_bytes: AtomicU64,
+    /// A stream's largest `MillisBehindLatest` over its shards, at the last reads.
+    millis_behind_latest: AtomicU64,
     /// Seconds from an object's arrival to its commit, and commit durations.
     histograms: Mutex<(Histogram, Histogram)>,
 }
@@ -76,6 +78,10 @@ impl FollowMetrics {
     pub(super) fn set_pending(&self, objects: u64, bytes: u64) {
         self.pending_objects.store(objects, Ordering::Relaxed);
         self.pending_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    pub(super) fn set_millis_behind_latest(&self, millis: u64) {
+        self.millis_behind_latest.store(millis, Ordering::Relaxed);
     }
 
     pub(super) fn record_commit(&self, unit: &UnitDone, took: Duration) {
@@ -141,6 +147,11 @@ impl FollowMetrics {
                 "pending_bytes",
                 "Bytes of objects found and not yet committed.",
                 &self.pending_bytes,
+            ),
+            (
+                "millis_behind_latest",
+                "How far a stream's reading is behind the newest record (the largest over its shards).",
+                &self.millis_behind_latest,
             ),
         ];
         for (name, help, value) in gauges {

@@ -26,6 +26,7 @@ mod metrics;
 mod pipeline;
 mod queue;
 mod shard;
+mod stream;
 mod unit;
 mod workers;
 mod writers;
@@ -49,6 +50,8 @@ use id_index::TableIds;
 use manifest::UnitManifest;
 pub use metrics::FollowMetrics;
 pub use shard::Shard;
+pub use stream::StreamCompaction;
+use workers::UnitInput;
 
 /// Raw bytes a record is assumed to take before a run has seen one, when the first object is
 /// compressed (a gzip-compressed event of about 300 bytes): the first unit stays within its
@@ -151,8 +154,9 @@ pub(crate) struct LakeState {
 }
 
 impl LakeState {
-    async fn open(compaction: &Compaction) -> Result<Self> {
-        let lake = &compaction.lake;
+    /// Opens (or creates) the lake's tables for a run whose units are `app_id`'s.
+    async fn open(units: &Units, app_id: &str) -> Result<Self> {
+        let lake = &units.lake;
         // Partition values are cut to fit S3's key length after a prefix of at most this much.
         if lake.root().path().len() > crate::partition::MAX_LAKE_PREFIX_BYTES {
             return Err(Error::InvalidLocation {
@@ -163,7 +167,7 @@ impl LakeState {
                 ),
             });
         }
-        let template = &compaction.plan.template;
+        let template = &units.plan.template;
         let events = lake
             .open_or_create(
                 table::EVENTS,
@@ -171,7 +175,7 @@ impl LakeState {
                 template.column_names(),
             )
             .await?;
-        compaction.check_partitioning(&events)?;
+        units.check_partitioning(&events)?;
         let errors = lake
             .open_or_create(table::ERRORS, table::errors_columns(), vec!["dt".into()])
             .await?;
@@ -182,7 +186,7 @@ impl LakeState {
                 vec![],
             )
             .await?;
-        let known_unit = committed_unit(&ledger, &compaction.shard.app_id()).await?;
+        let known_unit = committed_unit(&ledger, app_id).await?;
         Ok(Self {
             events,
             errors,
@@ -207,12 +211,40 @@ impl LakeState {
     }
 }
 
-/// A `compact` run over one source and one lake.
-pub struct Compaction {
-    source: Source,
+/// What processing a unit needs, whatever its input: the lake, the plan and the progress
+/// callbacks (`unit.rs`).
+pub(crate) struct Units {
     lake: Lake,
     plan: CompactPlan,
     progress: Arc<dyn CompactProgress>,
+}
+
+impl Units {
+    fn new(lake: Lake, plan: CompactPlan) -> Self {
+        Self {
+            lake,
+            plan,
+            progress: Arc::new(NoProgress),
+        }
+    }
+
+    fn check_partitioning(&self, events: &DeltaTable) -> Result<()> {
+        let snapshot = events
+            .snapshot()
+            .map_err(|source| table::delta(events, source))?;
+        let existing = snapshot.metadata().partition_columns().to_vec();
+        let wanted = self.plan.template.column_names();
+        if existing != wanted {
+            return Err(Error::PartitioningChanged { existing, wanted });
+        }
+        Ok(())
+    }
+}
+
+/// A `compact` run over one source and one lake.
+pub struct Compaction {
+    source: Source,
+    units: Units,
     shard: Shard,
 }
 
@@ -220,9 +252,7 @@ impl Compaction {
     pub fn new(source: Source, lake: Lake, plan: CompactPlan) -> Self {
         Self {
             source,
-            lake,
-            plan,
-            progress: Arc::new(NoProgress),
+            units: Units::new(lake, plan),
             shard: Shard::default(),
         }
     }
@@ -234,7 +264,7 @@ impl Compaction {
     }
 
     pub fn with_progress(mut self, progress: Arc<dyn CompactProgress>) -> Self {
-        self.progress = progress;
+        self.units.progress = progress;
         self
     }
 
@@ -242,7 +272,7 @@ impl Compaction {
     pub async fn run(self) -> Result<CompactMetrics> {
         let started = Instant::now();
         let mut metrics = CompactMetrics::default();
-        let mut state = LakeState::open(&self).await?;
+        let mut state = LakeState::open(&self.units, &self.shard.app_id()).await?;
         self.finish_other_shard_counts(&mut state).await?;
         let mut already_committed = 0;
         let mut pending = Vec::new();
@@ -260,7 +290,7 @@ impl Compaction {
         drop(pages);
         pending.sort_by(|a, b| a.path.cmp(&b.path));
         metrics.objects_skipped = already_committed;
-        self.progress.planned(
+        self.units.progress.planned(
             pending.len() as u64,
             pending.iter().map(|object| object.size).sum(),
         );
@@ -269,6 +299,7 @@ impl Compaction {
             // job with a short limit still makes progress.
             if metrics.units > 0
                 && self
+                    .units
                     .plan
                     .max_runtime
                     .is_some_and(|limit| started.elapsed() >= limit)
@@ -340,33 +371,36 @@ impl Compaction {
                 pending.retain(|_| !committed.next().unwrap_or(false));
                 state.known_unit = unit - 1;
             }
-            let (manifest, ours) = match manifest::read_manifest(&self.lake, &app_id, unit).await? {
-                Some(manifest) => (manifest, false),
-                None => {
-                    pending.retain(|object| !state.committed.is_known(&object.uri));
-                    if pending.is_empty() {
-                        return Ok(None);
+            let (manifest, ours) =
+                match manifest::read_manifest(&self.units.lake, &app_id, unit).await? {
+                    Some(manifest) => (manifest, false),
+                    None => {
+                        pending.retain(|object| !state.committed.is_known(&object.uri));
+                        if pending.is_empty() {
+                            return Ok(None);
+                        }
+                        if let (None, Some(first)) = (state.bytes_per_record, pending.first()) {
+                            state.bytes_per_record = Some(self.first_bytes_per_record(first).await);
+                        }
+                        let take = self.unit_size(pending, state.bytes_per_record);
+                        let manifest = UnitManifest {
+                            app_id: app_id.clone(),
+                            unit,
+                            source_root: self.source.root().to_string(),
+                            objects: pending[..take].to_vec(),
+                            stream: None,
+                        };
+                        if !manifest::claim(&self.units.lake, &manifest).await? {
+                            continue; // Another run claimed this unit first: finish it with them.
+                        }
+                        failpoint::hit("after-claim");
+                        (manifest, true)
                     }
-                    if let (None, Some(first)) = (state.bytes_per_record, pending.first()) {
-                        state.bytes_per_record = Some(self.first_bytes_per_record(first).await);
-                    }
-                    let take = self.unit_size(pending, state.bytes_per_record);
-                    let manifest = UnitManifest {
-                        app_id: app_id.clone(),
-                        unit,
-                        source_root: self.source.root().to_string(),
-                        objects: pending[..take].to_vec(),
-                    };
-                    if !manifest::claim(&self.lake, &manifest).await? {
-                        continue; // Another run claimed this unit first: finish it with them.
-                    }
-                    failpoint::hit("after-claim");
-                    (manifest, true)
-                }
-            };
-            let source = self.manifest_source(&manifest)?;
+                };
+            let input = UnitInput::Objects(self.manifest_source(&manifest)?);
             let metrics = self
-                .process_unit_with_retries(&source, &manifest, state)
+                .units
+                .process_unit_with_retries(&input, &manifest, state)
                 .await?;
             for object in &manifest.objects {
                 state.committed.insert(&object.uri);
@@ -394,14 +428,14 @@ impl Compaction {
             path: format!("{} unit {}", manifest.app_id, manifest.unit),
             reason: error.to_string(),
         })?;
-        Source::from_url(root, self.lake.storage_options())
+        Source::from_url(root, self.units.lake.storage_options())
     }
 
     /// Finishes the unit a run of another shard count claimed and did not commit (N changed
     /// between runs), before listing: its objects are not in the ledger, and no shard of this
     /// count owns its sequence. Shards of this count finish their own units themselves.
     async fn finish_other_shard_counts(&self, state: &mut LakeState) -> Result<()> {
-        for app_id in manifest::claimed_app_ids(&self.lake).await? {
+        for app_id in manifest::claimed_app_ids(&self.units.lake).await? {
             let Some(other) = Shard::from_app_id(&app_id) else {
                 continue;
             };
@@ -414,30 +448,20 @@ impl Compaction {
                 .await
                 .map_err(|source| table::delta(&state.ledger, source))?;
             let unit = committed_unit(&state.ledger, &app_id).await? + 1;
-            let Some(manifest) = manifest::read_manifest(&self.lake, &app_id, unit).await? else {
+            let Some(manifest) = manifest::read_manifest(&self.units.lake, &app_id, unit).await?
+            else {
                 continue;
             };
             tracing::info!(%app_id, unit, "finishing a unit another shard count left unfinished");
             let source = self.manifest_source(&manifest)?;
-            self.process_unit_with_retries(&source, &manifest, state)
+            self.units
+                .process_unit_with_retries(&UnitInput::Objects(source), &manifest, state)
                 .await?;
             for object in &manifest.objects {
                 if self.shard.owns(&object.uri) {
                     state.committed.insert(&object.uri);
                 }
             }
-        }
-        Ok(())
-    }
-
-    fn check_partitioning(&self, events: &DeltaTable) -> Result<()> {
-        let snapshot = events
-            .snapshot()
-            .map_err(|source| table::delta(events, source))?;
-        let existing = snapshot.metadata().partition_columns().to_vec();
-        let wanted = self.plan.template.column_names();
-        if existing != wanted {
-            return Err(Error::PartitioningChanged { existing, wanted });
         }
         Ok(())
     }
@@ -460,11 +484,11 @@ impl Compaction {
     /// units (before the first, [`FIRST_UNIT_BYTES_PER_RECORD`], a small compressed record).
     fn unit_size(&self, pending: &[SourceObject], bytes_per_record: Option<f64>) -> usize {
         let bytes_per_record = bytes_per_record.unwrap_or(FIRST_UNIT_BYTES_PER_RECORD);
-        let event_bytes = (self.plan.unit_max_events as f64 * bytes_per_record) as u64;
-        let max_bytes = self.plan.unit_max_bytes.min(event_bytes.max(1));
+        let event_bytes = (self.units.plan.unit_max_events as f64 * bytes_per_record) as u64;
+        let max_bytes = self.units.plan.unit_max_bytes.min(event_bytes.max(1));
         let mut bytes = 0;
         let mut take = 0;
-        for object in pending.iter().take(self.plan.unit_max_objects) {
+        for object in pending.iter().take(self.units.plan.unit_max_objects) {
             if take > 0 && bytes + object.size > max_bytes {
                 break;
             }

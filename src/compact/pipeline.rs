@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::partition::PartitionContext;
 use crate::record::{parse_record, ErrorCode, Parsed};
-use crate::source::framing::{BrokenKind, FrameKind, Framer};
+use crate::source::framing::{BrokenKind, Frame, FrameKind, Framer};
+use crate::source::kinesis::StreamRecord;
 use crate::source::{arrival_time_from_name, is_store_error, SourceObject};
 use crate::table::batch::{ErrorBatchBuilder, ErrorRow, EventBatchBuilder};
 use crate::table::ledger::ObjectCounts;
@@ -70,11 +71,7 @@ impl ObjectPipeline<'_> {
     ) -> Result<()> {
         let started_cpu = thread_cpu_seconds();
         let mut read_seconds = 0.0;
-        let extra_columns = self.plan.template.extra_columns().count();
-        let mut events = EventBatchBuilder::new(self.schema.clone(), extra_columns);
-        let mut errors = ErrorBatchBuilder::new();
-        let mut counts = ObjectCounts::default();
-        let ingest_date = crate::time::date_text(self.ingested_at_micros);
+        let mut output = EntryOutput::new(self, index);
         // Firehose's `!{firehose:random-string}` is stable per object, so a rerun lands alike.
         let object_random = crate::partition::object_random(&object.uri);
         let context = PartitionContext {
@@ -84,8 +81,6 @@ impl ObjectPipeline<'_> {
         };
         let mut framer = Framer::new(self.plan.max_record_bytes);
         let mut chunk = vec![0u8; READ_CHUNK_BYTES];
-        let mut partition_values = Vec::new();
-        let mut scratch = String::new();
         let mut corrupt_rest = None;
         let mut finished = false;
 
@@ -117,120 +112,246 @@ impl ObjectPipeline<'_> {
                 }
             }
             while let Some(frame) = framer.next_frame() {
-                counts.records += 1;
-                let mut error_row = |code: &str, text: &str, raw: &[u8]| {
-                    counts.errors += 1;
-                    let row = ErrorRow {
-                        source_object: &object.uri,
-                        byte_offset: Some(frame.offset),
-                        error_code: code,
-                        error_message: text,
-                        raw_record: raw,
-                    };
-                    errors.append(&row, self.ingested_at_micros, &ingest_date);
-                };
-                match frame.kind {
-                    FrameKind::Record => {
-                        match parse_record(frame.bytes, &self.plan.transform, &mut scratch) {
-                            Ok(Parsed::Event(mut event)) => match self.plan.template.evaluate(
-                                &event,
-                                &context,
-                                &mut partition_values,
-                            ) {
-                                Ok(()) => {
-                                    self.plan.template.make_typed_values_safe(&mut event);
-                                    counts.events += 1;
-                                    events.append(
-                                        &event,
-                                        &partition_values,
-                                        &object.uri,
-                                        self.ingested_at_micros,
-                                    );
-                                }
-                                Err(reason) => error_row(
-                                    ErrorCode::MissingPartitionKey.as_str(),
-                                    &reason.to_string(),
-                                    frame.bytes,
-                                ),
-                            },
-                            Ok(Parsed::Firehose(failure)) => error_row(
-                                ErrorCode::FirehoseError.as_str(),
-                                &format!("Firehose {}: {}", failure.error_code, failure.message),
-                                &failure.raw_record,
-                            ),
-                            Err(error) => {
-                                error_row(error.code.as_str(), &error.message, frame.bytes)
-                            }
-                        }
-                    }
-                    FrameKind::Broken(BrokenKind::NotAnObject) => {
-                        let code = if std::str::from_utf8(frame.bytes).is_err() {
-                            ErrorCode::InvalidUtf8
-                        } else {
-                            ErrorCode::NotJson
-                        };
-                        error_row(code.as_str(), "not a JSON object", frame.bytes)
-                    }
-                    FrameKind::Broken(BrokenKind::Truncated) => error_row(
-                        ErrorCode::Truncated.as_str(),
-                        "the record ends before its object closes",
-                        frame.bytes,
-                    ),
-                    FrameKind::Oversized => error_row(
-                        ErrorCode::Oversized.as_str(),
-                        &format!(
-                            "the record exceeds max_record_bytes ({}); its first bytes are kept",
-                            self.plan.max_record_bytes
-                        ),
-                        frame.bytes,
-                    ),
-                }
-                if events.len() >= BATCH_ROWS || events.approximate_bytes() >= BATCH_BYTES {
-                    send(WorkerMessage::Events {
-                        object: index,
-                        batch: events.finish()?,
-                    })?;
-                }
-                if counts.records == 100 {
+                output.take_frame(&frame, &object.uri, &object.uri, &context, send)?;
+                if output.counts.records == 100 {
                     failpoint::hit("mid-object");
                     failpoint::hit("worker-panic");
-                }
-                if errors.len() >= ERROR_BATCH_ROWS {
-                    send(WorkerMessage::Errors {
-                        batch: errors.finish()?,
-                    })?;
                 }
             }
         }
         if let Some(message) = corrupt_rest {
             // The unreadable rest of the object is one bad record.
-            counts.records += 1;
-            counts.errors += 1;
-            let row = ErrorRow {
-                source_object: &object.uri,
-                byte_offset: None,
-                error_code: "corrupt_object",
-                error_message: &message,
-                raw_record: &[],
-            };
-            errors.append(&row, self.ingested_at_micros, &ingest_date);
-        }
-        if !events.is_empty() {
-            send(WorkerMessage::Events {
-                object: index,
-                batch: events.finish()?,
-            })?;
-        }
-        if !errors.is_empty() {
-            send(WorkerMessage::Errors {
-                batch: errors.finish()?,
-            })?;
+            output.counts.records += 1;
+            output.error_row(&object.uri, None, "corrupt_object", &message, &[]);
         }
         let parse_seconds = thread_cpu_seconds() - started_cpu - read_seconds;
+        output.finish(object.size, read_seconds, parse_seconds, send)
+    }
+
+    /// Runs the records of a stream's shard range (manifest entry `index`) through the same
+    /// stages, each record framed on its own: one record may hold several events (run together
+    /// or one a line), and one that holds none is an error row, so every record is accounted for.
+    /// Events name the range (the ledger's entry); error rows name the record,
+    /// `<shard_uri>/<sequence number>`, with the offset within it.
+    pub fn run_records(
+        &self,
+        index: usize,
+        range: &SourceObject,
+        shard_uri: &str,
+        records: &[StreamRecord],
+        send: &mut dyn FnMut(WorkerMessage) -> Result<()>,
+    ) -> Result<()> {
+        let started_cpu = thread_cpu_seconds();
+        let mut output = EntryOutput::new(self, index);
+        let range_random = crate::partition::object_random(&range.uri);
+        let mut framer = Framer::new(self.plan.max_record_bytes);
+        let mut record_uri = String::new();
+        for record in records {
+            framer.reset();
+            framer.buffer_mut().extend_from_slice(&record.data);
+            framer.finish();
+            record_uri.clear();
+            record_uri.push_str(shard_uri);
+            record_uri.push('/');
+            record_uri.push_str(&record.sequence);
+            let context = PartitionContext {
+                arrival_micros: record.arrival_micros,
+                object_random: &range_random,
+            };
+            let before = output.counts.records;
+            while let Some(frame) = framer.next_frame() {
+                output.take_frame(&frame, &range.uri, &record_uri, &context, send)?;
+            }
+            if output.counts.records == before {
+                output.counts.records += 1;
+                output.error_row(
+                    &record_uri,
+                    Some(0),
+                    ErrorCode::NotJson.as_str(),
+                    "the stream record holds no JSON object",
+                    &record.data,
+                );
+            }
+        }
+        let parse_seconds = thread_cpu_seconds() - started_cpu;
+        output.finish(range.size, 0.0, parse_seconds, send)
+    }
+}
+
+/// The batches one manifest entry is filling, and its counts so far.
+struct EntryOutput<'a> {
+    pipeline: &'a ObjectPipeline<'a>,
+    index: usize,
+    events: EventBatchBuilder,
+    errors: ErrorBatchBuilder,
+    counts: ObjectCounts,
+    ingest_date: String,
+    partition_values: Vec<String>,
+    scratch: String,
+}
+
+impl<'a> EntryOutput<'a> {
+    fn new(pipeline: &'a ObjectPipeline<'a>, index: usize) -> Self {
+        let extra_columns = pipeline.plan.template.extra_columns().count();
+        Self {
+            pipeline,
+            index,
+            events: EventBatchBuilder::new(pipeline.schema.clone(), extra_columns),
+            errors: ErrorBatchBuilder::new(),
+            counts: ObjectCounts::default(),
+            ingest_date: crate::time::date_text(pipeline.ingested_at_micros),
+            partition_values: Vec::new(),
+            scratch: String::new(),
+        }
+    }
+
+    /// One framed record: parsed, transformed and partitioned into an event row (its
+    /// `source_object` the ledger's entry, `event_source`), or an error row (naming
+    /// `error_source`); full batches go to the sink.
+    fn take_frame(
+        &mut self,
+        frame: &Frame<'_>,
+        event_source: &str,
+        error_source: &str,
+        context: &PartitionContext<'_>,
+        send: &mut dyn FnMut(WorkerMessage) -> Result<()>,
+    ) -> Result<()> {
+        let plan = self.pipeline.plan;
+        self.counts.records += 1;
+        let offset = Some(frame.offset);
+        match frame.kind {
+            FrameKind::Record => {
+                match parse_record(frame.bytes, &plan.transform, &mut self.scratch) {
+                    Ok(Parsed::Event(mut event)) => {
+                        match plan
+                            .template
+                            .evaluate(&event, context, &mut self.partition_values)
+                        {
+                            Ok(()) => {
+                                plan.template.make_typed_values_safe(&mut event);
+                                self.counts.events += 1;
+                                self.events.append(
+                                    &event,
+                                    &self.partition_values,
+                                    event_source,
+                                    self.pipeline.ingested_at_micros,
+                                );
+                            }
+                            Err(reason) => self.error_row(
+                                error_source,
+                                offset,
+                                ErrorCode::MissingPartitionKey.as_str(),
+                                &reason.to_string(),
+                                frame.bytes,
+                            ),
+                        }
+                    }
+                    Ok(Parsed::Firehose(failure)) => self.error_row(
+                        error_source,
+                        offset,
+                        ErrorCode::FirehoseError.as_str(),
+                        &format!("Firehose {}: {}", failure.error_code, failure.message),
+                        &failure.raw_record,
+                    ),
+                    Err(error) => self.error_row(
+                        error_source,
+                        offset,
+                        error.code.as_str(),
+                        &error.message,
+                        frame.bytes,
+                    ),
+                }
+            }
+            FrameKind::Broken(BrokenKind::NotAnObject) => {
+                let code = if std::str::from_utf8(frame.bytes).is_err() {
+                    ErrorCode::InvalidUtf8
+                } else {
+                    ErrorCode::NotJson
+                };
+                self.error_row(
+                    error_source,
+                    offset,
+                    code.as_str(),
+                    "not a JSON object",
+                    frame.bytes,
+                )
+            }
+            FrameKind::Broken(BrokenKind::Truncated) => self.error_row(
+                error_source,
+                offset,
+                ErrorCode::Truncated.as_str(),
+                "the record ends before its object closes",
+                frame.bytes,
+            ),
+            FrameKind::Oversized => self.error_row(
+                error_source,
+                offset,
+                ErrorCode::Oversized.as_str(),
+                &format!(
+                    "the record exceeds max_record_bytes ({}); its first bytes are kept",
+                    plan.max_record_bytes
+                ),
+                frame.bytes,
+            ),
+        }
+        if self.events.len() >= BATCH_ROWS || self.events.approximate_bytes() >= BATCH_BYTES {
+            send(WorkerMessage::Events {
+                object: self.index,
+                batch: self.events.finish()?,
+            })?;
+        }
+        if self.errors.len() >= ERROR_BATCH_ROWS {
+            send(WorkerMessage::Errors {
+                batch: self.errors.finish()?,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// An error row for a record already counted in `records`.
+    fn error_row(
+        &mut self,
+        source_uri: &str,
+        byte_offset: Option<u64>,
+        code: &str,
+        message: &str,
+        raw: &[u8],
+    ) {
+        self.counts.errors += 1;
+        let row = ErrorRow {
+            source_object: source_uri,
+            byte_offset,
+            error_code: code,
+            error_message: message,
+            raw_record: raw,
+        };
+        self.errors
+            .append(&row, self.pipeline.ingested_at_micros, &self.ingest_date);
+    }
+
+    /// Sends what the batches still hold, then `Done`.
+    fn finish(
+        mut self,
+        bytes: u64,
+        read_seconds: f64,
+        parse_seconds: f64,
+        send: &mut dyn FnMut(WorkerMessage) -> Result<()>,
+    ) -> Result<()> {
+        if !self.events.is_empty() {
+            send(WorkerMessage::Events {
+                object: self.index,
+                batch: self.events.finish()?,
+            })?;
+        }
+        if !self.errors.is_empty() {
+            send(WorkerMessage::Errors {
+                batch: self.errors.finish()?,
+            })?;
+        }
         send(WorkerMessage::Done(ObjectDone {
-            object: index,
-            counts,
-            bytes: object.size,
+            object: self.index,
+            counts: self.counts,
+            bytes,
             read_seconds,
             parse_seconds,
         }))

@@ -21,12 +21,12 @@ use super::commit;
 use super::id_index::UnitIds;
 use super::manifest::UnitManifest;
 use super::pipeline::{ObjectDone, WorkerMessage};
+use super::workers::{self, UnitInput};
 use super::writers::{data_file_writer, BackgroundWriter};
-use super::{workers, CompactMetrics, Compaction, LakeState};
+use super::{CompactMetrics, LakeState, Units};
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::retry::Backoff;
-use crate::source::Source;
 use crate::table::ledger::{self, ObjectCounts};
 use crate::table::{self, commit_unit, committed_unit, CommitOutcome};
 use deltalake::DeltaTable;
@@ -73,18 +73,18 @@ struct UnitOutput {
     counts: Vec<ObjectCounts>,
 }
 
-impl Compaction {
+impl Units {
     /// A unit is idempotent (its txn version guards each table), so a storage failure that
     /// outlasted the object store's own retries is retried here, whole, with a longer backoff.
     pub(super) async fn process_unit_with_retries(
         &self,
-        source: &Source,
+        input: &UnitInput,
         manifest: &UnitManifest,
         state: &mut LakeState,
     ) -> Result<CompactMetrics> {
         let mut attempt = 1;
         loop {
-            let result = self.process_unit(source, manifest, state).await;
+            let result = self.process_unit(input, manifest, state).await;
             match result
                 .as_ref()
                 .err()
@@ -107,7 +107,7 @@ impl Compaction {
     /// Processes and commits one unit: what the tables do not yet hold of it.
     async fn process_unit(
         &self,
-        source: &Source,
+        input: &UnitInput,
         manifest: &UnitManifest,
         state: &mut LakeState,
     ) -> Result<CompactMetrics> {
@@ -126,7 +126,7 @@ impl Compaction {
         let (counts, events_counted) = match held {
             Held::Nothing | Held::Events => {
                 let output = self
-                    .read_unit(source, manifest, state, held, ingested_at, &mut metrics)
+                    .read_unit(input, manifest, state, held, ingested_at, &mut metrics)
                     .await?;
                 self.commit_data(manifest, state, held, output, &mut metrics)
                     .await?
@@ -177,7 +177,7 @@ impl Compaction {
     /// that add up.
     async fn read_unit(
         &self,
-        source: &Source,
+        input: &UnitInput,
         manifest: &UnitManifest,
         state: &LakeState,
         held: Held,
@@ -197,7 +197,7 @@ impl Compaction {
         let mut reported_done = vec![false; manifest.objects.len()];
         let (sender, mut receiver) = mpsc::channel::<WorkerMessage>(self.plan.workers * 2);
         let pool = workers::spawn(
-            source,
+            input,
             &manifest.objects,
             &self.plan,
             ingested_at.timestamp_micros(),

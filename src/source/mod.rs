@@ -5,6 +5,8 @@
 
 pub use eventlake_core::framing;
 
+pub mod kinesis;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;

@@ -60,7 +60,7 @@ fn python_s3_notifications(args: &[&str]) -> String {
 }
 
 /// A running `--follow`, killed if the test ends (or panics) before it is stopped.
-struct Following(Option<Child>);
+pub(crate) struct Following(pub(crate) Option<Child>);
 
 impl Drop for Following {
     fn drop(&mut self) {
@@ -101,7 +101,7 @@ fn spawn_follow(raw: &Loc, lake: &Loc, queue: Option<&str>) -> Following {
     Following(Some(command.spawn().unwrap()))
 }
 
-fn signal(child: &Child, signal: i32) {
+pub(crate) fn signal(child: &Child, signal: i32) {
     // SAFETY: kill(2) on our own child's pid; no memory is shared.
     let sent = unsafe { libc::kill(child.id() as i32, signal) };
     assert_eq!(sent, 0, "kill {signal}");
@@ -137,7 +137,7 @@ async fn wait_for_ledger(lake: &Loc, objects: u64, child: &mut Child) {
 }
 
 /// SIGTERM: the run commits what it has and exits 0 with its totals.
-fn stop(mut following: Following) -> serde_json::Value {
+pub(crate) fn stop(mut following: Following) -> serde_json::Value {
     let mut child = following.0.take().expect("running");
     signal(&child, libc::SIGTERM);
     eventually_blocking(

@@ -8,6 +8,7 @@ mod crash;
 mod follow;
 mod hostile;
 mod interop;
+mod kinesis;
 mod paths;
 mod query;
 mod replay;

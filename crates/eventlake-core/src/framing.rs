@@ -73,6 +73,24 @@ impl Framer {
     pub fn new(max_record_bytes: usize) -> Self {
         Self {
             window: Vec::with_capacity(1 << 20),
+            ..Self::new_empty(max_record_bytes)
+        }
+    }
+
+    /// Starts over on a new input (offsets from 0), keeping the window's allocation: one framer
+    /// serves many small inputs, such as the records of a stream.
+    pub fn reset(&mut self) {
+        let mut window = std::mem::take(&mut self.window);
+        window.clear();
+        *self = Self {
+            window,
+            ..Self::new_empty(self.max_record_bytes)
+        };
+    }
+
+    fn new_empty(max_record_bytes: usize) -> Self {
+        Self {
+            window: Vec::new(),
             start: 0,
             window_offset: 0,
             eof: false,

@@ -6,20 +6,24 @@ use std::sync::Arc;
 use crate::cli::args::{CompactArgs, OPTIMIZE_SORT_BY, OPTIMIZE_TARGET_BYTES};
 use crate::cli::progress::CompactBar;
 use crate::cli::to_json;
-use crate::compact::{CompactMetrics, Compaction, FollowMetrics, FollowOptions, Shard, StopSignal};
+use crate::compact::{
+    CompactMetrics, Compaction, FollowMetrics, FollowOptions, Shard, StopSignal, StreamCompaction,
+};
 use crate::config::CompactPlan;
 use crate::error::Result;
+use crate::source::kinesis::{KinesisClient, StartingPosition, StreamName};
 use crate::source::Source;
 use crate::table::Lake;
 
 /// What a `compact` runs: the flags over the config file, read once and validated (the
 /// partition template parsed) before any object is read.
 struct CompactRun {
-    source: Source,
     /// The lake as given, for the summary.
     lake_location: String,
     lake: Lake,
     plan: CompactPlan,
+    storage_options: std::collections::HashMap<String, String>,
+    shard: Shard,
 }
 
 fn plan(args: &CompactArgs, endpoint_url: Option<&str>) -> Result<CompactRun> {
@@ -29,34 +33,56 @@ fn plan(args: &CompactArgs, endpoint_url: Option<&str>) -> Result<CompactRun> {
         plan.workers = workers.max(1);
     }
     plan.max_runtime = args.max_runtime.map(std::time::Duration::from_secs);
-    let source = Source::new(&args.source, &settings.storage_options)?;
-    if args.workers.is_none() && source.root().scheme() != "file" {
-        // Reading from S3 waits on the network: more readers than cores keep the cores busy.
-        plan.workers *= 4;
-    }
-    Ok(CompactRun {
-        source,
-        lake: settings.open()?,
-        lake_location: settings.location,
-        plan,
-    })
-}
-
-pub async fn run(args: &CompactArgs, endpoint_url: Option<&str>) -> Result<()> {
-    let CompactRun {
-        source,
-        lake_location,
-        lake,
-        plan,
-    } = plan(args, endpoint_url)?;
     let shard = match (args.shard, args.shard_count) {
         (Some(shard), _) => shard,
         (None, Some(count)) => Shard::from_environment(count, |name| std::env::var(name).ok())?,
         (None, None) => Shard::default(),
     };
+    Ok(CompactRun {
+        lake: settings.open()?,
+        lake_location: settings.location,
+        plan,
+        storage_options: settings.storage_options,
+        shard,
+    })
+}
+
+pub async fn run(args: &CompactArgs, endpoint_url: Option<&str>) -> Result<()> {
+    let CompactRun {
+        lake_location,
+        lake,
+        mut plan,
+        storage_options,
+        shard,
+    } = plan(args, endpoint_url)?;
+    if let Some(stream) = StreamName::parse(&args.source) {
+        let stream = stream?;
+        if !args.follow {
+            return Err(crate::error::Error::InvalidArgument(format!(
+                "--source {}: a stream is read with --follow (it has no end to compact up to)",
+                args.source
+            )));
+        }
+        let region = stream
+            .arn
+            .as_deref()
+            .and_then(|arn| arn.split(':').nth(3))
+            .filter(|region| !region.is_empty());
+        let config = crate::aws::sdk_config(region, endpoint_url).await;
+        let client = KinesisClient::new(&config, stream)?;
+        let compaction = StreamCompaction::new(client, lake, plan).with_shard(shard);
+        let follow = |options, stop, metrics| compaction.follow(options, stop, metrics);
+        return follow_until_stopped(args, endpoint_url, &lake_location, follow).await;
+    }
+    let source = Source::new(&args.source, &storage_options)?;
+    if args.workers.is_none() && source.root().scheme() != "file" {
+        // Reading from S3 waits on the network: more readers than cores keep the cores busy.
+        plan.workers *= 4;
+    }
     let mut compaction = Compaction::new(source, lake.clone(), plan).with_shard(shard);
     if args.follow {
-        return follow(args, endpoint_url, compaction, &lake_location).await;
+        let follow = |options, stop, metrics| compaction.follow(options, stop, metrics);
+        return follow_until_stopped(args, endpoint_url, &lake_location, follow).await;
     }
     if !args.json && std::io::stderr().is_terminal() {
         compaction = compaction.with_progress(Arc::new(CompactBar::new()));
@@ -93,13 +119,17 @@ pub async fn run(args: &CompactArgs, endpoint_url: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// `compact --follow`: until a signal, then the totals.
-async fn follow(
+/// `compact --follow` (objects or a stream): until a signal, then the totals.
+async fn follow_until_stopped<F, Fut>(
     args: &CompactArgs,
     endpoint_url: Option<&str>,
-    compaction: Compaction,
     lake_location: &str,
-) -> Result<()> {
+    follow: F,
+) -> Result<()>
+where
+    F: FnOnce(FollowOptions, StopSignal, Arc<FollowMetrics>) -> Fut,
+    Fut: std::future::Future<Output = Result<CompactMetrics>>,
+{
     let metrics = Arc::new(FollowMetrics::default());
     if let Some(address) = &args.metrics_addr {
         let bound = metrics.clone().serve(address).await?;
@@ -112,12 +142,13 @@ async fn follow(
         full_listing_every: args.full_listing_every.as_duration(),
         commit_interval: args.commit_interval.as_duration(),
         commit_bytes: args.commit_bytes.0,
+        stream_start: StartingPosition::parse(&args.start)?,
     };
     let stop = StopSignal::from_signals();
     // A second signal drops the run where it is (the unit protocol makes that safe) and the
     // exit code says so.
     let totals = tokio::select! {
-        totals = compaction.follow(options, stop.clone(), metrics) => totals?,
+        totals = follow(options, stop.clone(), metrics) => totals?,
         () = stop.interrupted() => return Err(crate::error::Error::Interrupted),
     };
     if args.json {
