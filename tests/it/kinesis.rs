@@ -252,3 +252,39 @@ fn a_stream_without_follow_is_refused_with_a_clear_message() {
         "{stderr}"
     );
 }
+
+/// A run stopped at each point of the unit protocol (manifest claimed; `events` committed;
+/// `errors` committed) leaves a unit the next start reads again from the stream and finishes:
+/// nothing lost, nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_unit_stopped_at_each_protocol_point_is_finished_by_the_next_start() {
+    for (seed, point) in [
+        (41, "after-claim"),
+        (42, "after-events-commit"),
+        (43, "after-errors-commit"),
+    ] {
+        let dir = temp_dir();
+        let (_, lake) = place(Backend::S3, &dir);
+        let stream = create_stream(2);
+        let mut expected = Expected::default();
+        put(&stream, seed, 1_500, &mut expected);
+        let mut stopped = eventlake(&lake);
+        let output = stopped
+            .env("EVENTLAKE_TEST_FAILPOINT", point)
+            .args(["compact", "--follow", "--commit-interval", "1s"])
+            .args([
+                "--source",
+                &format!("kinesis://{stream}"),
+                "--lake",
+                &lake.uri,
+            ])
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{point}: {output:?}");
+        put(&stream, seed + 100, 500, &mut expected);
+        let mut child = spawn_stream_follow(&stream, &lake, &[]);
+        wait_for_lake(&lake, expected, &mut [&mut child]).await;
+        stop(child);
+        assert_exact(&lake, expected).await;
+    }
+}
