@@ -283,8 +283,9 @@ pub struct CompactArgs {
     /// With --follow: serve Prometheus metrics at http://HOST:PORT/metrics and /healthz.
     #[arg(long, value_name = "HOST:PORT", requires = "follow")]
     pub metrics_addr: Option<String>,
-    /// Compact only shard K of N (numbered from 0): the objects whose URI hashes to K. N runs
-    /// with K = 0 … N-1 on one source and lake split the work between them.
+    /// Compact only shard K of N (numbered from 0): the objects whose URI hashes to K (of a
+    /// stream, the shards whose id does). N runs with K = 0 … N-1 on one source and lake split
+    /// the work between them.
     #[arg(long, value_name = "K/N", value_parser = parse_shard, conflicts_with = "shard_count")]
     pub shard: Option<Shard>,
     /// Shard this run by N, with its index from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)

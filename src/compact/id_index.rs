@@ -269,20 +269,32 @@ impl UnitIds {
         let mut keep = Vec::with_capacity(batch.num_rows());
         let mut key = String::new();
         let mut dropped = 0;
-        for row in 0..batch.num_rows() {
+        // Rows come in runs of one partition (an object's events are in time order): the key
+        // is built and its set found once a run, not once a row.
+        let runs = if partition_arrays.is_empty() {
+            vec![0..batch.num_rows()]
+        } else {
+            arrow::compute::partition(&partition_arrays)?.ranges()
+        };
+        for run in runs {
             key.clear();
             for array in &partition_arrays {
-                push_partition_value(&mut key, partition_text(array.as_ref(), row).as_deref());
+                push_partition_value(
+                    &mut key,
+                    partition_text(array.as_ref(), run.start).as_deref(),
+                );
             }
             let set = match self.by_partition.get_mut(key.as_str()) {
                 Some(set) => set,
                 None => self.by_partition.entry(key.clone()).or_default(),
             };
-            let fresh = !ids.is_null(row) && set.insert(ids.value(row));
-            if !fresh {
-                dropped += 1;
+            for row in run {
+                let fresh = !ids.is_null(row) && set.insert(ids.value(row));
+                if !fresh {
+                    dropped += 1;
+                }
+                keep.push(fresh);
             }
-            keep.push(fresh);
         }
         if dropped == 0 {
             return Ok((batch, 0));
@@ -701,6 +713,39 @@ mod tests {
                 set.hashed().iter().map(|(_, text)| text.as_str().to_owned()).collect();
             let wanted: HashSet<String> = ids.iter().cloned().collect();
             prop_assert_eq!(back, wanted);
+        }
+
+        /// `keep_new`, which finds a partition once a run of rows, keeps exactly what a plain
+        /// per-row model keeps: the first row of each (partition, id), over several batches.
+        #[test]
+        fn keep_new_keeps_the_first_of_each_id_per_partition(batches in proptest::collection::vec(
+            proptest::collection::vec((0u8..3, proptest::option::of(0u8..2), 0u8..6), 0..40),
+            1..4,
+        )) {
+            use arrow::array::{ArrayRef, StringArray};
+            let mut unit = UnitIds::new(vec!["dt".into(), "event_type".into()]);
+            let mut seen = HashSet::new();
+            for rows in batches {
+                let dt: StringArray = rows.iter().map(|(day, _, _)| Some(format!("2026-12-0{day}"))).collect();
+                let kind: StringArray =
+                    rows.iter().map(|(_, kind, _)| kind.map(|kind| format!("type-{kind}"))).collect();
+                let id: StringArray = rows.iter().map(|(_, _, id)| Some(format!("id-{id}"))).collect();
+                let batch = RecordBatch::try_from_iter([
+                    ("id", Arc::new(id) as ArrayRef),
+                    ("dt", Arc::new(dt) as ArrayRef),
+                    ("event_type", Arc::new(kind) as ArrayRef),
+                ]).unwrap();
+                let wanted: Vec<String> = rows
+                    .iter()
+                    .filter(|row| seen.insert(**row))
+                    .map(|(_, _, id)| format!("id-{id}"))
+                    .collect();
+                let (kept, dropped) = unit.keep_new(batch).unwrap();
+                let kept = id_column(&kept, "kept").unwrap();
+                let kept: Vec<String> = kept.iter().flatten().map(str::to_owned).collect();
+                prop_assert_eq!(dropped as usize, rows.len() - wanted.len());
+                prop_assert_eq!(kept, wanted);
+            }
         }
     }
 }
