@@ -271,8 +271,8 @@ impl UnitIds {
         let mut dropped = 0;
         // Rows come in runs of one partition (an object's events are in time order): the key
         // is built and its set found once a run, not once a row.
-        let runs = if partition_arrays.is_empty() {
-            vec![0..batch.num_rows()]
+        let runs: Vec<std::ops::Range<usize>> = if partition_arrays.is_empty() {
+            std::iter::once(0..batch.num_rows()).collect()
         } else {
             arrow::compute::partition(&partition_arrays)?.ranges()
         };
