@@ -117,7 +117,7 @@ def main():
     lake = os.path.join(work, "lake")
     env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1")
     command = [args.binary, "--endpoint-url", args.endpoint, "compact", "--follow", "--json",
-               "--commit-interval", f"{args.interval}s", "--source", f"kinesis://{stream}", "--lake", lake]
+               "--commit-interval", f"{args.interval:g}s", "--source", f"kinesis://{stream}", "--lake", lake]
     log = open(os.path.join(work, "follow.log"), "w")
     started = time.time()
     follow = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env)

@@ -109,8 +109,16 @@ impl StopSignal {
     }
 
     /// Resolves once a stop is requested (at once if it already was).
-    pub(super) async fn wait(&self) {
+    async fn wait(&self) {
         wait_for(&self.notify, &self.requested).await;
+    }
+
+    /// Sleeps for `pause`, or less if a stop is requested meanwhile.
+    pub(super) async fn sleep(&self, pause: Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = self.wait() => {}
+        }
     }
 
     fn interrupt(&self) {
@@ -344,10 +352,7 @@ impl Compaction {
                     .due_in(&options)
                     .unwrap_or(Duration::from_secs(1))
                     .clamp(Duration::from_millis(200), Duration::from_secs(1));
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = stop.wait() => {}
-                }
+                stop.sleep(pause).await;
             }
         }
         totals.seconds = started.elapsed().as_secs_f64();

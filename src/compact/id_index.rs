@@ -329,11 +329,18 @@ pub(super) fn data_path(path: &str) -> Result<Path> {
 /// The ids of one partition's files that this run committed, in filters of its own: a
 /// superset of their ids, so an id it says is absent is in none of `files`.
 struct CoveredIds {
-    /// Filters in the order they filled, each with the ids it holds and is sized for.
-    filters: Vec<(ColumnFilter, usize, usize)>,
+    /// Filters in the order they filled.
+    filters: Vec<CoveredFilter>,
     files: HashSet<Path>,
     /// The check that last used this partition (to forget the one used least recently).
     last_used: u64,
+}
+
+/// One filter of a partition's covered ids, with the ids it holds and is sized for.
+struct CoveredFilter {
+    filter: ColumnFilter,
+    held: usize,
+    capacity: usize,
 }
 
 impl CoveredIds {
@@ -348,7 +355,7 @@ impl CoveredIds {
     fn bytes(&self) -> usize {
         self.filters
             .iter()
-            .map(|(filter, _, _)| filter.bytes())
+            .map(|covered| covered.filter.bytes())
             .sum()
     }
 
@@ -356,28 +363,28 @@ impl CoveredIds {
         let full = self
             .filters
             .last()
-            .is_none_or(|(_, held, capacity)| held >= capacity);
+            .is_none_or(|last| last.held >= last.capacity);
         if full {
             let capacity = self
                 .filters
                 .last()
-                .map_or(COVERED_FIRST_CAPACITY, |(_, _, capacity)| capacity * 2);
-            self.filters.push((
-                ColumnFilter::with_capacity(capacity, COVERED_FPP),
-                0,
+                .map_or(COVERED_FIRST_CAPACITY, |last| last.capacity * 2);
+            self.filters.push(CoveredFilter {
+                filter: ColumnFilter::with_capacity(capacity, COVERED_FPP),
+                held: 0,
                 capacity,
-            ));
+            });
         }
-        if let Some((filter, held, _)) = self.filters.last_mut() {
-            filter.insert(hash);
-            *held += 1;
+        if let Some(last) = self.filters.last_mut() {
+            last.filter.insert(hash);
+            last.held += 1;
         }
     }
 
     fn might_hold(&self, hash: u64) -> bool {
         self.filters
             .iter()
-            .any(|(filter, _, _)| filter.might_hold(hash))
+            .any(|covered| covered.filter.might_hold(hash))
     }
 }
 

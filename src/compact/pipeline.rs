@@ -30,6 +30,8 @@ const BATCH_BYTES: usize = 16 << 20;
 const ERROR_BATCH_ROWS: usize = 4096;
 /// Bytes asked of the reader at a time; the framer window grows by this much.
 const READ_CHUNK_BYTES: usize = 1 << 20;
+/// The chunk of an object smaller than this is this large.
+const MIN_READ_CHUNK_BYTES: usize = 64 << 10;
 
 /// What a worker sends to the sink.
 pub(super) enum WorkerMessage {
@@ -79,8 +81,11 @@ impl ObjectPipeline<'_> {
                 .unwrap_or(object.last_modified_micros),
             object_random: &object_random,
         };
-        let mut framer = Framer::new(self.plan.max_record_bytes);
-        let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+        // Sized for the object: thousands of small objects each zeroing a megabyte cost more
+        // than parsing them. A compressed object is read in several chunks, which is as good.
+        let chunk_bytes = (object.size as usize).clamp(MIN_READ_CHUNK_BYTES, READ_CHUNK_BYTES);
+        let mut framer = Framer::with_window(self.plan.max_record_bytes, chunk_bytes);
+        let mut chunk = vec![0u8; chunk_bytes];
         let mut corrupt_rest = None;
         let mut finished = false;
 

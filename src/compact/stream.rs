@@ -251,10 +251,7 @@ impl StreamCompaction {
                 Some(since) => pause.min(options.commit_interval.saturating_sub(since.elapsed())),
                 None => pause,
             };
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = stop.wait() => {}
-            }
+            stop.sleep(pause).await;
         }
         totals.seconds = started.elapsed().as_secs_f64();
         totals.cpu_seconds = super::pipeline::process_cpu_seconds();

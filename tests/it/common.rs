@@ -416,6 +416,25 @@ pub fn eventually_blocking(
     }
 }
 
+/// Runs `tests/python/<script>` with `args` under the test Python to its end; returns what it
+/// printed, trimmed (a failure fails the test with its stderr).
+pub fn python_script(script: &str, args: &[&str]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
+    let output = Command::new(crate::interop::python())
+        .arg(path)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{script} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
 /// Starts `tests/python/<script>` with `args` under the test Python; the script prints the port
 /// it listens on, first. Returns the child and `http://127.0.0.1:<port>`.
 pub fn python_server(script: &str, args: &[&str]) -> (std::process::Child, String) {

@@ -3,7 +3,7 @@
 //! and a batch `compact` beside it leave the lake exact. On S3 it reads bucket notifications
 //! from SQS (moto delivers them); locally it lists the folder.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use eventlake::generate::{GenOptions, GenSummary};
@@ -41,22 +41,7 @@ fn notifications_queue(raw: &Loc) -> Option<String> {
 }
 
 fn python_s3_notifications(args: &[&str]) -> String {
-    let python = crate::interop::python();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/s3_notifications.py"
-    );
-    let output = Command::new(python)
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    python_script("s3_notifications.py", args)
 }
 
 /// A running `--follow`, killed if the test ends (or panics) before it is stopped.

@@ -18,19 +18,7 @@ struct Expected {
 }
 
 fn kinesis_py(args: &[&str]) -> String {
-    let python = crate::interop::python();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/kinesis.py");
-    let output = Command::new(python)
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "kinesis.py {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    python_script("kinesis.py", args)
 }
 
 /// A new stream of `shards` shards on the test server.

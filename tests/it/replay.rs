@@ -2,7 +2,7 @@
 //! into EventBridge (moto) through a rule to an SQS queue.
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use eventlake::generate::GenOptions;
@@ -69,19 +69,7 @@ async fn stored(lake: &Loc, predicate: &str) -> HashMap<String, (String, Value)>
 }
 
 fn python_eventbridge(args: &[&str]) -> String {
-    let python = crate::interop::python();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/eventbridge.py");
-    let output = Command::new(python)
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    python_script("eventbridge.py", args)
 }
 
 /// Checks a delivered (or written) entry against the stored event it came from.

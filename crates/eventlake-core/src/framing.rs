@@ -71,8 +71,14 @@ pub const OVERSIZED_HEAD_BYTES: usize = 64 * 1024;
 
 impl Framer {
     pub fn new(max_record_bytes: usize) -> Self {
+        Self::with_window(max_record_bytes, 1 << 20)
+    }
+
+    /// A framer whose window starts with room for `window_bytes` (it grows as needed): a
+    /// small input needs no megabyte.
+    pub fn with_window(max_record_bytes: usize, window_bytes: usize) -> Self {
         Self {
-            window: Vec::with_capacity(1 << 20),
+            window: Vec::with_capacity(window_bytes),
             ..Self::new_empty(max_record_bytes)
         }
     }
