@@ -109,15 +109,13 @@ impl ShardReader {
 
     /// Whether a read that found nothing means a closed shard is read to its end. Kinesis says
     /// so with no next iterator; servers that always hand one back (the test server) are at the
-    /// end once the last record read is the shard's last, or nothing is left behind the tip.
-    fn is_past_end(&self, millis_behind_latest: i64) -> bool {
+    /// end once the last record read is the shard's last.
+    fn is_past_end(&self) -> bool {
         let Some(ending) = &self.ending_sequence else {
             return false;
         };
-        millis_behind_latest == 0
-            || self
-                .last_read()
-                .is_some_and(|last| sequence_cmp(last, ending).is_ge())
+        self.last_read()
+            .is_none_or(|last| sequence_cmp(last, ending).is_ge())
     }
 
     /// Its position once what it buffered is committed.
@@ -451,9 +449,7 @@ impl StreamCompaction {
                         reader.buffered.push(record);
                     }
                     reader.iterator = page.next_iterator;
-                    if reader.iterator.is_none()
-                        || (!found && reader.is_past_end(millis_behind_latest))
-                    {
+                    if reader.iterator.is_none() || (!found && reader.is_past_end()) {
                         reader.read_to_end = true;
                         reader.iterator = None;
                     }

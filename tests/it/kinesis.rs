@@ -206,6 +206,10 @@ async fn a_split_and_a_merge_mid_run_are_exact() {
     wait_for_lake(&lake, expected, &mut [&mut child]).await;
     stop(child);
     assert_exact(&lake, expected).await;
+    // Order across generations is not checked here: moto routes every record put after a split
+    // or merge to the closed parent still (its shards are looked up in creation order, closed
+    // ones included), so its children stay empty. What this shows is exactness across a
+    // reshard, with moto's copies of the parent's records read again and dropped by id.
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
