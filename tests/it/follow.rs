@@ -150,7 +150,8 @@ async fn objects_landing_while_it_runs_are_committed_once(backend: Backend) {
     let mut total = generate(&raw, &batch(1)).await;
     let mut child = spawn_follow(&raw, &lake, queue.as_deref());
     for seed in 2..=4 {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        // More objects once the run has committed what it found: they land while it runs.
+        wait_for_ledger(&lake, total.objects, &mut child).await;
         let more = generate(&raw, &batch(seed)).await;
         add(&mut total, &more);
         if seed == 3 {
@@ -198,13 +199,12 @@ async fn a_killed_follow_restarts_exactly_beside_a_batch_run(backend: Backend) {
     let dir = temp_dir();
     let (raw, lake) = place(backend, &dir);
     let mut total = generate(&raw, &batch(11)).await;
-    let child = spawn_follow(&raw, &lake, None);
+    let mut child = spawn_follow(&raw, &lake, None);
     for seed in 12..=13 {
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        wait_for_ledger(&lake, total.objects, &mut child).await;
         add(&mut total, &generate(&raw, &batch(seed)).await);
     }
-    // Killed at an arbitrary point: mid-unit, between commits, or idle.
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    // Killed with new objects just landed: mid-listing, mid-unit, or between commits.
     signal(&child, libc::SIGKILL);
     drop(child);
 
@@ -409,7 +409,8 @@ async fn two_following_shards_commit_every_object_once(backend: Backend) {
     let mut first = spawn_shard(0);
     let second = spawn_shard(1);
     for seed in 32..=34 {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        // Both shards' ledger rows for what landed so far, then more.
+        wait_for_ledger(&lake, total.objects, &mut first).await;
         add(&mut total, &generate(&raw, &batch(seed)).await);
     }
     wait_for_ledger(&lake, total.objects, &mut first).await;

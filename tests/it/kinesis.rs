@@ -90,6 +90,34 @@ async fn wait_for_lake(lake: &Loc, expected: Expected, children: &mut [&mut Foll
     .await;
 }
 
+/// Waits until the ledger holds more than `ranges_before` shard ranges (the run has committed
+/// something since), and returns how many it holds.
+async fn wait_for_more_ranges(lake: &Loc, ranges_before: u64, child: &mut Following) -> u64 {
+    let ranges = std::sync::atomic::AtomicU64::new(0);
+    let seen = &ranges;
+    eventually(
+        &format!("more than {ranges_before} shard ranges in the ledger"),
+        Duration::from_secs(120),
+        || {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("--follow exited early with {status}");
+            }
+            async move {
+                let tables = eventlake::query::table_names(&lake.lake())
+                    .await
+                    .unwrap_or_default();
+                if tables.iter().any(|name| name == "source_objects") {
+                    let now = count(lake, "SELECT count(*) FROM source_objects").await;
+                    seen.store(now, std::sync::atomic::Ordering::Relaxed);
+                }
+                seen.load(std::sync::atomic::Ordering::Relaxed) > ranges_before
+            }
+        },
+    )
+    .await;
+    ranges.into_inner()
+}
+
 /// Every id once, every bad record once, and the ledger's counts add up to the tables'.
 async fn assert_exact(lake: &Loc, expected: Expected) {
     let distinct = count(lake, "SELECT count(DISTINCT id) FROM events").await;
@@ -155,8 +183,10 @@ async fn stream_records_put_while_it_runs_land_once() {
     let mut expected = Expected::default();
     put(&stream, 1, 1_500, &mut expected);
     let mut child = spawn_stream_follow(&stream, &lake, &[]);
+    let mut ranges = 0;
     for seed in 2..=3 {
-        tokio::time::sleep(Duration::from_millis(800)).await;
+        // More records once the run has committed some: they arrive while it runs.
+        ranges = wait_for_more_ranges(&lake, ranges, &mut child).await;
         put(&stream, seed, 1_000, &mut expected);
     }
     wait_for_lake(&lake, expected, &mut [&mut child]).await;
@@ -172,10 +202,10 @@ async fn a_killed_stream_follow_restarts_exactly() {
     let stream = create_stream(2);
     let mut expected = Expected::default();
     put(&stream, 11, 1_500, &mut expected);
-    let child = spawn_stream_follow(&stream, &lake, &[]);
+    let mut child = spawn_stream_follow(&stream, &lake, &[]);
+    wait_for_more_ranges(&lake, 0, &mut child).await;
+    // Killed with records still being put and read: mid-unit, between commits, or idle.
     put(&stream, 12, 1_000, &mut expected);
-    // Killed at an arbitrary point: mid-unit, between commits, or idle.
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
     signal(&child, libc::SIGKILL);
     drop(child);
     put(&stream, 13, 1_000, &mut expected);
@@ -197,10 +227,10 @@ async fn a_split_and_a_merge_mid_run_are_exact() {
     // two error rows, so the records before the merge are all good.
     put_records(&stream, 21, 1_000, &["clean"], &mut expected);
     let mut child = spawn_stream_follow(&stream, &lake, &[]);
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let ranges = wait_for_more_ranges(&lake, 0, &mut child).await;
     kinesis_py(&["split", &s3_endpoint(), &stream]);
     put_records(&stream, 22, 1_000, &["clean"], &mut expected);
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    wait_for_more_ranges(&lake, ranges, &mut child).await;
     kinesis_py(&["merge", &s3_endpoint(), &stream]);
     put(&stream, 23, 1_000, &mut expected);
     wait_for_lake(&lake, expected, &mut [&mut child]).await;
