@@ -64,6 +64,44 @@ COPY (
 """
 
 
+def make_input(args, raw, summary_path):
+    """Writes the bench's raw objects into `raw`: eventlake's generator (`args.layout`,
+    `args.gzip`) or a shape of shapes.py (`args.shape`). Returns the generator's summary with
+    `label`, `gzip` and `run_together` set."""
+    if args.shape:
+        gen = [sys.executable, os.path.join(HERE, "shapes.py"), args.shape, raw, "--events", str(args.events)]
+    else:
+        gen = [args.binary, "generate", "--events", str(args.events), "--clients", "5000", "--days", "3",
+               "--layout", args.layout, "--bad-rate", "0", "--out", raw, "--json"]
+        if args.gzip:
+            gen.append("--gzip")
+    run(gen, stdout=summary_path)
+    summary = json.load(open(summary_path))
+    if args.shape:
+        summary["label"] = args.shape
+    else:
+        summary["label"] = args.layout + (", gzip" if args.gzip else "")
+        summary["gzip"], summary["run_together"] = args.gzip, args.layout != "ndjson"
+    return summary
+
+
+def duckdb_sql(summary, raw, out, threads):
+    """DuckDB's compaction of `raw` into hive-partitioned Parquet at `out`."""
+    # DuckDB reads run-together records ({..}{..}) with format 'unstructured', and picks
+    # decompression by file extension, which Firehose keys have none of.
+    return DUCKDB_SQL.format(threads=threads, raw=raw, out=out,
+                             format="unstructured" if summary["run_together"] else "newline_delimited",
+                             compression="gzip" if summary["gzip"] else "uncompressed")
+
+
+def can_import(module):
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -79,33 +117,14 @@ def main():
 
     shutil.rmtree(args.workdir, ignore_errors=True)
     raw, lake, duck_out = (os.path.join(args.workdir, name) for name in ("raw", "lake", "duck"))
-    summary_path = args.workdir + ".gen.json"
-    if args.shape:
-        gen = [sys.executable, os.path.join(HERE, "shapes.py"), args.shape, raw, "--events", str(args.events)]
-    else:
-        gen = [args.binary, "generate", "--events", str(args.events), "--clients", "5000", "--days", "3",
-               "--layout", args.layout, "--bad-rate", "0", "--out", raw, "--json"]
-        if args.gzip:
-            gen.append("--gzip")
-    gen_seconds, _ = run(gen, stdout=summary_path)
-    summary = json.load(open(summary_path))
-    if args.shape:
-        label = args.shape
-        gzipped, run_together = summary["gzip"], summary["run_together"]
-    else:
-        label = args.layout + (", gzip" if args.gzip else "")
-        gzipped, run_together = args.gzip, args.layout != "ndjson"
+    started = time.perf_counter()
+    summary = make_input(args, raw, args.workdir + ".gen.json")
     print(f"input: {summary['events']} events, {summary['duplicates']} duplicates, "
-          f"{summary['objects']} objects, {summary['bytes'] / 2**20:.0f} MiB ({label}); gen took {gen_seconds:.2f}s")
+          f"{summary['objects']} objects, {summary['bytes'] / 2**20:.0f} MiB ({summary['label']}); "
+          f"gen took {time.perf_counter() - started:.2f}s")
 
-    threads = args.threads
-    # DuckDB reads run-together records ({..}{..}) with format 'unstructured'.
-    fmt = "unstructured" if run_together else "newline_delimited"
-    # DuckDB picks decompression by file extension; Firehose keys have none.
-    sql = DUCKDB_SQL.format(threads=threads, raw=raw, out=duck_out, format=fmt,
-                            compression="gzip" if gzipped else "uncompressed")
     script = os.path.join(args.workdir, "duck.sql")
-    open(script, "w").write(sql)
+    open(script, "w").write(duckdb_sql(summary, raw, duck_out, args.threads))
     duck_cmd = [args.duckdb, "-c", f".read {script}"]
 
     def eventlake_once():
@@ -117,11 +136,25 @@ def main():
         shutil.rmtree(duck_out, ignore_errors=True)
         return run(duck_cmd)
 
+    # Polars reads plain NDJSON only (not records run together, not gzip): there it runs too.
+    polars_cmd = None
+    if not summary["gzip"] and not summary["run_together"] and can_import("polars"):
+        polars_out = os.path.join(args.workdir, "polars")
+        polars_cmd = [sys.executable, os.path.join(HERE, "polars_compact.py"), raw, polars_out, str(args.threads)]
+
+    def polars_once():
+        shutil.rmtree(polars_out, ignore_errors=True)
+        return run(polars_cmd)
+
     eventlake_once(), duckdb_once()  # warm-up: the page cache holds the input for both
-    el_runs, duck_runs = [], []
+    if polars_cmd:
+        polars_once()
+    el_runs, duck_runs, polars_runs = [], [], []
     for _ in range(args.runs):
         el_runs.append(eventlake_once())
         duck_runs.append(duckdb_once())
+        if polars_cmd:
+            polars_runs.append(polars_once())
     median = lambda values: sorted(values)[len(values) // 2]
     el_seconds, el_rss = median([r[0] for r in el_runs]), max(r[1] for r in el_runs)
     duck_seconds, duck_rss = median([r[0] for r in duck_runs]), max(r[1] for r in duck_runs)
@@ -140,6 +173,14 @@ def main():
     print(f"duckdb COPY:       median {duck_seconds:.2f}s of {[round(r[0], 2) for r in duck_runs]}, peak RSS {duck_rss:.0f} MiB")
     print(f"ratio eventlake/duckdb: {el_seconds / duck_seconds:.2f}x time "
           f"({'faster' if el_seconds < duck_seconds else 'slower'})")
+    if polars_cmd:
+        polars_seconds, polars_rss = median([r[0] for r in polars_runs]), max(r[1] for r in polars_runs)
+        polars_rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{polars_out}/**/*.parquet')").fetchone()[0]
+        assert polars_rows == summary["events"], (polars_rows, summary["events"])
+        print(f"polars sink_parquet: median {polars_seconds:.2f}s of {[round(r[0], 2) for r in polars_runs]}, "
+              f"peak RSS {polars_rss:.0f} MiB")
+        print(f"ratio eventlake/polars: {el_seconds / polars_seconds:.2f}x time "
+              f"({'faster' if el_seconds < polars_seconds else 'slower'})")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds eventlake in release mode and times three whole queries against the duckdb CLI over
-# DuckDB's own Parquet of the same data.
-# usage: benches/query.sh [--events N] [--runs R]
+# Builds eventlake in release mode and times four whole queries against the duckdb CLI over
+# DuckDB's own Parquet of the same data, for several input shapes: eventlake's generator (the
+# sample's Firehose objects, gzip) and shapes of benches/shapes.py, written by other code.
+# Prints the ratios per shape, then all of them together.
+# usage: benches/query.sh [--events N] [--runs R]   (or one input: --layout … / --shape …)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/eventlake-target}"
@@ -11,4 +13,20 @@ if ! "$venv/bin/python" -c "import duckdb, deltalake" 2>/dev/null; then
 fi
 [ -x "$venv/bin/duckdb" ] || "$venv/bin/pip" install --quiet duckdb-cli==1.5.5
 cargo build --release --quiet
-exec "$venv/bin/python" benches/query_bench.py "$@"
+if [[ " $* " == *" --layout "* || " $* " == *" --shape "* ]]; then
+    exec "$venv/bin/python" benches/query_bench.py "$@"
+fi
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+bench() {
+    local name="$1"
+    shift
+    echo "== $name" | tee -a "$log"
+    "$venv/bin/python" benches/query_bench.py --workdir "/var/tmp/eventlake-query-bench-$name" "$@" | tee -a "$log"
+}
+bench firehose-gzip --layout firehose --gzip "$@"
+for shape in compact-ndjson python-spaced large-detail; do
+    bench "$shape" --shape "$shape" "$@"
+done
+echo "== eventlake / DuckDB, per input shape and query"
+awk '/^== /{name=$2} / ratio /{sub(/ +eventlake .* ratio +/, ": "); print name ", " $0}' "$log"

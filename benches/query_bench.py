@@ -3,7 +3,10 @@ hive-partitioned Parquet of the same data (its `COPY ... PARTITION_BY (event_typ
 compact_bench), so each engine reads the files it wrote. Process start is included: that is what
 an analyst waits for. Median of `--runs` after a warm-up; the answers are compared.
 
-usage: python benches/query_bench.py [--events N] [--runs R] [--workdir DIR]
+The input is eventlake's generator (`--layout`, `--gzip`) or a shape of benches/shapes.py
+(`--shape`), as for compact_bench.
+
+usage: python benches/query_bench.py [--events N] [--runs R] [--layout L [--gzip] | --shape S] [--workdir DIR]
 """
 import argparse
 import os
@@ -14,9 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compact_bench import DUCKDB_SQL  # noqa: E402
-
-DAY = "2026-11-02"
+from compact_bench import duckdb_sql, make_input  # noqa: E402
 
 
 def timed(cmd, runs):
@@ -31,30 +32,43 @@ def timed(cmd, runs):
     return statistics.median(times), result.stdout.decode()
 
 
+def query(args, lake, sql):
+    """The CSV rows (header dropped) of one eventlake query."""
+    out = subprocess.run([args.binary, "query", "--lake", lake, "--format", "csv", sql],
+                         check=True, capture_output=True, text=True).stdout
+    return out.splitlines()[1:]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--layout", default="firehose")
+    parser.add_argument("--gzip", action="store_true")
+    parser.add_argument("--shape", help="an input shape of benches/shapes.py instead of --layout")
     parser.add_argument("--workdir", default="/var/tmp/eventlake-query-bench")
     parser.add_argument("--binary", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "/var/tmp/eventlake-target"), "release", "eventlake"))
     parser.add_argument("--duckdb", default=os.path.join(os.path.dirname(sys.executable), "duckdb"))
+    parser.add_argument("--rebuild", action="store_true", help="compact again even if the lake exists")
     args = parser.parse_args()
 
     raw, lake, duck = (os.path.join(args.workdir, name) for name in ("raw", "lake", "duck"))
-    if not os.path.exists(os.path.join(duck, "done")):
+    if args.rebuild or not os.path.exists(os.path.join(duck, "done")):
         shutil.rmtree(args.workdir, ignore_errors=True)
-        subprocess.run([args.binary, "generate", "--events", str(args.events), "--clients", "5000", "--days", "3",
-                        "--gzip", "--bad-rate", "0", "--out", raw, "--json"], check=True, stdout=subprocess.DEVNULL)
+        os.makedirs(args.workdir)
+        summary = make_input(args, raw, os.path.join(args.workdir, "gen.json"))
         subprocess.run([args.binary, "compact", "--source", raw, "--lake", lake, "--json"], check=True,
                        stdout=subprocess.DEVNULL)
         import duckdb
-        duckdb.connect().execute(DUCKDB_SQL.format(threads=os.cpu_count() or 2, raw=raw, out=duck,
-                                                   format="unstructured", compression="gzip"))
+        duckdb.connect().execute(duckdb_sql(summary, raw, duck, os.cpu_count() or 2))
         open(os.path.join(duck, "done"), "w").close()
-    client = subprocess.run([args.binary, "query", "--lake", lake, "--format", "csv",
-                             f"SELECT client_id FROM events WHERE dt = '{DAY}' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"],
-                            check=True, capture_output=True, text=True).stdout.splitlines()[1]
-    print(f"lake: {args.events} events; client {client}; median of {args.runs} after a warm-up")
+    # The busiest day, its busiest client, and one event of it: found, not assumed.
+    day = query(args, lake, "SELECT dt FROM events GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")[0]
+    client = query(args, lake, f"SELECT client_id FROM events WHERE dt = '{day}' "
+                               "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")[0]
+    event_id = query(args, lake, f"SELECT min(id) FROM events WHERE dt = '{day}' AND client_id = '{client}'")[0]
+    label = args.shape or args.layout + (", gzip" if args.gzip else "")
+    print(f"lake: {args.events} events ({label}); day {day}, client {client}; median of {args.runs} after a warm-up")
 
     preamble = (f"SET TimeZone = 'UTC'; CREATE VIEW events AS SELECT * FROM "
                 f"read_parquet('{duck}/*/*/*.parquet', hive_partitioning = true); ")
@@ -64,14 +78,17 @@ def main():
          "FROM events GROUP BY event_type, dt ORDER BY event_type, dt",
          None, True),
         ("one client's day",
-         f"SELECT time, event_type, id, detail FROM events WHERE client_id = '{client}' AND dt = '{DAY}' ORDER BY time, id",
+         f"SELECT time, event_type, id, detail FROM events WHERE client_id = '{client}' AND dt = '{day}' ORDER BY time, id",
          None, False),
         ("loyalty points per client for a day (JSON)",
          f"SELECT client_id, sum(json_get_int(detail, 'data', 'itemSku')) AS points FROM events "
-         f"WHERE event_type = 'loyaltypurchase' AND dt = '{DAY}' GROUP BY client_id ORDER BY points DESC, client_id",
+         f"WHERE event_type = 'loyaltypurchase' AND dt = '{day}' GROUP BY client_id ORDER BY points DESC, client_id",
          f"SELECT client_id, sum(CAST(detail->>'$.data.itemSku' AS BIGINT)) AS points FROM events "
-         f"WHERE event_type = 'loyaltypurchase' AND dt = '{DAY}' GROUP BY client_id ORDER BY points DESC, client_id",
+         f"WHERE event_type = 'loyaltypurchase' AND dt = '{day}' GROUP BY client_id ORDER BY points DESC, client_id",
          True),
+        ("one event by id",
+         f"SELECT id, event_type, client_id, dt FROM events WHERE id = '{event_id}'",
+         None, True),
     ]
     for name, sql, duck_sql, same_text in cases:
         ours, our_out = timed([args.binary, "query", "--lake", lake, "--format", "csv", sql], args.runs)
@@ -83,6 +100,9 @@ def main():
             agree = "same rows" if len(our_lines) == len(their_lines) else "ROW COUNTS DIFFER"
         print(f"{name:52} eventlake {ours:6.3f}s  duckdb {theirs:6.3f}s  ratio {ours / theirs:5.2f}x  "
               f"({len(our_lines)} rows, {agree})")
+    ours, _ = timed([args.binary, "query", "--lake", lake, "--format", "csv", "SELECT 1"], args.runs)
+    theirs, _ = timed([args.duckdb, "-csv", "-c", "SELECT 1"], args.runs)
+    print(f"{'process start (SELECT 1)':52} eventlake {ours:6.3f}s  duckdb {theirs:6.3f}s")
 
 
 if __name__ == "__main__":

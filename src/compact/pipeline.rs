@@ -4,7 +4,8 @@
 //! Guarantee: every framed record becomes exactly one event row or one error row, and the final
 //! `Done` message's counts say so (`records = events + errors`); the sink refuses to commit an
 //! object whose counts do not add up. Memory: one read chunk, the framer's window (at most
-//! `max_record_bytes` past the chunk) and one batch of at most `BATCH_ROWS` rows or `BATCH_BYTES`.
+//! `max_record_bytes` past the chunk) and batches (one a partition) of at most `BATCH_ROWS` rows or
+//! `BATCH_BYTES` in all.
 
 use std::io::Read;
 
@@ -19,7 +20,7 @@ use crate::record::{parse_record, ErrorCode, Parsed};
 use crate::source::framing::{BrokenKind, Frame, FrameKind, Framer};
 use crate::source::kinesis::StreamRecord;
 use crate::source::{arrival_time_from_name, is_store_error, SourceObject};
-use crate::table::batch::{ErrorBatchBuilder, ErrorRow, EventBatchBuilder};
+use crate::table::batch::{ErrorBatchBuilder, ErrorRow, PartitionedEventBatches};
 use crate::table::ledger::ObjectCounts;
 
 /// Rows per batch a worker sends to the sink.
@@ -35,6 +36,7 @@ const MIN_READ_CHUNK_BYTES: usize = 64 << 10;
 
 /// What a worker sends to the sink.
 pub(super) enum WorkerMessage {
+    /// Rows of one partition.
     Events { object: usize, batch: RecordBatch },
     Errors { batch: RecordBatch },
     Done(ObjectDone),
@@ -187,11 +189,12 @@ impl ObjectPipeline<'_> {
 struct EntryOutput<'a> {
     pipeline: &'a ObjectPipeline<'a>,
     index: usize,
-    events: EventBatchBuilder,
+    events: PartitionedEventBatches,
     errors: ErrorBatchBuilder,
     counts: ObjectCounts,
     ingest_date: String,
     partition_values: Vec<String>,
+    partition_key: String,
     scratch: String,
 }
 
@@ -201,11 +204,12 @@ impl<'a> EntryOutput<'a> {
         Self {
             pipeline,
             index,
-            events: EventBatchBuilder::new(pipeline.schema.clone(), extra_columns),
+            events: PartitionedEventBatches::new(pipeline.schema.clone(), extra_columns),
             errors: ErrorBatchBuilder::new(),
             counts: ObjectCounts::default(),
             ingest_date: crate::time::date_text(pipeline.ingested_at_micros),
             partition_values: Vec::new(),
+            partition_key: String::new(),
             scratch: String::new(),
         }
     }
@@ -234,8 +238,14 @@ impl<'a> EntryOutput<'a> {
                         {
                             Ok(()) => {
                                 plan.template.make_typed_values_safe(&mut event);
+                                plan.template.partition_key(
+                                    &event,
+                                    &self.partition_values,
+                                    &mut self.partition_key,
+                                );
                                 self.counts.events += 1;
                                 self.events.append(
+                                    &self.partition_key,
                                     &event,
                                     &self.partition_values,
                                     event_source,
@@ -300,14 +310,22 @@ impl<'a> EntryOutput<'a> {
             ),
         }
         if self.events.len() >= BATCH_ROWS || self.events.approximate_bytes() >= BATCH_BYTES {
-            send(WorkerMessage::Events {
-                object: self.index,
-                batch: self.events.finish()?,
-            })?;
+            self.send_events(send)?;
         }
         if self.errors.len() >= ERROR_BATCH_ROWS {
             send(WorkerMessage::Errors {
                 batch: self.errors.finish()?,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Sends the events held, a batch per partition.
+    fn send_events(&mut self, send: &mut dyn FnMut(WorkerMessage) -> Result<()>) -> Result<()> {
+        for batch in self.events.finish()? {
+            send(WorkerMessage::Events {
+                object: self.index,
+                batch,
             })?;
         }
         Ok(())
@@ -343,10 +361,7 @@ impl<'a> EntryOutput<'a> {
         send: &mut dyn FnMut(WorkerMessage) -> Result<()>,
     ) -> Result<()> {
         if !self.events.is_empty() {
-            send(WorkerMessage::Events {
-                object: self.index,
-                batch: self.events.finish()?,
-            })?;
+            self.send_events(send)?;
         }
         if !self.errors.is_empty() {
             send(WorkerMessage::Errors {
@@ -433,5 +448,39 @@ mod tests {
         assert_eq!(error_rows as u64, counts.errors);
         assert_eq!(counts.records, counts.events + counts.errors);
         assert_eq!((counts.events, counts.errors), (2, 3));
+    }
+
+    #[test]
+    fn each_events_batch_holds_one_partition() {
+        use arrow::array::{Array, StringArray};
+        let mut input = String::new();
+        for n in 0..3000 {
+            let kind = ["searching", "paging", "purchase"][n % 3];
+            let day = 20 + (n / 7) % 2;
+            input.push_str(&format!(
+                r#"{{"id":"id-{n}","time":"2026-11-{day}T10:00:00Z","resources":["c{n}"],"detail":{{"eventType":"{kind}","schemaVersion":1}}}}"#
+            ));
+            input.push('\n');
+        }
+        let (messages, result) = run(input.as_bytes());
+        result.unwrap();
+        let mut rows = 0;
+        let mut partitions = std::collections::HashSet::new();
+        for message in messages {
+            let WorkerMessage::Events { batch, .. } = message else {
+                continue;
+            };
+            let text = |name: &str| {
+                let column = batch.column_by_name(name).unwrap();
+                let strings = column.as_any().downcast_ref::<StringArray>().unwrap();
+                let values: std::collections::HashSet<_> = strings.iter().collect();
+                assert_eq!(values.len(), 1, "{name}: {values:?}");
+                strings.value(0).to_owned()
+            };
+            assert!(partitions.insert((text("event_type"), text("dt"))), "one batch a partition");
+            rows += batch.num_rows();
+        }
+        assert_eq!(rows, 3000);
+        assert_eq!(partitions.len(), 6);
     }
 }

@@ -190,6 +190,7 @@ impl Units {
         let events_writer = BackgroundWriter::spawn(
             data_file_writer(events, &self.plan)?,
             events.table_url().clone(),
+            self.plan.template.column_names(),
         );
         let mut errors_writer = data_file_writer(errors, &self.plan)?;
         let mut unit_ids = UnitIds::new(self.plan.template.column_names());

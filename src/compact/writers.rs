@@ -7,8 +7,9 @@
 //! for `vacuum`).
 
 use arrow::array::RecordBatch;
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use deltalake::DeltaTable;
+use deltalake::kernel::scalars::ScalarExt;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
+use deltalake::{DeltaTable, DeltaTableError};
 
 use crate::config::CompactPlan;
 use crate::error::{Error, Result};
@@ -30,7 +31,8 @@ const BATCHES_QUEUED: usize = 4;
 
 /// The events writer fed through a bounded channel and run on a blocking thread: Parquet
 /// encoding and zstd (the sink's largest cost) overlap the sink's deduplication of the next
-/// batches, and the runtime's threads stay free for object-store I/O.
+/// batches, and the runtime's threads stay free for object-store I/O. Each batch holds one
+/// partition's rows (the workers build them so), and goes to that partition's file whole.
 ///
 /// Guarantee: `finish` hands back the writer with every batch sent written, or the first
 /// error; after an error nothing more is written.
@@ -43,14 +45,20 @@ pub(super) struct BackgroundWriter {
 type Written = (RecordBatchWriter, Result<()>, f64);
 
 impl BackgroundWriter {
-    pub(super) fn spawn(mut writer: RecordBatchWriter, table_url: url::Url) -> Self {
+    pub(super) fn spawn(
+        mut writer: RecordBatchWriter,
+        table_url: url::Url,
+        partition_columns: Vec<String>,
+    ) -> Self {
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<RecordBatch>(BATCHES_QUEUED);
         let runtime = tokio::runtime::Handle::current();
         let task = tokio::task::spawn_blocking(move || {
             let mut busy = 0.0;
             while let Some(batch) = receiver.blocking_recv() {
                 let started = std::time::Instant::now();
-                if let Err(source) = runtime.block_on(writer.write(batch)) {
+                if let Err(source) =
+                    runtime.block_on(write_partition(&mut writer, batch, &partition_columns))
+                {
                     return (writer, Err(table::delta_at(&table_url, source)), busy);
                 }
                 busy += started.elapsed().as_secs_f64();
@@ -87,4 +95,27 @@ impl BackgroundWriter {
             Err(own) => own,
         }
     }
+}
+
+/// Writes `batch`, whose rows share their partition values, to that partition's file.
+async fn write_partition(
+    writer: &mut RecordBatchWriter,
+    batch: RecordBatch,
+    partition_columns: &[String],
+) -> std::result::Result<(), DeltaTableError> {
+    if partition_columns.is_empty() || batch.num_rows() == 0 {
+        return writer.write(batch).await;
+    }
+    let values = partition_columns
+        .iter()
+        .map(|name| {
+            let column = batch.column_by_name(name)?;
+            Some((name.clone(), ScalarExt::from_array(column.as_ref(), 0)?))
+        })
+        .collect::<Option<_>>()
+        .ok_or_else(|| DeltaTableError::generic("a partition column is missing from the batch"))?;
+    writer
+        .write_partition(batch, &values, WriteMode::Default)
+        .await
+        .map(drop)
 }

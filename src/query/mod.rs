@@ -11,6 +11,7 @@ pub mod saved;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use datafusion::catalog::TableProvider;
 use datafusion::common::ParamValues;
 use datafusion::dataframe::DataFrame;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -49,6 +50,7 @@ impl std::str::FromStr for AsOf {
 pub struct LakeSession {
     context: SessionContext,
     tables: Vec<String>,
+    schema: Arc<LakeSchema>,
     /// Where the lake is, for messages.
     root: String,
 }
@@ -64,37 +66,34 @@ impl LakeSession {
     }
 
     async fn open_once(lake: &Lake, as_of: Option<&AsOf>) -> Result<Self> {
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+        // Filters run inside the Parquet reader, so a selective one (a client, an id) decodes
+        // `detail` only for the rows it keeps; cheapest filters first.
+        let parquet = &mut config.options_mut().execution.parquet;
+        parquet.pushdown_filters = true;
+        parquet.reorder_filters = true;
         let mut context = SessionContext::new_with_config(config);
         datafusion_functions_json::register_all(&mut context)?;
         functions::register(&context);
-        let mut tables = Vec::new();
-        for name in table_names(lake).await? {
-            let opened = match open_as_of(lake, &name, as_of).await {
-                // Version numbers are per table: one that has no such version yet is left out
-                // rather than failing a query that may not read it.
-                Err(error)
-                    if matches!(as_of, Some(AsOf::Version(_))) && name != crate::table::EVENTS =>
-                {
-                    tracing::warn!("{name} is left out: {error}");
-                    continue;
-                }
-                opened => opened?,
-            };
-            let Some(table) = opened else {
-                continue;
-            };
-            table
-                .update_datafusion_session(&context.state())
-                .map_err(|source| crate::table::delta(&table, source))?;
-            context.register_table(name.as_str(), scan_provider(&table, &context.state())?)?;
-            tables.push(name);
-        }
+        let tables = table_names(lake).await?;
+        let schema = Arc::new(LakeSchema {
+            lake: lake.clone(),
+            as_of: as_of.cloned(),
+            state: context.state(),
+            names: tables.clone(),
+            opened: Default::default(),
+            failure: Default::default(),
+        });
+        context
+            .catalog("datafusion")
+            .expect("a new context has its default catalog")
+            .register_schema("public", schema.clone())?;
         Ok(Self {
             context,
             tables,
+            schema,
             root: lake.root().to_string(),
         })
     }
@@ -122,6 +121,9 @@ impl LakeSession {
     /// When the statement names a table the lake does not hold, says so with what it holds, so
     /// the user sees what to type instead; other errors pass as they are.
     fn explain_error(&self, sql: &str, error: datafusion::error::DataFusionError) -> Error {
+        if let Some(failure) = self.schema.take_failure() {
+            return failure;
+        }
         let state = self.context.state();
         let missing = state
             .sql_to_statement(sql, &state.config_options().sql_parser.dialect)
@@ -150,12 +152,116 @@ impl LakeSession {
     }
 }
 
+/// The lake's tables as DataFusion's default schema, each opened when a statement first names
+/// it: a query of `events` reads only `events`' log, however long the other tables' are.
+#[derive(Debug)]
+struct LakeSchema {
+    lake: Lake,
+    as_of: Option<AsOf>,
+    /// The session's state when it was made: its config and runtime (where the tables'
+    /// object stores are registered) are the session's.
+    state: datafusion::execution::SessionState,
+    names: Vec<String>,
+    opened: tokio::sync::Mutex<HashMap<String, Arc<dyn TableProvider>>>,
+    /// Why a table failed to open, for [`LakeSession::explain_error`] to report as it is.
+    failure: std::sync::Mutex<Option<Error>>,
+}
+
+impl LakeSchema {
+    /// The provider of table `name`, opened on first use; an open that fails is kept for
+    /// [`LakeSession::explain_error`].
+    async fn table_once(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        if !self.names.iter().any(|known| known == name) {
+            return Ok(None);
+        }
+        let mut opened = self.opened.lock().await;
+        if let Some(provider) = opened.get(name) {
+            return Ok(Some(provider.clone()));
+        }
+        match self.open(name).await {
+            Ok(Some(provider)) => {
+                opened.insert(name.to_owned(), provider.clone());
+                Ok(Some(provider))
+            }
+            Ok(None) => Ok(None),
+            Err(error) => {
+                let message = error.to_string();
+                if let Ok(mut failure) = self.failure.lock() {
+                    *failure = Some(error);
+                }
+                Err(datafusion::error::DataFusionError::Execution(message))
+            }
+        }
+    }
+
+    fn take_failure(&self) -> Option<Error> {
+        self.failure.lock().ok()?.take()
+    }
+
+    async fn open(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        // Loading a table reads several log files; a storage failure that outlasted the object
+        // store's own retries gets a few more tries here, since opening changes nothing.
+        let opened = crate::retry::Backoff::STORAGE
+            .retry_transient("opening the lake", || {
+                open_as_of(&self.lake, name, self.as_of.as_ref())
+            })
+            .await;
+        let table = match opened {
+            // Version numbers are per table: one that has no such version yet is left out
+            // rather than failing a query that may not read it.
+            Err(error)
+                if matches!(self.as_of, Some(AsOf::Version(_))) && name != crate::table::EVENTS =>
+            {
+                tracing::warn!("{name} is left out: {error}");
+                return Ok(None);
+            }
+            opened => opened?,
+        };
+        let Some(table) = table else {
+            return Ok(None);
+        };
+        table
+            .update_datafusion_session(&self.state)
+            .map_err(|source| crate::table::delta(&table, source))?;
+        scan_provider(&table, &self.state).map(Some)
+    }
+}
+
+// `table` is what `#[async_trait]` would write (a boxed future), spelled out rather than
+// adding the macro crate for one method.
+impl datafusion::catalog::SchemaProvider for LakeSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.names.iter().any(|known| known == name)
+    }
+
+    fn table<'schema, 'name, 'future>(
+        &'schema self,
+        name: &'name str,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = datafusion::error::Result<Option<Arc<dyn TableProvider>>>>
+                + Send
+                + 'future,
+        >,
+    >
+    where
+        'schema: 'future,
+        'name: 'future,
+    {
+        Box::pin(self.table_once(name))
+    }
+}
+
 /// A table's scan with plain partition columns. delta-rs' default wraps them in dictionaries,
 /// which it builds by casting a per-row string column: a quarter of a full scan's CPU.
 fn scan_provider(
     table: &deltalake::DeltaTable,
     state: &dyn datafusion::catalog::Session,
-) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+) -> Result<Arc<dyn TableProvider>> {
     use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
     let snapshot = table
         .snapshot()

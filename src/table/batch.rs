@@ -1,6 +1,7 @@
 //! Arrow batch builders for the lake's tables: rows go in one at a time without per-row
 //! allocation, and come out as `RecordBatch`es whose schema matches the Delta table's.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -89,6 +90,9 @@ pub fn source_objects_schema() -> SchemaRef {
 /// URI (about 80), and short strings and timestamps.
 const TYPICAL_ROW_BYTES_BESIDES_DETAIL: usize = 160;
 
+/// Rows a new builder has room for before it grows.
+const BUILDER_START_ROWS: usize = 64;
+
 /// Builds `events` batches.
 pub struct EventBatchBuilder {
     schema: SchemaRef,
@@ -112,26 +116,28 @@ pub struct EventBatchBuilder {
 
 impl EventBatchBuilder {
     pub fn new(schema: SchemaRef, extra_partition_columns: usize) -> Self {
-        let timestamp = || TimestampMicrosecondBuilder::new().with_timezone("UTC");
+        // Small to start: a worker keeps one builder per partition its object's rows fall in,
+        // and builders grow as rows come (after `finish` they start from nothing anyway).
+        let rows = BUILDER_START_ROWS;
+        let string = || StringBuilder::with_capacity(rows, rows * 32);
+        let timestamp = || TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
         let element = Arc::new(Field::new("element", DataType::Utf8, true));
         Self {
             schema,
-            id: StringBuilder::new(),
-            detail_type: StringBuilder::new(),
-            source: StringBuilder::new(),
-            account: StringBuilder::new(),
+            id: string(),
+            detail_type: string(),
+            source: string(),
+            account: string(),
             time: timestamp(),
-            region: StringBuilder::new(),
-            resources: ListBuilder::new(StringBuilder::new()).with_field(element),
-            client_id: StringBuilder::new(),
-            event_type: StringBuilder::new(),
-            schema_version: Int64Builder::new(),
-            detail: StringBuilder::new(),
-            source_object: StringBuilder::new(),
+            region: string(),
+            resources: ListBuilder::new(string()).with_field(element),
+            client_id: string(),
+            event_type: string(),
+            schema_version: Int64Builder::with_capacity(rows),
+            detail: string(),
+            source_object: string(),
             ingested_at: timestamp(),
-            partition_values: (0..extra_partition_columns)
-                .map(|_| StringBuilder::new())
-                .collect(),
+            partition_values: (0..extra_partition_columns).map(|_| string()).collect(),
             rows: 0,
             detail_bytes: 0,
         }
@@ -205,6 +211,99 @@ impl EventBatchBuilder {
         self.rows = 0;
         self.detail_bytes = 0;
         RecordBatch::try_new(self.schema.clone(), columns)
+    }
+}
+
+/// `events` batches of one partition each: a row goes to its partition's builder, so the
+/// writer takes each batch whole instead of splitting it again (a sort and a copy of every
+/// column per batch).
+pub struct PartitionedEventBatches {
+    schema: SchemaRef,
+    extra_partition_columns: usize,
+    builders: Vec<EventBatchBuilder>,
+    /// Each partition's builder by its key (see `PartitionTemplate::partition_key`).
+    by_key: HashMap<String, usize, ahash::RandomState>,
+    /// Key and builder of the last row: consecutive rows often share a partition.
+    last: Option<(String, usize)>,
+    rows: usize,
+    bytes: usize,
+}
+
+impl PartitionedEventBatches {
+    pub fn new(schema: SchemaRef, extra_partition_columns: usize) -> Self {
+        Self {
+            schema,
+            extra_partition_columns,
+            builders: Vec::new(),
+            by_key: HashMap::default(),
+            last: None,
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Appends a row to the builder of partition `key`.
+    pub fn append(
+        &mut self,
+        key: &str,
+        event: &Event<'_>,
+        partition_values: &[String],
+        source_object: &str,
+        ingested_at_micros: i64,
+    ) {
+        let index = match &self.last {
+            Some((last_key, index)) if last_key == key => *index,
+            _ => {
+                let index = match self.by_key.get(key) {
+                    Some(&index) => index,
+                    None => {
+                        self.builders.push(EventBatchBuilder::new(
+                            self.schema.clone(),
+                            self.extra_partition_columns,
+                        ));
+                        self.by_key.insert(key.to_owned(), self.builders.len() - 1);
+                        self.builders.len() - 1
+                    }
+                };
+                match &mut self.last {
+                    Some((last_key, last_index)) => {
+                        last_key.clear();
+                        last_key.push_str(key);
+                        *last_index = index;
+                    }
+                    None => self.last = Some((key.to_owned(), index)),
+                }
+                index
+            }
+        };
+        self.builders[index].append(event, partition_values, source_object, ingested_at_micros);
+        self.rows += 1;
+        self.bytes += event.detail.len() + TYPICAL_ROW_BYTES_BESIDES_DETAIL;
+    }
+
+    /// Rows held, over every partition.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Approximate bytes held, over every partition (as [`EventBatchBuilder`] counts them).
+    pub fn approximate_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// One batch per partition that holds rows; the builders stay for more rows.
+    pub fn finish(&mut self) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+        self.rows = 0;
+        self.bytes = 0;
+        self.builders
+            .iter_mut()
+            .filter(|builder| !builder.is_empty())
+            .map(EventBatchBuilder::finish)
+            .collect()
     }
 }
 

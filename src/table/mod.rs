@@ -187,17 +187,23 @@ pub fn data_file_properties(
     row_group_rows: usize,
 ) -> parquet::file::properties::WriterProperties {
     use parquet::basic::{Compression, ZstdLevel};
+    use parquet::file::properties::EnabledStatistics;
     use parquet::schema::types::ColumnPath;
     let builder = parquet::file::properties::WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_max_row_group_row_count(Some(row_group_rows));
     let path = table.table_url().path().trim_end_matches('/');
     let builder = if path.ends_with(&format!("/{EVENTS}")) {
-        let id = ColumnPath::from("id");
+        let (id, detail) = (ColumnPath::from("id"), ColumnPath::from("detail"));
+        // Every id and nearly every detail is distinct: a dictionary is built for each only to
+        // be dropped once it outgrows its page. Min/max of JSON text prune nothing.
         builder
+            .set_column_dictionary_enabled(id.clone(), false)
             .set_column_bloom_filter_enabled(id.clone(), true)
             .set_column_bloom_filter_fpp(id.clone(), BLOOM_FILTER_FPP)
             .set_column_bloom_filter_max_ndv(id, row_group_rows as u64)
+            .set_column_dictionary_enabled(detail.clone(), false)
+            .set_column_statistics_enabled(detail, EnabledStatistics::None)
     } else if path.ends_with(&format!("/{SOURCE_OBJECTS}")) {
         builder.set_statistics_truncate_length(None)
     } else {

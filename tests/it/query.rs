@@ -313,6 +313,23 @@ async fn formats_params_pruning_and_errors(backend: Backend) {
     ] {
         assert!(list.contains(name), "{list}");
     }
+
+    // A table is opened when a statement names it: with `errors`' log unreadable, `events` still
+    // answers, and a query of `errors` fails naming what broke.
+    if backend == Backend::Local {
+        let log = std::path::Path::new(&lake.uri).join("errors/_delta_log");
+        for entry in std::fs::read_dir(&log).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|ext| ext == "json") {
+                std::fs::write(&path, "not a commit").unwrap();
+            }
+        }
+        let count = query(&lake, &["SELECT count(*) AS n FROM events"]);
+        assert_eq!(count, format!("n\n{}\n", summary.events));
+        let broken = fail_with(1, &["SELECT count(*) FROM errors"]);
+        assert!(broken.contains("errors"), "{broken}");
+        assert!(!broken.contains("panicked"), "{broken}");
+    }
 }
 
 #[test]

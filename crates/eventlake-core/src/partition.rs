@@ -276,7 +276,41 @@ impl PartitionTemplate {
         }
     }
 
-    /// Writes the value of each extra column into `values` (cleared first). Errors name the
+    /// Sets `key` to a text that two events share exactly when their partition values do: the
+    /// typed columns' values and `values` (as [`Self::evaluate`] left them), each with its
+    /// length, so no value can run into the next. It groups rows by partition.
+    pub fn partition_key(&self, event: &Event<'_>, values: &[String], key: &mut String) {
+        key.clear();
+        let mut extra = values.iter();
+        for column in &self.columns {
+            let text = match column.typed {
+                Some(TypedField::Time) => {
+                    let _ = write!(key, "t{};", event.time_micros);
+                    continue;
+                }
+                Some(TypedField::SchemaVersion) => {
+                    match event.schema_version {
+                        Some(version) => {
+                            let _ = write!(key, "v{version};");
+                        }
+                        None => key.push_str("-;"),
+                    }
+                    continue;
+                }
+                Some(field) => event.field_text(field),
+                None => extra.next().map(|value| Cow::Borrowed(value.as_str())),
+            };
+            match text {
+                Some(text) => {
+                    let _ = write!(key, "{}:", text.len());
+                    key.push_str(&text);
+                }
+                None => key.push('-'),
+            }
+        }
+    }
+
+    /// Writes the value of each extra column into `values` (its strings refilled). Errors name the
     /// missing query key.
     pub fn evaluate(
         &self,
@@ -284,14 +318,32 @@ impl PartitionTemplate {
         context: &PartitionContext<'_>,
         values: &mut Vec<String>,
     ) -> Result<(), PartitionError> {
-        values.clear();
         let detail: Option<Value> = if self.needs_detail {
             serde_json::from_str(&event.detail).ok()
         } else {
             None
         };
+        // `values` keeps its strings from the last record: they are refilled, not reallocated.
+        let mut filled = 0;
         for column in &self.columns {
-            let mut value = String::new();
+            if column.typed.is_some() {
+                // A typed column's value is its field, which the row holds already: only its
+                // presence is checked.
+                for part in &column.parts {
+                    if let Part::Query { key, field } = part {
+                        if resolve(field, event, detail.as_ref()).is_none() {
+                            return Err(PartitionError::MissingKey { key: key.clone() });
+                        }
+                    }
+                }
+                continue;
+            }
+            if values.len() == filled {
+                values.push(String::new());
+            }
+            let value = &mut values[filled];
+            filled += 1;
+            value.clear();
             for part in &column.parts {
                 match part {
                     Part::Literal(text) => value.push_str(text),
@@ -299,20 +351,16 @@ impl PartitionTemplate {
                         Some(resolved) => value.push_str(&resolved),
                         None => return Err(PartitionError::MissingKey { key: key.clone() }),
                     },
-                    Part::ArrivalTime(tokens) => {
-                        format_time(tokens, context.arrival_micros, &mut value)
-                    }
-                    Part::EventTime(tokens) => format_time(tokens, event.time_micros, &mut value),
+                    Part::ArrivalTime(tokens) => format_time(tokens, context.arrival_micros, value),
+                    Part::EventTime(tokens) => format_time(tokens, event.time_micros, value),
                     Part::RandomString => value.push_str(context.object_random),
                 }
             }
-            if column.typed.is_none() {
-                values.push(match safe_value(&value, column.value_budget) {
-                    Cow::Borrowed(_) => value,
-                    Cow::Owned(respelled) => respelled,
-                });
+            if let Cow::Owned(respelled) = safe_value(value, column.value_budget) {
+                *value = respelled;
             }
         }
+        values.truncate(filled);
         Ok(())
     }
 }
@@ -721,6 +769,41 @@ mod tests {
         arrival_micros: 86_400_000_000 * 3 + 3_600_000_000 * 5,
         object_random: "r4nd",
     };
+
+    proptest::proptest! {
+        /// Rows are grouped into one batch per partition by this key: two events share it
+        /// exactly when their partition values (typed columns and extra ones) are equal.
+        #[test]
+        fn partition_keys_are_equal_exactly_when_partition_values_are(
+            rows in proptest::collection::vec(
+                (proptest::option::of("[a:-]{0,3}"), proptest::option::of(0i64..3), 0i64..3,
+                 proptest::collection::vec("[a:1-]{0,3}", 2)),
+                2..8,
+            )
+        ) {
+            let template = PartitionTemplate::parse(
+                "event_type=!{partitionKeyFromQuery:event_type}/schema_version=!{partitionKeyFromQuery:schema_version}/\
+                 time=!{partitionKeyFromQuery:time}/a=!{partitionKeyFromQuery:a}/b=!{partitionKeyFromQuery:b}/",
+                Some("{event_type: .detail.eventType, schema_version: .detail.schemaVersion, time: .time, a: .detail.a, b: .detail.b}"),
+            ).unwrap();
+            let typed: Vec<_> = template.columns.iter().map(|column| column.typed).collect();
+            proptest::prop_assert_eq!(typed.iter().filter(|field| field.is_some()).count(), 3);
+            let keyed: Vec<(String, _)> = rows.iter().map(|(kind, version, seconds, extra)| {
+                let mut event = event("{}", "2026-11-02T00:00:00Z");
+                event.event_type = kind.clone().map(Cow::Owned);
+                event.schema_version = *version;
+                event.time_micros += seconds * 1_000_000;
+                let mut key = String::new();
+                template.partition_key(&event, extra, &mut key);
+                (key, (kind.clone(), *version, *seconds, extra.clone()))
+            }).collect();
+            for (key_a, values_a) in &keyed {
+                for (key_b, values_b) in &keyed {
+                    proptest::prop_assert_eq!(key_a == key_b, values_a == values_b, "{} / {}", key_a, key_b);
+                }
+            }
+        }
+    }
 
     #[test]
     fn default_prefix_partitions_by_event_type_and_event_date() {

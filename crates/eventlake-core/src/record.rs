@@ -278,8 +278,176 @@ struct Envelope<'a> {
 }
 
 /// The detail fields that become typed columns; the rest stays in the JSON text.
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq)]
 struct DetailFields<'a> {
+    event_type: Option<Cow<'a, str>>,
+    /// The value's JSON text.
+    schema_version: Option<&'a str>,
+    account_number: Option<Cow<'a, str>>,
+}
+
+impl<'a> DetailFields<'a> {
+    /// Reads the fields from `detail`, an object's JSON text that serde_json has validated
+    /// already (the envelope's parse): one scan of its top level, nested values skipped by
+    /// their brackets, instead of a second full parse. As serde would, it refuses a field of
+    /// the wrong type or given twice; `null` is an absent field.
+    fn scan(detail: &'a str) -> Result<Self, RecordError> {
+        let mut fields = DetailFields {
+            event_type: None,
+            schema_version: None,
+            account_number: None,
+        };
+        let mut seen = [false; 3];
+        let mut members = Members {
+            text: detail,
+            at: 1,
+        };
+        while let Some((key, value)) = members.next() {
+            let slot = match key {
+                "eventType" => 0,
+                "schemaVersion" => 1,
+                "accountNumber" => 2,
+                escaped if escaped.contains('\\') => {
+                    match serde_json::from_str::<String>(&format!("\"{escaped}\"")).as_deref() {
+                        Ok("eventType") => 0,
+                        Ok("schemaVersion") => 1,
+                        Ok("accountNumber") => 2,
+                        _ => continue,
+                    }
+                }
+                _ => continue,
+            };
+            let name = ["eventType", "schemaVersion", "accountNumber"][slot];
+            if std::mem::replace(&mut seen[slot], true) {
+                return Err(RecordError::new(
+                    ErrorCode::WrongType,
+                    format!("detail: duplicate field `{name}`"),
+                ));
+            }
+            if value == "null" {
+                continue;
+            }
+            match slot {
+                1 => fields.schema_version = Some(value),
+                _ => {
+                    let text = json_string(value).ok_or_else(|| {
+                        RecordError::new(
+                            ErrorCode::WrongType,
+                            format!("detail: `{name}` is not a string: {value}"),
+                        )
+                    })?;
+                    if slot == 0 {
+                        fields.event_type = Some(text);
+                    } else {
+                        fields.account_number = Some(text);
+                    }
+                }
+            }
+        }
+        Ok(fields)
+    }
+}
+
+/// A JSON string value's text, borrowed unless it has escapes; `None` if `value` (valid JSON)
+/// is not a string.
+fn json_string(value: &str) -> Option<Cow<'_, str>> {
+    let inner = value.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(value).ok().map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(inner))
+    }
+}
+
+/// The top-level members of a valid JSON object's text, as (key as written, value's text).
+struct Members<'a> {
+    text: &'a str,
+    /// Where the next member (or the closing brace) starts, past whitespace or not.
+    at: usize,
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let bytes = self.text.as_bytes();
+        let mut at = skip_whitespace(bytes, self.at);
+        if bytes.get(at) == Some(&b',') {
+            at = skip_whitespace(bytes, at + 1);
+        }
+        if bytes.get(at) != Some(&b'"') {
+            return None;
+        }
+        let key_end = string_end(bytes, at);
+        let key = self.text.get(at + 1..key_end - 1)?;
+        let colon = skip_whitespace(bytes, key_end);
+        let value_start = skip_whitespace(bytes, colon + 1);
+        let value_end = value_end(bytes, value_start);
+        self.at = value_end;
+        Some((key, self.text.get(value_start..value_end)?))
+    }
+}
+
+fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
+    while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        at += 1;
+    }
+    at
+}
+
+/// Just past the closing quote of the string that opens at `at`.
+fn string_end(bytes: &[u8], at: usize) -> usize {
+    let mut i = at + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => return i + 1,
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// Just past the value that starts at `at`.
+fn value_end(bytes: &[u8], at: usize) -> usize {
+    match bytes.get(at) {
+        Some(b'"') => string_end(bytes, at),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            let mut i = at;
+            while i < bytes.len() {
+                match bytes[i] {
+                    b'"' => {
+                        i = string_end(bytes, i);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            bytes.len()
+        }
+        _ => {
+            let mut i = at;
+            while i < bytes.len() && !matches!(bytes[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                i += 1;
+            }
+            i
+        }
+    }
+}
+
+/// serde's reading of the same fields: the model [`DetailFields::scan`] is tested against.
+#[cfg(test)]
+#[derive(Deserialize)]
+struct DetailFieldsBySerde<'a> {
     #[serde(borrow, rename = "eventType")]
     event_type: Option<Text<'a>>,
     #[serde(borrow, rename = "schemaVersion")]
@@ -355,8 +523,7 @@ pub fn parse_record<'a>(
             "`detail` is not a JSON object",
         ));
     }
-    let fields: DetailFields<'a> = serde_json::from_str(detail_text)
-        .map_err(|error| RecordError::new(ErrorCode::WrongType, format!("detail: {error}")))?;
+    let fields = DetailFields::scan(detail_text)?;
     let schema_version = fields
         .schema_version
         .map(parse_schema_version)
@@ -369,7 +536,7 @@ pub fn parse_record<'a>(
             .into_iter()
             .map(|text| text.0)
             .collect(),
-        account_number: text(fields.account_number),
+        account_number: fields.account_number,
         detail: Cow::Borrowed(detail_text),
     };
     transform.apply(&mut client_fields)?;
@@ -391,7 +558,7 @@ pub fn parse_record<'a>(
         region: text(envelope.region),
         resources,
         client_id,
-        event_type: text(fields.event_type),
+        event_type: fields.event_type,
         schema_version,
         detail,
     }))
@@ -411,8 +578,7 @@ fn json_error(error: serde_json::Error) -> RecordError {
     RecordError::new(code, error.to_string())
 }
 
-fn parse_schema_version(raw: &RawValue) -> Result<i64, RecordError> {
-    let text = raw.get();
+fn parse_schema_version(text: &str) -> Result<i64, RecordError> {
     let digits = text
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
@@ -456,6 +622,63 @@ fn firehose_failure(envelope: Envelope<'_>, raw_record: &[u8]) -> FirehoseFailur
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// JSON values as text, nested and spaced every way JSON allows.
+    fn json_text() -> impl Strategy<Value = String> {
+        let space = || proptest::sample::select(vec!["", " ", "\n\t", "\r "]);
+        let leaf = prop_oneof![
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            (-1000i64..1000).prop_map(|n| n.to_string()),
+            Just("2.0".to_owned()),
+            Just("-1e3".to_owned()),
+            "[a-z\\[\\]{}:,]{0,6}".prop_map(|text| serde_json::to_string(&text).unwrap()),
+            Just(r#""esc\"aped\\ \u00e9\n""#.to_owned()),
+        ];
+        leaf.prop_recursive(3, 24, 4, move |inner| {
+            prop_oneof![
+                (proptest::collection::vec((inner.clone(), space()), 0..4)).prop_map(|items| {
+                    let items: Vec<_> = items.into_iter().map(|(v, s)| format!("{s}{v}{s}")).collect();
+                    format!("[{}]", items.join(","))
+                }),
+                (proptest::collection::vec(("[a-z]{1,3}", inner, space()), 0..4)).prop_map(|members| {
+                    let members: Vec<_> =
+                        members.into_iter().map(|(k, v, s)| format!("{s}\"{k}\"{s}:{s}{v}")).collect();
+                    format!("{{{}}}", members.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        /// The scan reads the typed detail fields as serde's full parse does, or refuses the
+        /// detail exactly when serde does, over objects of any shape, spacing and escapes.
+        #[test]
+        fn detail_scan_agrees_with_serde(
+            members in proptest::collection::vec((
+                proptest::sample::select(vec![
+                    "eventType", "schemaVersion", "accountNumber", "event\\u0054ype", "data", "x", "",
+                ]),
+                json_text(),
+                proptest::sample::select(vec!["", " ", "\n"]),
+            ), 0..6)
+        ) {
+            let members: Vec<_> =
+                members.iter().map(|(key, value, space)| format!("{space}\"{key}\"{space}:{space}{value}{space}")).collect();
+            let detail = format!("{{{}}}", members.join(","));
+            let by_serde = serde_json::from_str::<DetailFieldsBySerde>(&detail).map(|fields| DetailFields {
+                event_type: fields.event_type.map(|text| text.0),
+                schema_version: fields.schema_version.map(RawValue::get),
+                account_number: fields.account_number.map(|text| text.0),
+            });
+            match (DetailFields::scan(&detail), by_serde) {
+                (Ok(scanned), Ok(parsed)) => prop_assert_eq!(scanned, parsed, "{}", detail),
+                (Err(scanned), Err(_)) => prop_assert_eq!(scanned.code, ErrorCode::WrongType),
+                (scanned, parsed) => prop_assert!(false, "{}: scan {:?}, serde {:?}", detail, scanned, parsed.err()),
+            }
+        }
+    }
 
     const UNTRANSFORMED: &str = r#"{"version": "0", "id": "6f1c", "detail-type": "prod", "source": "clientevents", "account": "123456789012", "time": "2026-11-20T13:45:01Z", "region": "us-east-1", "resources": ["client-1"], "detail": {"eventType": "searching", "schemaVersion": 1, "data": {"searchTerm": "games"}}}"#;
 
