@@ -255,6 +255,17 @@ async fn formats_params_pruning_and_errors(backend: Backend) {
         filtered > 0.0 && filtered * 5.0 < full,
         "pruned scan read {filtered} bytes, full scan {full}"
     );
+    // An id no event has, inside every file's min/max of `id`: statistics keep the row groups,
+    // and the reader skips those whose `id` bloom filter rules it out.
+    let absent = "7fffffff-ffff-4fff-bfff-ffffffffffff";
+    let sql = format!("SELECT id FROM events WHERE id = '{absent}'");
+    assert_eq!(query(&lake, &[&sql]), "id\n");
+    let analyzed = query(&lake, &[&sql, "--analyze"]);
+    let (tested, matched) = bloom_pruning(&analyzed);
+    assert!(
+        tested > 1 && matched < tested,
+        "bloom filters kept {matched} of {tested} row groups: {analyzed}"
+    );
     let explained = query(&lake, &[filtered_sql, "--explain"]);
     assert!(explained.contains("2026-11-02"), "{explained}");
 
@@ -367,6 +378,21 @@ fn a_closed_pipe_is_a_quiet_success() {
 }
 
 /// Sums `bytes_scanned=` metrics of an EXPLAIN ANALYZE (numbers with an optional unit).
+/// Row groups the bloom filters were asked about, and kept, in an `--analyze` plan
+/// (`row_groups_pruned_bloom_filter=N total → M matched`).
+fn bloom_pruning(plan: &str) -> (u64, u64) {
+    let metric = plan
+        .split("row_groups_pruned_bloom_filter=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no bloom filter metric in {plan}"));
+    let numbers: Vec<u64> = metric
+        .split([' ', ','])
+        .take(5)
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    (numbers[0], numbers[1])
+}
+
 pub fn bytes_scanned(plan: &str) -> f64 {
     let mut total = 0.0;
     for part in plan.split("bytes_scanned=").skip(1) {
