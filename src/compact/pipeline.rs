@@ -37,8 +37,13 @@ const MIN_READ_CHUNK_BYTES: usize = 64 << 10;
 /// What a worker sends to the sink.
 pub(super) enum WorkerMessage {
     /// Rows of one partition.
-    Events { object: usize, batch: RecordBatch },
-    Errors { batch: RecordBatch },
+    Events {
+        object: usize,
+        batch: RecordBatch,
+    },
+    Errors {
+        batch: RecordBatch,
+    },
     Done(ObjectDone),
     Failed(Error),
 }
@@ -477,7 +482,10 @@ mod tests {
                 assert_eq!(values.len(), 1, "{name}: {values:?}");
                 strings.value(0).to_owned()
             };
-            assert!(partitions.insert((text("event_type"), text("dt"))), "one batch a partition");
+            assert!(
+                partitions.insert((text("event_type"), text("dt"))),
+                "one batch a partition"
+            );
             rows += batch.num_rows();
         }
         assert_eq!(rows, 3000);

@@ -170,7 +170,10 @@ struct LakeSchema {
 impl LakeSchema {
     /// The provider of table `name`, opened on first use; an open that fails is kept for
     /// [`LakeSession::explain_error`].
-    async fn table_once(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+    async fn table_once(
+        &self,
+        name: &str,
+    ) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
         if !self.names.iter().any(|known| known == name) {
             return Ok(None);
         }
@@ -243,8 +246,9 @@ impl datafusion::catalog::SchemaProvider for LakeSchema {
         name: &'name str,
     ) -> std::pin::Pin<
         Box<
-            dyn std::future::Future<Output = datafusion::error::Result<Option<Arc<dyn TableProvider>>>>
-                + Send
+            dyn std::future::Future<
+                    Output = datafusion::error::Result<Option<Arc<dyn TableProvider>>>,
+                > + Send
                 + 'future,
         >,
     >

@@ -298,11 +298,11 @@ impl<'a> DetailFields<'a> {
             account_number: None,
         };
         let mut seen = [false; 3];
-        let mut members = Members {
+        let members = Members {
             text: detail,
             at: 1,
         };
-        while let Some((key, value)) = members.next() {
+        for (key, value) in members {
             let slot = match key {
                 "eventType" => 0,
                 "schemaVersion" => 1,
@@ -436,7 +436,9 @@ fn value_end(bytes: &[u8], at: usize) -> usize {
         }
         _ => {
             let mut i = at;
-            while i < bytes.len() && !matches!(bytes[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+            while i < bytes.len()
+                && !matches!(bytes[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+            {
                 i += 1;
             }
             i
@@ -639,14 +641,21 @@ mod tests {
         leaf.prop_recursive(3, 24, 4, move |inner| {
             prop_oneof![
                 (proptest::collection::vec((inner.clone(), space()), 0..4)).prop_map(|items| {
-                    let items: Vec<_> = items.into_iter().map(|(v, s)| format!("{s}{v}{s}")).collect();
+                    let items: Vec<_> = items
+                        .into_iter()
+                        .map(|(v, s)| format!("{s}{v}{s}"))
+                        .collect();
                     format!("[{}]", items.join(","))
                 }),
-                (proptest::collection::vec(("[a-z]{1,3}", inner, space()), 0..4)).prop_map(|members| {
-                    let members: Vec<_> =
-                        members.into_iter().map(|(k, v, s)| format!("{s}\"{k}\"{s}:{s}{v}")).collect();
-                    format!("{{{}}}", members.join(","))
-                }),
+                (proptest::collection::vec(("[a-z]{1,3}", inner, space()), 0..4)).prop_map(
+                    |members| {
+                        let members: Vec<_> = members
+                            .into_iter()
+                            .map(|(k, v, s)| format!("{s}\"{k}\"{s}:{s}{v}"))
+                            .collect();
+                        format!("{{{}}}", members.join(","))
+                    }
+                ),
             ]
         })
     }
