@@ -15,17 +15,8 @@ fi
 # Polars is the bench's second bar (plain NDJSON inputs); the tests do not need it.
 "$venv/bin/python" -c "import polars" 2>/dev/null || "$venv/bin/pip" install --quiet polars==2.1.0
 cargo build --release --quiet
-if [[ " $* " == *" --layout "* || " $* " == *" --shape "* ]]; then
-    exec "$venv/bin/python" benches/compact_bench.py "$@"
-fi
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-bench() {
-    local name="$1"
-    shift
-    echo "== $name" | tee -a "$log"
-    "$venv/bin/python" benches/compact_bench.py --workdir "/var/tmp/eventlake-bench-$name" "$@" | tee -a "$log"
-}
+source benches/per_shape.sh
+per_shape benches/compact_bench.py /var/tmp/eventlake-bench "$@"
 bench ndjson --layout ndjson "$@"
 bench firehose-gzip --layout firehose --gzip "$@"
 for shape in compact-ndjson python-spaced large-detail tiny-objects; do

@@ -13,17 +13,8 @@ if ! "$venv/bin/python" -c "import duckdb, deltalake" 2>/dev/null; then
 fi
 [ -x "$venv/bin/duckdb" ] || "$venv/bin/pip" install --quiet duckdb-cli==1.5.5
 cargo build --release --quiet
-if [[ " $* " == *" --layout "* || " $* " == *" --shape "* ]]; then
-    exec "$venv/bin/python" benches/query_bench.py "$@"
-fi
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-bench() {
-    local name="$1"
-    shift
-    echo "== $name" | tee -a "$log"
-    "$venv/bin/python" benches/query_bench.py --workdir "/var/tmp/eventlake-query-bench-$name" "$@" | tee -a "$log"
-}
+source benches/per_shape.sh
+per_shape benches/query_bench.py /var/tmp/eventlake-query-bench "$@"
 bench firehose-gzip --layout firehose --gzip "$@"
 for shape in compact-ndjson python-spaced large-detail; do
     bench "$shape" --shape "$shape" "$@"
