@@ -283,6 +283,17 @@ pub async fn count(lake: impl Into<Loc>, query: &str) -> u64 {
     sql(lake, query).await[0][0].parse().unwrap()
 }
 
+/// Rows of the ledger (`source_objects`), or `None` before the first commit makes it.
+pub async fn ledger_rows(lake: &Loc) -> Option<u64> {
+    let tables = eventlake::query::table_names(&lake.lake())
+        .await
+        .unwrap_or_default();
+    if !tables.iter().any(|name| name == "source_objects") {
+        return None;
+    }
+    Some(count(lake, "SELECT count(*) FROM source_objects").await)
+}
+
 /// Asserts the lake holds exactly the generator's answer.
 pub async fn assert_lake_matches(lake: impl Into<Loc>, summary: &GenSummary) {
     let lake = &lake.into();

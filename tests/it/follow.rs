@@ -102,14 +102,7 @@ async fn wait_for_ledger(lake: &Loc, objects: u64, child: &mut Child) {
                 panic!("--follow exited early with {status}");
             }
             async move {
-                let tables = eventlake::query::table_names(&lake.lake())
-                    .await
-                    .unwrap_or_default();
-                let committed = if tables.iter().any(|name| name == "source_objects") {
-                    count(lake, "SELECT count(*) FROM source_objects").await
-                } else {
-                    0
-                };
+                let committed = ledger_rows(lake).await.unwrap_or(0);
                 assert!(
                     committed <= objects,
                     "the ledger has {committed} objects, want {objects}"

@@ -73,10 +73,7 @@ async fn wait_for_lake(lake: &Loc, expected: Expected, children: &mut [&mut Foll
                 }
             }
             async move {
-                let tables = eventlake::query::table_names(&lake.lake())
-                    .await
-                    .unwrap_or_default();
-                if !tables.iter().any(|name| name == "source_objects") {
+                if ledger_rows(lake).await.is_none() {
                     return false;
                 }
                 let events = count(lake, "SELECT count(*) FROM events").await;
@@ -103,11 +100,7 @@ async fn wait_for_more_ranges(lake: &Loc, ranges_before: u64, child: &mut Follow
                 panic!("--follow exited early with {status}");
             }
             async move {
-                let tables = eventlake::query::table_names(&lake.lake())
-                    .await
-                    .unwrap_or_default();
-                if tables.iter().any(|name| name == "source_objects") {
-                    let now = count(lake, "SELECT count(*) FROM source_objects").await;
+                if let Some(now) = ledger_rows(lake).await {
                     seen.store(now, std::sync::atomic::Ordering::Relaxed);
                 }
                 seen.load(std::sync::atomic::Ordering::Relaxed) > ranges_before
