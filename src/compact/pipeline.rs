@@ -5,7 +5,8 @@
 //! `Done` message's counts say so (`records = events + errors`); the sink refuses to commit an
 //! object whose counts do not add up. Memory: one read chunk, the framer's window (at most
 //! `max_record_bytes` past the chunk) and batches (one a partition) of at most `BATCH_ROWS` rows or
-//! `BATCH_BYTES` in all.
+//! `BATCH_BYTES` in all; after a send, each partition's builder keeps room for as many rows and
+//! bytes as it sent (so at most that much again, reserved).
 
 use std::io::Read;
 

@@ -93,6 +93,9 @@ const TYPICAL_ROW_BYTES_BESIDES_DETAIL: usize = 160;
 /// Rows a new builder has room for before it grows.
 const BUILDER_START_ROWS: usize = 64;
 
+/// Bytes a row of a short string column starts with room for: a UUID's 36, rounded up.
+const SHORT_TEXT_BYTES: usize = 40;
+
 /// Builds `events` batches.
 pub struct EventBatchBuilder {
     schema: SchemaRef,
@@ -117,9 +120,27 @@ pub struct EventBatchBuilder {
 impl EventBatchBuilder {
     pub fn new(schema: SchemaRef, extra_partition_columns: usize) -> Self {
         // Small to start: a worker keeps one builder per partition its object's rows fall in,
-        // and builders grow as rows come (after `finish` they start from nothing anyway).
+        // and builders grow as rows come.
         let rows = BUILDER_START_ROWS;
-        let string = || StringBuilder::with_capacity(rows, rows * 32);
+        Self::with_capacity(
+            schema,
+            extra_partition_columns,
+            rows,
+            rows * 32,
+            rows * SHORT_TEXT_BYTES,
+        )
+    }
+
+    /// A builder with room for `rows` rows, `detail_bytes` of detail text and `text_bytes` in
+    /// each other string column.
+    fn with_capacity(
+        schema: SchemaRef,
+        extra_partition_columns: usize,
+        rows: usize,
+        detail_bytes: usize,
+        text_bytes: usize,
+    ) -> Self {
+        let string = || StringBuilder::with_capacity(rows, text_bytes);
         let timestamp = || TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
         let element = Arc::new(Field::new("element", DataType::Utf8, true));
         Self {
@@ -130,11 +151,11 @@ impl EventBatchBuilder {
             account: string(),
             time: timestamp(),
             region: string(),
-            resources: ListBuilder::new(string()).with_field(element),
+            resources: ListBuilder::with_capacity(string(), rows).with_field(element),
             client_id: string(),
             event_type: string(),
             schema_version: Int64Builder::with_capacity(rows),
-            detail: string(),
+            detail: StringBuilder::with_capacity(rows, detail_bytes),
             source_object: string(),
             ingested_at: timestamp(),
             partition_values: (0..extra_partition_columns).map(|_| string()).collect(),
@@ -208,8 +229,16 @@ impl EventBatchBuilder {
                 .iter_mut()
                 .map(|builder| Arc::new(builder.finish()) as ArrayRef),
         );
-        self.rows = 0;
-        self.detail_bytes = 0;
+        // The next batch of this partition is likely as large: room for it now, instead of
+        // growing from nothing by doubling (reallocation copies were ~2.5% of a run's samples).
+        let (rows, detail_bytes) = (self.rows, self.detail_bytes);
+        *self = Self::with_capacity(
+            self.schema.clone(),
+            self.partition_values.len(),
+            rows,
+            detail_bytes,
+            rows * SHORT_TEXT_BYTES,
+        );
         RecordBatch::try_new(self.schema.clone(), columns)
     }
 }
