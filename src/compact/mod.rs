@@ -26,6 +26,7 @@ mod metrics;
 mod pipeline;
 mod queue;
 mod shard;
+mod sort;
 mod stream;
 mod unit;
 mod workers;

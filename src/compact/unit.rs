@@ -191,6 +191,7 @@ impl Units {
             data_file_writer(events, &self.plan)?,
             events.table_url().clone(),
             self.plan.template.column_names(),
+            self.plan.row_group_rows,
         );
         let mut errors_writer = data_file_writer(errors, &self.plan)?;
         let mut unit_ids = UnitIds::new(self.plan.template.column_names());

@@ -6,11 +6,15 @@
 //! the unit's txn; `reset` drops what a failed unit wrote so far (its files stay unreferenced,
 //! for `vacuum`).
 
+use std::sync::Arc;
+
 use arrow::array::RecordBatch;
 use deltalake::kernel::scalars::ScalarExt;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
 use deltalake::{DeltaTable, DeltaTableError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::sort::SortedRuns;
 use crate::config::CompactPlan;
 use crate::error::{Error, Result};
 use crate::table;
@@ -26,8 +30,15 @@ pub(super) fn data_file_writer(
         .with_target_file_size(plan.target_file_size))
 }
 
-/// Batches queued for the background writer (each at most a worker batch).
-const BATCHES_QUEUED: usize = 4;
+/// Arrow bytes of batches queued for the background writer. The queue is bounded by bytes, not
+/// batches: it must absorb the sink's output while the writer sorts and encodes a run (a burst
+/// of tens of milliseconds), and a day's batches are small (one partition of a chunk each).
+const QUEUED_BYTES: usize = 32 << 20;
+
+/// Arrow bytes of rows the writer holds back to sort (see `sort.rs`), over all partitions:
+/// about 8,000 rows a partition for the ten or so a day's objects fill at once. What it holds
+/// when the input ends is sorted and encoded after the workers are done, so it is a tail.
+const HELD_BYTES: usize = 32 << 20;
 
 /// The events writer fed through a bounded channel and run on a blocking thread: Parquet
 /// encoding and zstd (the sink's largest cost) overlap the sink's deduplication of the next
@@ -37,7 +48,9 @@ const BATCHES_QUEUED: usize = 4;
 /// Guarantee: `finish` hands back the writer with every batch sent written, or the first
 /// error; after an error nothing more is written.
 pub(super) struct BackgroundWriter {
-    sender: tokio::sync::mpsc::Sender<RecordBatch>,
+    /// Each batch travels with its share of the queue's bytes, handed back once it is held.
+    sender: tokio::sync::mpsc::UnboundedSender<(RecordBatch, OwnedSemaphorePermit)>,
+    queue_bytes: Arc<Semaphore>,
     task: tokio::task::JoinHandle<Written>,
 }
 
@@ -49,31 +62,56 @@ impl BackgroundWriter {
         mut writer: RecordBatchWriter,
         table_url: url::Url,
         partition_columns: Vec<String>,
+        run_rows: usize,
     ) -> Self {
-        let (sender, mut receiver) = tokio::sync::mpsc::channel::<RecordBatch>(BATCHES_QUEUED);
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let runtime = tokio::runtime::Handle::current();
         let task = tokio::task::spawn_blocking(move || {
+            let mut runs = SortedRuns::new(HELD_BYTES, run_rows);
             let mut busy = 0.0;
-            while let Some(batch) = receiver.blocking_recv() {
+            let mut write = |writer: &mut RecordBatchWriter, batch: Option<RecordBatch>| {
                 let started = std::time::Instant::now();
-                if let Err(source) =
-                    runtime.block_on(write_partition(&mut writer, batch, &partition_columns))
-                {
-                    return (writer, Err(table::delta_at(&table_url, source)), busy);
-                }
+                let due = match batch {
+                    Some(batch) => partition_key(&batch, &partition_columns)
+                        .and_then(|key| Ok(runs.push(key, batch)?)),
+                    None => runs.drain().map_err(DeltaTableError::from),
+                };
+                let written = due.and_then(|due| {
+                    due.into_iter().try_for_each(|run| {
+                        runtime.block_on(write_partition(writer, run, &partition_columns))
+                    })
+                });
                 busy += started.elapsed().as_secs_f64();
+                written.map_err(|source| table::delta_at(&table_url, source))
+            };
+            while let Some((batch, queued)) = receiver.blocking_recv() {
+                drop(queued);
+                if let Err(error) = write(&mut writer, Some(batch)) {
+                    return (writer, Err(error), busy);
+                }
             }
-            (writer, Ok(()), busy)
+            let drained = write(&mut writer, None);
+            (writer, drained, busy)
         });
-        Self { sender, task }
+        let queue_bytes = Arc::new(Semaphore::new(QUEUED_BYTES));
+        Self {
+            sender,
+            queue_bytes,
+            task,
+        }
     }
 
     /// Queues `batch`; waits while the queue is full. Fails once the writer has stopped (its
     /// own error comes from `finish`).
     pub(super) async fn write(&self, batch: RecordBatch) -> Result<()> {
-        self.sender
-            .send(batch)
+        // A batch larger than the whole queue waits for it to empty.
+        let bytes = batch.get_array_memory_size().clamp(1, QUEUED_BYTES) as u32;
+        let queued = Arc::clone(&self.queue_bytes)
+            .acquire_many_owned(bytes)
             .await
+            .map_err(|_| Error::WriterStopped)?;
+        self.sender
+            .send((batch, queued))
             .map_err(|_| Error::WriterStopped)
     }
 
@@ -95,6 +133,31 @@ impl BackgroundWriter {
             Err(own) => own,
         }
     }
+}
+
+/// The partition of `batch` (whose rows share it) as a map key: each partition column's value
+/// in the first row as text, `None` for null (a column's type is fixed, so text tells values apart).
+fn partition_key(
+    batch: &RecordBatch,
+    partition_columns: &[String],
+) -> std::result::Result<Vec<Option<String>>, DeltaTableError> {
+    if batch.num_rows() == 0 {
+        return Ok(Vec::new());
+    }
+    partition_columns
+        .iter()
+        .map(|name| {
+            let column = batch.column_by_name(name).ok_or_else(|| {
+                DeltaTableError::generic("a partition column is missing from the batch")
+            })?;
+            if column.is_null(0) {
+                return Ok(None);
+            }
+            Ok(Some(arrow::util::display::array_value_to_string(
+                column, 0,
+            )?))
+        })
+        .collect()
 }
 
 /// Writes `batch`, whose rows share their partition values, to that partition's file.

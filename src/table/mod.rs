@@ -175,6 +175,9 @@ pub fn source_objects_columns() -> Vec<StructField> {
 /// smallest size that keeps it.
 const BLOOM_FILTER_FPP: f64 = 0.0001;
 
+/// Rows a data page of `events` holds at most (parquet-rs cuts pages at 1 MiB or 20,000 rows).
+const EVENTS_PAGE_ROWS: usize = 1024;
+
 /// How a lake's tables' data files are written, by compaction and by `optimize`: zstd level 1
 /// (compaction is CPU-bound) and bounded row groups; in `events`, a bloom filter on `id` sized
 /// for a row group (the id index probes it; `WHERE id = …` skips row groups with it); in the
@@ -197,7 +200,10 @@ pub fn data_file_properties(
         let (id, detail) = (ColumnPath::from("id"), ColumnPath::from("detail"));
         // Every id and nearly every detail is distinct: a dictionary is built for each only to
         // be dropped once it outgrows its page. Min/max of JSON text prune nothing.
+        // Small pages: rows are sorted by client in runs (`compact/sort.rs`), so a query for one
+        // client reads the few pages its rows are in; the page index skips the rest.
         builder
+            .set_data_page_row_count_limit(EVENTS_PAGE_ROWS)
             .set_column_dictionary_enabled(id.clone(), false)
             .set_column_bloom_filter_enabled(id.clone(), true)
             .set_column_bloom_filter_fpp(id.clone(), BLOOM_FILTER_FPP)

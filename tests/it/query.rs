@@ -343,6 +343,48 @@ async fn formats_params_pruning_and_errors(backend: Backend) {
     }
 }
 
+/// Compaction writes each partition's rows sorted by client (in runs) into small pages, so one
+/// client's day reads the pages that hold its rows, not the whole day's, and still finds each of
+/// them (the same ids as a filter the page index cannot use).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_clients_day_reads_only_the_pages_that_hold_its_rows() {
+    let dir = temp_dir();
+    let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
+    let options = GenOptions {
+        events: 60_000,
+        clients: 2_000,
+        objects: 12,
+        ..GenOptions::default()
+    };
+    generate(&raw, &options).await;
+    compact_cli(&raw, &lake, &[]);
+    let day = "2026-11-01";
+    let busiest = format!(
+        "SELECT client_id FROM events WHERE dt = '{day}' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+    );
+    let client = sql(&lake, &busiest).await[0][0].clone();
+    let columns = "SELECT time, event_type, id, detail FROM events";
+    let whole_day = format!("{columns} WHERE dt = '{day}'");
+    let one_client = format!("{whole_day} AND client_id = '{client}'");
+    let read_day = bytes_scanned(&query(&lake, &[&whole_day, "--analyze"]));
+    let read_client = bytes_scanned(&query(&lake, &[&one_client, "--analyze"]));
+    assert!(
+        read_client * 4.0 < read_day,
+        "one client's day read {read_client} bytes, the whole day {read_day}"
+    );
+    let ids = |filter: &str| {
+        query(
+            &lake,
+            &[&format!(
+                "SELECT id FROM events WHERE dt = '{day}' AND {filter} ORDER BY id"
+            )],
+        )
+    };
+    let found = ids(&format!("client_id = '{client}'"));
+    assert!(found.lines().count() > 10, "{found}");
+    assert_eq!(found, ids(&format!("concat(client_id, '') = '{client}'")));
+}
+
 #[test]
 fn a_closed_pipe_is_a_quiet_success() {
     let dir = temp_dir();

@@ -1,0 +1,212 @@
+//! Sorted runs: the events writer holds back each partition's rows and writes them sorted by
+//! `client_id`, then `time`. One client's rows then sit together in each run, so a query for one
+//! client reads only the pages that hold them (`client_id`'s page index prunes the others; the
+//! files' pages are small, see `table::data_file_properties`), without an `optimize`.
+//!
+//! Guarantee: every row pushed comes out once, in a run of rows of its own partition only.
+//! Memory: at most `held_bytes` of Arrow data over all partitions (plus the batch that crossed
+//! it) and `run_rows` rows a partition.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::compute::{
+    concat, interleave_record_batch, lexsort_to_indices, SortColumn, SortOptions,
+};
+use arrow::error::ArrowError;
+
+/// The columns runs are sorted by, in order; nulls last.
+const SORT_COLUMNS: [&str; 2] = ["client_id", "time"];
+
+/// One partition's rows held back.
+struct Held {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    bytes: usize,
+}
+
+/// Rows held back per partition key `K`, handed out as sorted runs.
+pub(super) struct SortedRuns<K> {
+    partitions: HashMap<K, Held>,
+    held_bytes: usize,
+    max_held_bytes: usize,
+    run_rows: usize,
+}
+
+impl<K: Hash + Eq + Clone> SortedRuns<K> {
+    pub(super) fn new(max_held_bytes: usize, run_rows: usize) -> Self {
+        Self {
+            partitions: HashMap::new(),
+            held_bytes: 0,
+            max_held_bytes,
+            run_rows: run_rows.max(1),
+        }
+    }
+
+    /// Holds `batch` (all of partition `key`); returns the runs now due: its partition's once
+    /// it reaches `run_rows`, else the largest partition's while more than `max_held_bytes` is held.
+    pub(super) fn push(
+        &mut self,
+        key: K,
+        batch: RecordBatch,
+    ) -> Result<Vec<RecordBatch>, ArrowError> {
+        let bytes = batch.get_array_memory_size();
+        let held = self.partitions.entry(key.clone()).or_insert(Held {
+            batches: Vec::new(),
+            rows: 0,
+            bytes: 0,
+        });
+        held.rows += batch.num_rows();
+        held.bytes += bytes;
+        held.batches.push(batch);
+        self.held_bytes += bytes;
+        let mut due = Vec::new();
+        if held.rows >= self.run_rows {
+            due.push(self.take(&key)?);
+        }
+        while self.held_bytes > self.max_held_bytes {
+            let Some(largest) = self
+                .partitions
+                .iter()
+                .max_by_key(|(_, held)| held.bytes)
+                .map(|(key, _)| key.clone())
+            else {
+                break;
+            };
+            due.push(self.take(&largest)?);
+        }
+        Ok(due)
+    }
+
+    /// Every partition's remaining rows, as one sorted run each.
+    pub(super) fn drain(&mut self) -> Result<Vec<RecordBatch>, ArrowError> {
+        let keys: Vec<K> = self.partitions.keys().cloned().collect();
+        keys.iter().map(|key| self.take(key)).collect()
+    }
+
+    fn take(&mut self, key: &K) -> Result<RecordBatch, ArrowError> {
+        let held = self.partitions.remove(key).ok_or_else(|| {
+            ArrowError::InvalidArgumentError("no rows held for a partition".into())
+        })?;
+        self.held_bytes -= held.bytes;
+        sorted(&held.batches)
+    }
+}
+
+/// The rows of `batches` (one schema) as one batch sorted by [`SORT_COLUMNS`], ties in
+/// arrival order; columns the schema lacks are left out of the order.
+fn sorted(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
+    let columns = SORT_COLUMNS
+        .iter()
+        .filter_map(|name| {
+            let parts: Option<Vec<&dyn arrow::array::Array>> = batches
+                .iter()
+                .map(|batch| batch.column_by_name(name).map(|c| c.as_ref()))
+                .collect();
+            parts.map(|parts| concat(&parts))
+        })
+        .map(|values: Result<ArrayRef, ArrowError>| {
+            Ok(SortColumn {
+                values: values?,
+                options: Some(SortOptions {
+                    descending: false,
+                    nulls_first: false,
+                }),
+            })
+        })
+        .collect::<Result<Vec<_>, ArrowError>>()?;
+    let locations: Vec<(usize, usize)> = batches
+        .iter()
+        .enumerate()
+        .flat_map(|(index, batch)| (0..batch.num_rows()).map(move |row| (index, row)))
+        .collect();
+    let order: Vec<(usize, usize)> = if columns.is_empty() {
+        locations
+    } else {
+        lexsort_to_indices(&columns, None)?
+            .values()
+            .iter()
+            .map(|&row| locations[row as usize])
+            .collect()
+    };
+    let batches: Vec<&RecordBatch> = batches.iter().collect();
+    interleave_record_batch(&batches, &order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray, UInt8Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    type Row = (u8, Option<String>, i64);
+
+    fn batch(partition: u8, rows: &[(Option<u8>, i64)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("partition", DataType::UInt8, false),
+            Field::new("client_id", DataType::Utf8, true),
+            Field::new("time", DataType::Int64, false),
+        ]));
+        let partitions = UInt8Array::from(vec![partition; rows.len()]);
+        let clients: StringArray = rows
+            .iter()
+            .map(|(client, _)| client.map(|c| format!("client-{c:02}")))
+            .collect();
+        let times = Int64Array::from_iter_values(rows.iter().map(|(_, time)| *time));
+        let columns: Vec<ArrayRef> = vec![Arc::new(partitions), Arc::new(clients), Arc::new(times)];
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    fn rows_of(batch: &RecordBatch) -> Vec<Row> {
+        let column = |index: usize| batch.column(index).as_any();
+        let partitions = column(0).downcast_ref::<UInt8Array>().unwrap();
+        let clients = column(1).downcast_ref::<StringArray>().unwrap();
+        let times = column(2).downcast_ref::<Int64Array>().unwrap();
+        (0..batch.num_rows())
+            .map(|row| {
+                let client = clients.is_valid(row).then(|| clients.value(row).to_owned());
+                (partitions.value(row), client, times.value(row))
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// Whatever the batches and bounds: each row comes out once, each run holds one
+        /// partition's rows sorted by client (nulls last), then time, and no more than the
+        /// bound stays held.
+        #[test]
+        fn every_row_comes_out_once_in_a_sorted_run_of_its_partition(
+            pushes in prop::collection::vec(
+                (0u8..4, prop::collection::vec((prop::option::of(0u8..20), -5i64..5), 0..40)),
+                0..30,
+            ),
+            max_held_bytes in 0usize..20_000,
+            run_rows in 0usize..100,
+        ) {
+            let mut runs = SortedRuns::new(max_held_bytes, run_rows);
+            let (mut pushed, mut out) = (Vec::new(), Vec::new());
+            let mut check = |run: RecordBatch| {
+                let rows = rows_of(&run);
+                let mut want = rows.clone();
+                want.sort_by(|a, b| (a.1.is_none(), &a.1, a.2).cmp(&(b.1.is_none(), &b.1, b.2)));
+                assert_eq!(rows, want, "a run is not sorted");
+                assert!(rows.windows(2).all(|w| w[0].0 == w[1].0), "a run mixes partitions");
+                out.extend(rows);
+            };
+            for (partition, rows) in &pushes {
+                let batch = batch(*partition, rows);
+                pushed.extend(rows_of(&batch));
+                runs.push(*partition, batch).unwrap().into_iter().for_each(&mut check);
+                prop_assert!(runs.held_bytes <= max_held_bytes);
+            }
+            runs.drain().unwrap().into_iter().for_each(&mut check);
+            prop_assert_eq!(runs.held_bytes, 0);
+            pushed.sort();
+            out.sort();
+            prop_assert_eq!(pushed, out);
+        }
+    }
+}
