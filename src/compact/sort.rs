@@ -94,8 +94,8 @@ impl<K: Hash + Eq + Clone> SortedRuns<K> {
     }
 }
 
-/// The rows of `batches` (one schema) as one batch sorted by [`SORT_COLUMNS`], ties in
-/// arrival order; columns the schema lacks are left out of the order.
+/// The rows of `batches` (one schema) as one batch sorted by [`SORT_COLUMNS`] (ties in no set
+/// order); columns the schema lacks are left out of the order.
 fn sorted(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
     let columns = SORT_COLUMNS
         .iter()
@@ -137,7 +137,7 @@ fn sorted(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Int64Array, StringArray, UInt8Array};
+    use arrow::array::{Array, Int64Array, StringArray, UInt8Array};
     use arrow::datatypes::{DataType, Field, Schema};
     use proptest::prelude::*;
     use std::sync::Arc;
