@@ -13,6 +13,7 @@
 //! | `worker-panic`        | a worker has framed 100 records of an object   | that worker panics  |
 //! | `before-queue-delete` | `--follow --queue`: objects committed, their messages not deleted | the process aborts |
 //! | `hold-before-events-commit` | ids checked, `events` commit not yet tried | waits (see `hold`) |
+//! | `hold-between-state-reads` | a unit's `errors` state read, `events` not yet | waits (see `hold`) |
 
 #[cfg(feature = "failpoints")]
 const VARIABLE: &str = "EVENTLAKE_TEST_FAILPOINT";

@@ -36,7 +36,7 @@ use crate::source::kinesis::{
     self, sequence_cmp, KinesisClient, RecordsPage, ShardInfo, StartingPosition, StreamRecord,
 };
 use crate::source::SourceObject;
-use crate::table::{self, committed_unit, Lake};
+use crate::table::{committed_unit, refresh, Lake};
 
 /// How often the shard list is read again, to find the children of splits and merges.
 const SHARD_LISTING_EVERY: Duration = Duration::from_secs(10);
@@ -671,13 +671,6 @@ fn merge_positions(positions: &mut BTreeMap<String, ShardPosition>, unit: &UnitM
         }
         kept.finished |= position.finished;
     }
-}
-
-async fn refresh(table: &mut deltalake::DeltaTable) -> Result<()> {
-    table
-        .update_state()
-        .await
-        .map_err(|source| table::delta(table, source))
 }
 
 /// The app id of a stream's units read by `shard` of the processes.

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::retry::Backoff;
 use crate::table::ledger::{self, ObjectCounts};
-use crate::table::{self, commit_unit, committed_unit, CommitOutcome};
+use crate::table::{self, commit_unit, committed_unit, refresh, CommitOutcome};
 use deltalake::DeltaTable;
 
 /// Which of the unit's tables already hold it, from their txn versions: the writes a run
@@ -113,12 +113,13 @@ impl Units {
     ) -> Result<CompactMetrics> {
         let unit = manifest.unit;
         let app_id = manifest.app_id.as_str();
-        for data_table in [&mut state.events, &mut state.errors] {
-            data_table
-                .update_state()
-                .await
-                .map_err(|source| table::delta(data_table, source))?;
-        }
+        // Errors first: units commit to events before errors, so a unit the errors table was
+        // seen to hold is in the events state read after it, whatever a concurrent run commits
+        // between the two reads (read the other way round, a unit committed in between looks
+        // held by errors alone).
+        refresh(&mut state.errors).await?;
+        failpoint::hold("hold-between-state-reads").await;
+        refresh(&mut state.events).await?;
         let held = Held::of(&state.events, &state.errors, app_id, unit).await?;
         let ingested_at = chrono::Utc::now();
         let mut metrics = CompactMetrics::default();

@@ -218,6 +218,14 @@ pub fn data_file_properties(
     builder.build()
 }
 
+/// Reads the table's log again, to where other writers have taken it.
+pub async fn refresh(table: &mut DeltaTable) -> Result<()> {
+    table
+        .update_state()
+        .await
+        .map_err(|source| delta(table, source))
+}
+
 /// The highest unit of `app_id`'s sequence a table holds.
 pub async fn committed_unit(table: &DeltaTable, app_id: &str) -> Result<i64> {
     transaction_version(table, app_id).await

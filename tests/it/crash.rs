@@ -207,6 +207,49 @@ async fn runs_at_once_do_not_double_ingest(backend: Backend) {
     );
 }
 
+/// A run reads which tables hold its unit (errors, then events) while another run commits that
+/// unit between the two reads: the first run sees what the other committed as a prefix of the
+/// commit order and finishes, where reading events first would find the unit in errors alone
+/// and fail the run (as two runs at once did, now and then).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_committed_between_a_runs_two_state_reads_is_finished_not_refused() {
+    let dir = temp_dir();
+    let (raw, lake) = place(Backend::Local, &dir);
+    let config = path(&dir, "eventlake.toml");
+    std::fs::write(&config, "[limits]\nunit_max_objects = 100\n").unwrap();
+    let options = GenOptions {
+        events: 3_000,
+        objects: 6,
+        bad_rate: 0.01,
+        ..GenOptions::default()
+    };
+    let summary = generate(&raw, &options).await;
+    let release = path(&dir, "release");
+    let held = path(&dir, "release.held");
+    let waiting = spawn_compact(&raw, &lake, &config)
+        .stdout(Stdio::piped())
+        .env("EVENTLAKE_TEST_FAILPOINT", "hold-between-state-reads")
+        .env("EVENTLAKE_TEST_FAILPOINT_RELEASE", &release)
+        .spawn()
+        .unwrap();
+    eventually_blocking(
+        "the first run between its state reads",
+        Duration::from_secs(60),
+        || held.exists(),
+    );
+    // The second run finds the unit claimed and commits it to every table.
+    let second = compact_cli(&raw, &lake, &["--config", config.to_str().unwrap()]);
+    assert_eq!(second["units"], 1, "{second}");
+    std::fs::write(&release, b"").unwrap();
+    let output = waiting.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_lake_matches(&lake, &summary).await;
+}
+
 /// A unit's txn survives checkpoints: a run that dies after a unit's events commit is finished
 /// by the next run from the table's state as a checkpoint holds it (every commit file before
 /// it gone, as log cleanup leaves a table), without a second events commit. (The unit's own

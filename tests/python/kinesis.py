@@ -7,7 +7,9 @@
                                                     as JSON: {"ids": distinct ids, "bad": bad records};
                                                     clean: no bad records (the test server copies a
                                                     shard's records on a split or merge, and a bad
-                                                    record read twice is two error rows)
+                                                    record read twice is two error rows); records
+                                                    go to open shards, as Kinesis puts them (see
+                                                    open_routes)
     kinesis.py split ENDPOINT STREAM                splits the first open shard in two
     kinesis.py merge ENDPOINT STREAM                merges the first two adjacent open shards
     kinesis.py shards ENDPOINT STREAM               prints the open shards' ids
@@ -16,6 +18,7 @@ Records are shaped as EventBridge's Kinesis target puts them (one event's JSON),
 producers add: a few records holding two events run together or one a line, ids put twice
 (a retried PutRecords), and bad records (not JSON, cut short).
 """
+import hashlib
 import json
 import random
 import sys
@@ -76,7 +79,40 @@ def put(seed, count, clean):
     print(json.dumps({"ids": len(ids), "bad": bad}))
 
 
+def open_routes():
+    """The hash key ranges of the open shards a put reaches. Real Kinesis never puts into a
+    closed shard; the test server gives a key to the first shard created that covers it, closed
+    or not, so after a split or merge it keeps filling the parent, which a reader that has read
+    the parent to its end never reads again. Keys go where Kinesis would send them: open shards
+    no closed one created before them overlaps."""
+    shards = kinesis.list_shards(StreamName=stream)["Shards"]  # in creation order
+    routes, closed = [], []
+    for shard in shards:
+        low = int(shard["HashKeyRange"]["StartingHashKey"])
+        high = int(shard["HashKeyRange"]["EndingHashKey"])
+        if "EndingSequenceNumber" in shard["SequenceNumberRange"]:
+            closed.append((low, high))
+        elif not any(low <= other_high and other_low <= high for other_low, other_high in closed):
+            routes.append((low, high))
+    if not routes:
+        sys.exit("no open shard the test server routes puts to")
+    return routes
+
+
+def route(records):
+    """Gives each record whose partition key the test server would put into a closed shard an
+    explicit hash key in an open one (the same for every record of that key)."""
+    routes = open_routes()
+    for record in records:
+        key = int(hashlib.md5(record["PartitionKey"].encode()).hexdigest(), 16)
+        if not any(low <= key < high for low, high in routes):
+            low, high = routes[key % len(routes)]
+            record["ExplicitHashKey"] = str(low + key % (high - low))
+    return records
+
+
 def send(records):
+    records = route(records)
     for start in range(0, len(records), 500):
         chunk = records[start:start + 500]
         while chunk:
