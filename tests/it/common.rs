@@ -427,6 +427,43 @@ pub fn eventually_blocking(
     }
 }
 
+/// A run stopped at a `hold-…` failure point until [`HeldRun::release`].
+pub struct HeldRun {
+    child: std::process::Child,
+    release: PathBuf,
+}
+
+/// Spawns `command` to stop at `failpoint` (its release file in `dir`); returns once it is there.
+pub fn spawn_held(mut command: Command, failpoint: &str, dir: &tempfile::TempDir) -> HeldRun {
+    let release = path(dir, "release");
+    let held = path(dir, "release.held");
+    let child = command
+        .env("EVENTLAKE_TEST_FAILPOINT", failpoint)
+        .env("EVENTLAKE_TEST_FAILPOINT_RELEASE", &release)
+        .spawn()
+        .unwrap();
+    eventually_blocking(
+        &format!("the run held at {failpoint}"),
+        std::time::Duration::from_secs(60),
+        || held.exists(),
+    );
+    HeldRun { child, release }
+}
+
+impl HeldRun {
+    /// Lets the run go on; returns its output once it exits 0 (any other exit fails the test).
+    pub fn release(self) -> std::process::Output {
+        std::fs::write(&self.release, b"").unwrap();
+        let output = self.child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+}
+
 /// Runs `tests/python/<script>` with `args` under the test Python to its end; returns what it
 /// printed, trimmed (a failure fails the test with its stderr).
 pub fn python_script(script: &str, args: &[&str]) -> String {

@@ -224,29 +224,13 @@ async fn a_unit_committed_between_a_runs_two_state_reads_is_finished_not_refused
         ..GenOptions::default()
     };
     let summary = generate(&raw, &options).await;
-    let release = path(&dir, "release");
-    let held = path(&dir, "release.held");
-    let waiting = spawn_compact(&raw, &lake, &config)
-        .stdout(Stdio::piped())
-        .env("EVENTLAKE_TEST_FAILPOINT", "hold-between-state-reads")
-        .env("EVENTLAKE_TEST_FAILPOINT_RELEASE", &release)
-        .spawn()
-        .unwrap();
-    eventually_blocking(
-        "the first run between its state reads",
-        Duration::from_secs(60),
-        || held.exists(),
-    );
+    let mut first = spawn_compact(&raw, &lake, &config);
+    first.stdout(Stdio::piped());
+    let first = spawn_held(first, "hold-between-state-reads", &dir);
     // The second run finds the unit claimed and commits it to every table.
     let second = compact_cli(&raw, &lake, &["--config", config.to_str().unwrap()]);
     assert_eq!(second["units"], 1, "{second}");
-    std::fs::write(&release, b"").unwrap();
-    let output = waiting.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    first.release();
     assert_lake_matches(&lake, &summary).await;
 }
 

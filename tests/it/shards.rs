@@ -216,32 +216,16 @@ async fn an_events_commit_that_loses_a_race_checks_the_winner(backend: Backend) 
     compact_cli(&raw, &whole_lake, &[]);
     let expected = contents(&whole_lake).await;
 
-    let release = path(&dir, "release");
-    let held = path(&dir, "release.held");
-    let waiting = compact_command(&raw, &lake, &config)
-        .args(["--shard", "0/2"])
-        .env("EVENTLAKE_TEST_FAILPOINT", "hold-before-events-commit")
-        .env("EVENTLAKE_TEST_FAILPOINT_RELEASE", &release)
-        .spawn()
-        .unwrap();
-    eventually_blocking(
-        "shard 0 reaching its events commit",
-        std::time::Duration::from_secs(60),
-        || held.exists(),
-    );
+    let mut waiting = compact_command(&raw, &lake, &config);
+    waiting.args(["--shard", "0/2"]);
+    let waiting = spawn_held(waiting, "hold-before-events-commit", &dir);
     let winner = compact_cli(
         &raw,
         &lake,
         &["--shard", "1/2", "--config", config.to_str().unwrap()],
     );
     assert!(winner["objects"].as_u64().unwrap() > 0, "{winner}");
-    std::fs::write(&release, b"").unwrap();
-    let output = waiting.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = waiting.release();
     let loser: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(
         loser["commit_races"].as_u64().unwrap() > 0,

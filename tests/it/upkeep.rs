@@ -190,9 +190,9 @@ async fn optimize_keeps_every_answer_prunes_better_and_vacuum_keeps_what_retain_
         &lake,
         &["query", "--lake", &lake.uri, client_day_sql, "--analyze"],
     ));
-    // Compaction's sorted runs already prune pages, and optimize's files prune less than they
-    // do (issue 23's note); what optimize keeps is some pruning: the same filter, hidden from
-    // statistics, reads more.
+    // Compaction's sorted runs already prune pages; optimize's files must too: the same filter,
+    // hidden from statistics, reads more than twice as much. (With dictionaries on `client_id`
+    // and `time`, each read whole for any page of a row group, it read nearly as much.)
     let unpruned_sql =
         client_day_sql.replace("WHERE client_id = ", "WHERE concat(client_id, '') = ");
     let plan_unpruned = stdout(&run(
@@ -205,7 +205,7 @@ async fn optimize_keeps_every_answer_prunes_better_and_vacuum_keeps_what_retain_
         crate::query::bytes_scanned(&plan_unpruned),
     );
     assert!(
-        after < unpruned,
+        after * 2.0 < unpruned,
         "one client's day read {before} bytes before optimize, {after} after, {unpruned} unpruned"
     );
 
