@@ -191,8 +191,8 @@ async fn optimize_keeps_every_answer_prunes_better_and_vacuum_keeps_what_retain_
         &["query", "--lake", &lake.uri, client_day_sql, "--analyze"],
     ));
     // Compaction's sorted runs already prune pages; optimize's files must too: the same filter,
-    // hidden from statistics, reads more than twice as much. (With dictionaries on `client_id`
-    // and `time`, each read whole for any page of a row group, it read nearly as much.)
+    // hidden from statistics, reads more than twice as much. (With a dictionary on `time`, read
+    // whole for any page of a row group, it read nearly as much.)
     let unpruned_sql =
         client_day_sql.replace("WHERE client_id = ", "WHERE concat(client_id, '') = ");
     let plan_unpruned = stdout(&run(
