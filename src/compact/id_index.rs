@@ -257,9 +257,9 @@ impl UnitIds {
         self.by_partition.values().map(IdSet::len).sum()
     }
 
-    /// Keeps the first row of each id in its partition; returns the kept rows and how many were
-    /// dropped.
-    pub(super) fn keep_new(&mut self, batch: RecordBatch) -> Result<(RecordBatch, u64)> {
+    /// Keeps the first row of each id in its partition; returns the kept rows and the row
+    /// numbers of those dropped, ascending.
+    pub(super) fn keep_new(&mut self, batch: RecordBatch) -> Result<(RecordBatch, Vec<usize>)> {
         let ids = id_column(&batch, "an events batch")?;
         let partition_arrays: Vec<_> = self
             .partition_columns
@@ -268,7 +268,7 @@ impl UnitIds {
             .collect();
         let mut keep = Vec::with_capacity(batch.num_rows());
         let mut key = String::new();
-        let mut dropped = 0;
+        let mut dropped = Vec::new();
         // Rows come in runs of one partition (an object's events are in time order): the key
         // is built and its set found once a run, not once a row.
         let runs: Vec<std::ops::Range<usize>> = if partition_arrays.is_empty() {
@@ -291,13 +291,13 @@ impl UnitIds {
             for row in run {
                 let fresh = !ids.is_null(row) && set.insert(ids.value(row));
                 if !fresh {
-                    dropped += 1;
+                    dropped.push(row);
                 }
                 keep.push(fresh);
             }
         }
-        if dropped == 0 {
-            return Ok((batch, 0));
+        if dropped.is_empty() {
+            return Ok((batch, dropped));
         }
         let kept = arrow::compute::filter_record_batch(&batch, &BooleanArray::from(keep))?;
         Ok((kept, dropped))
@@ -750,7 +750,7 @@ mod tests {
                 let (kept, dropped) = unit.keep_new(batch).unwrap();
                 let kept = id_column(&kept, "kept").unwrap();
                 let kept: Vec<String> = kept.iter().flatten().map(str::to_owned).collect();
-                prop_assert_eq!(dropped as usize, rows.len() - wanted.len());
+                prop_assert_eq!(dropped.len(), rows.len() - wanted.len());
                 prop_assert_eq!(kept, wanted);
             }
         }

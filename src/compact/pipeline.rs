@@ -1,9 +1,11 @@
 //! One object's pass, storage-free: decompressed bytes in, Arrow batches of events and errors
-//! out. Frame → parse and transform → partition → append to batch builders.
+//! out. Frame → parse and transform → partition → append to batch builders. A worker's event
+//! builders outlive the object ([`WorkerBatches`]): small objects still make full batches.
 //!
 //! Guarantee: every framed record becomes exactly one event row or one error row, and the final
 //! `Done` message's counts say so (`records = events + errors`); the sink refuses to commit an
-//! object whose counts do not add up. Memory: one read chunk, the framer's window (at most
+//! object whose counts do not add up. An object's event rows may reach the sink after its
+//! `Done`, and at the latest in the worker's [`WorkerBatches::flush`], before its sender drops. Memory: one read chunk, the framer's window (at most
 //! `max_record_bytes` past the chunk) and batches (one a partition) of at most `BATCH_ROWS` rows or
 //! `BATCH_BYTES` in all; after a send, each partition's builder keeps room for as many rows and
 //! bytes as it sent (so at most that much again, reserved).
@@ -21,7 +23,7 @@ use crate::record::{parse_record, ErrorCode, Parsed};
 use crate::source::framing::{BrokenKind, Frame, FrameKind, Framer};
 use crate::source::kinesis::StreamRecord;
 use crate::source::{arrival_time_from_name, is_store_error, SourceObject};
-use crate::table::batch::{ErrorBatchBuilder, ErrorRow, PartitionedEventBatches};
+use crate::table::batch::{EntryRuns, ErrorBatchBuilder, ErrorRow, PartitionedEventBatches};
 use crate::table::ledger::ObjectCounts;
 
 /// Rows per batch a worker sends to the sink.
@@ -37,9 +39,9 @@ const MIN_READ_CHUNK_BYTES: usize = 64 << 10;
 
 /// What a worker sends to the sink.
 pub(super) enum WorkerMessage {
-    /// Rows of one partition.
+    /// Rows of one partition, and the manifest entries they came from.
     Events {
-        object: usize,
+        entries: EntryRuns,
         batch: RecordBatch,
     },
     Errors {
@@ -62,6 +64,19 @@ pub(super) struct ObjectDone {
     pub parse_seconds: f64,
 }
 
+/// A worker's event rows not yet sent, over the entries it has read.
+pub(super) struct WorkerBatches(PartitionedEventBatches);
+
+impl WorkerBatches {
+    /// Sends the rows held, a batch per partition.
+    pub fn flush(&mut self, send: &mut dyn FnMut(WorkerMessage) -> Result<()>) -> Result<()> {
+        for (batch, entries) in self.0.finish()? {
+            send(WorkerMessage::Events { entries, batch })?;
+        }
+        Ok(())
+    }
+}
+
 /// Turns one object's bytes into batches.
 pub(super) struct ObjectPipeline<'a> {
     pub plan: &'a CompactPlan,
@@ -70,10 +85,20 @@ pub(super) struct ObjectPipeline<'a> {
 }
 
 impl ObjectPipeline<'_> {
+    /// Empty builders for one worker's rows.
+    pub fn batches(&self) -> WorkerBatches {
+        let extra_columns = self.plan.template.extra_columns().count();
+        WorkerBatches(PartitionedEventBatches::new(
+            self.schema.clone(),
+            extra_columns,
+        ))
+    }
+
     /// Reads `reader` (the decompressed bytes of manifest entry `index`) to its end, sending
-    /// batches and finally `Done` through `send`.
+    /// full batches and finally `Done` through `send`; its last rows stay in `batches`.
     pub fn run(
         &self,
+        batches: &mut WorkerBatches,
         index: usize,
         object: &SourceObject,
         reader: &mut dyn Read,
@@ -81,7 +106,7 @@ impl ObjectPipeline<'_> {
     ) -> Result<()> {
         let started_cpu = thread_cpu_seconds();
         let mut read_seconds = 0.0;
-        let mut output = EntryOutput::new(self, index);
+        let mut output = EntryOutput::new(self, batches, index);
         // Firehose's `!{firehose:random-string}` is stable per object, so a rerun lands alike.
         let object_random = crate::partition::object_random(&object.uri);
         let context = PartitionContext {
@@ -148,6 +173,7 @@ impl ObjectPipeline<'_> {
     /// `<shard_uri>/<sequence number>`, with the offset within it.
     pub fn run_records(
         &self,
+        batches: &mut WorkerBatches,
         index: usize,
         range: &SourceObject,
         shard_uri: &str,
@@ -155,7 +181,7 @@ impl ObjectPipeline<'_> {
         send: &mut dyn FnMut(WorkerMessage) -> Result<()>,
     ) -> Result<()> {
         let started_cpu = thread_cpu_seconds();
-        let mut output = EntryOutput::new(self, index);
+        let mut output = EntryOutput::new(self, batches, index);
         let range_random = crate::partition::object_random(&range.uri);
         let mut framer = Framer::new(self.plan.max_record_bytes);
         let mut record_uri = String::new();
@@ -192,10 +218,10 @@ impl ObjectPipeline<'_> {
 }
 
 /// The batches one manifest entry is filling, and its counts so far.
-struct EntryOutput<'a> {
+struct EntryOutput<'a, 'b> {
     pipeline: &'a ObjectPipeline<'a>,
     index: usize,
-    events: PartitionedEventBatches,
+    events: &'b mut PartitionedEventBatches,
     errors: ErrorBatchBuilder,
     counts: ObjectCounts,
     ingest_date: String,
@@ -204,13 +230,12 @@ struct EntryOutput<'a> {
     scratch: String,
 }
 
-impl<'a> EntryOutput<'a> {
-    fn new(pipeline: &'a ObjectPipeline<'a>, index: usize) -> Self {
-        let extra_columns = pipeline.plan.template.extra_columns().count();
+impl<'a, 'b> EntryOutput<'a, 'b> {
+    fn new(pipeline: &'a ObjectPipeline<'a>, batches: &'b mut WorkerBatches, index: usize) -> Self {
         Self {
             pipeline,
             index,
-            events: PartitionedEventBatches::new(pipeline.schema.clone(), extra_columns),
+            events: &mut batches.0,
             errors: ErrorBatchBuilder::new(),
             counts: ObjectCounts::default(),
             ingest_date: crate::time::date_text(pipeline.ingested_at_micros),
@@ -251,6 +276,7 @@ impl<'a> EntryOutput<'a> {
                                 );
                                 self.counts.events += 1;
                                 self.events.append(
+                                    self.index,
                                     &self.partition_key,
                                     &event,
                                     &self.partition_values,
@@ -328,11 +354,8 @@ impl<'a> EntryOutput<'a> {
 
     /// Sends the events held, a batch per partition.
     fn send_events(&mut self, send: &mut dyn FnMut(WorkerMessage) -> Result<()>) -> Result<()> {
-        for batch in self.events.finish()? {
-            send(WorkerMessage::Events {
-                object: self.index,
-                batch,
-            })?;
+        for (batch, entries) in self.events.finish()? {
+            send(WorkerMessage::Events { entries, batch })?;
         }
         Ok(())
     }
@@ -358,7 +381,8 @@ impl<'a> EntryOutput<'a> {
             .append(&row, self.pipeline.ingested_at_micros, &self.ingest_date);
     }
 
-    /// Sends what the batches still hold, then `Done`.
+    /// Sends the error rows still held, then `Done` (event rows stay for the worker's next
+    /// entry, or its flush).
     fn finish(
         mut self,
         bytes: u64,
@@ -366,9 +390,6 @@ impl<'a> EntryOutput<'a> {
         parse_seconds: f64,
         send: &mut dyn FnMut(WorkerMessage) -> Result<()>,
     ) -> Result<()> {
-        if !self.events.is_empty() {
-            self.send_events(send)?;
-        }
         if !self.errors.is_empty() {
             send(WorkerMessage::Errors {
                 batch: self.errors.finish()?,
@@ -427,10 +448,14 @@ mod tests {
             ingested_at_micros: 0,
         };
         let mut messages = Vec::new();
-        let result = pipeline.run(0, &object(), &mut &input[..], &mut |message| {
+        let mut send = |message| {
             messages.push(message);
             Ok(())
-        });
+        };
+        let mut batches = pipeline.batches();
+        let result = pipeline
+            .run(&mut batches, 0, &object(), &mut &input[..], &mut send)
+            .and_then(|()| batches.flush(&mut send));
         (messages, result)
     }
 
@@ -454,6 +479,57 @@ mod tests {
         assert_eq!(error_rows as u64, counts.errors);
         assert_eq!(counts.records, counts.events + counts.errors);
         assert_eq!((counts.events, counts.errors), (2, 3));
+    }
+
+    /// A worker's small objects fill one batch a partition between them, and the batch names
+    /// each row's object, so the sink can count each object's duplicates.
+    #[test]
+    fn small_objects_share_a_workers_batches() {
+        use crate::table::batch::EntryRuns;
+        let plan = CompactPlan::default();
+        let pipeline = ObjectPipeline {
+            plan: &plan,
+            schema: events_schema(&plan.template),
+            ingested_at_micros: 0,
+        };
+        let record = |n: usize| {
+            format!(
+                r#"{{"id":"id-{n}","time":"2026-11-20T10:00:00Z","resources":["c1"],"detail":{{"eventType":"searching","schemaVersion":1}}}}"#
+            ) + "\n"
+        };
+        let mut messages = Vec::new();
+        let mut send = |message| {
+            messages.push(message);
+            Ok(())
+        };
+        let mut batches = pipeline.batches();
+        for (index, rows) in [(0, 0..3), (1, 3..5), (2, 5..9)] {
+            let input: String = rows.map(record).collect();
+            pipeline
+                .run(
+                    &mut batches,
+                    index,
+                    &object(),
+                    &mut input.as_bytes(),
+                    &mut send,
+                )
+                .unwrap();
+        }
+        batches.flush(&mut send).unwrap();
+        let all_rows: Vec<usize> = (0..9).collect();
+        let sent: Vec<_> = messages
+            .into_iter()
+            .filter_map(|message| match message {
+                WorkerMessage::Events { entries, batch } => Some((entries, batch.num_rows())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent.len(), 1, "one batch for the three objects");
+        let (entries, rows): (EntryRuns, usize) = sent.into_iter().next().unwrap();
+        assert_eq!(rows, 9);
+        let mut named = Vec::new();
+        entries.entries_of(&all_rows, |entry| named.push(entry));
+        assert_eq!(named, [0, 0, 0, 1, 1, 2, 2, 2, 2]);
     }
 
     #[test]

@@ -209,7 +209,7 @@ impl Units {
         let mut failure = None;
         while let Some(message) = receiver.recv().await {
             match message {
-                WorkerMessage::Events { object, batch } => {
+                WorkerMessage::Events { entries, batch } => {
                     if !write_events {
                         continue;
                     }
@@ -222,7 +222,7 @@ impl Units {
                         }
                     };
                     metrics.stages.dedup += started.elapsed().as_secs_f64();
-                    counts[object].duplicates += dropped;
+                    entries.entries_of(&dropped, |object| counts[object].duplicates += 1);
                     if kept.num_rows() > 0 && events_writer.write(kept).await.is_err() {
                         failure = Some(Error::WriterStopped);
                         break;

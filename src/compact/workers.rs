@@ -1,10 +1,14 @@
-//! The worker pool: each manifest entry (an object, or a stream shard's range of records) is
-//! run through the pipeline on a blocking thread, `workers` at a time, sending batches to the sink through a bounded channel.
+//! The worker pool: `workers` blocking threads, each taking the unit's manifest entries (an
+//! object, or a stream shard's range of records) in turn and running them through the pipeline,
+//! sending batches to the sink through a bounded channel. A worker's event builders outlive an
+//! entry, so many small objects make full batches, not one small batch a partition each; what
+//! they hold is sent when the worker runs out of entries.
 //!
 //! Guarantee: the pool awaits every worker it started; a worker that panics or is cancelled is
-//! reported as `Failed(WorkerLost)` for its object, so the sink never commits a unit with an
-//! object missing.
+//! reported as `Failed(WorkerLost)` for the entry it was on, so the sink never commits a unit
+//! with an object missing.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -38,68 +42,84 @@ pub(super) fn spawn(
     ingested_at_micros: i64,
     sender: mpsc::Sender<WorkerMessage>,
 ) -> tokio::task::JoinHandle<()> {
-    let objects = objects.to_vec();
+    let objects = Arc::new(objects.to_vec());
     let input = input.clone();
     let plan = Arc::new(plan.clone());
     let schema = events_schema(&plan.template);
     let runtime = tokio::runtime::Handle::current();
+    // The next entry a worker takes; each worker keeps the one it is on, to name it if it dies.
+    let next_entry = Arc::new(AtomicUsize::new(0));
     tokio::spawn(async move {
-        let limit = Arc::new(tokio::sync::Semaphore::new(plan.workers.max(1)));
         let mut handles = Vec::new();
-        for (index, object) in objects.into_iter().enumerate() {
-            let Ok(permit) = limit.clone().acquire_owned().await else {
-                break;
-            };
-            if sender.is_closed() {
-                break;
-            }
-            let (input, plan, schema, runtime, sender) = (
+        for _ in 0..plan.workers.max(1).min(objects.len()) {
+            let (input, plan, schema, runtime, sender, objects, next_entry) = (
                 input.clone(),
                 plan.clone(),
                 schema.clone(),
                 runtime.clone(),
                 sender.clone(),
+                objects.clone(),
+                next_entry.clone(),
             );
-            let object_uri = object.uri.clone();
+            let current = Arc::new(AtomicUsize::new(0));
+            let on_entry = current.clone();
             let handle = tokio::task::spawn_blocking(move || {
                 let pipeline = ObjectPipeline {
                     plan: &plan,
                     schema,
                     ingested_at_micros,
                 };
+                let mut batches = pipeline.batches();
                 let mut send = |message| {
                     sender
                         .blocking_send(message)
                         .map_err(|_| Error::WriterStopped)
                 };
-                let result =
-                    match &input {
-                        UnitInput::Objects(source) => source
-                            .open_blocking(&object, &runtime)
-                            .and_then(|mut reader| {
-                                pipeline.run(index, &object, &mut reader, &mut send)
-                            }),
-                        UnitInput::Records {
-                            stream_uri,
-                            shards,
-                            records,
-                        } => pipeline.run_records(
-                            index,
-                            &object,
-                            &format!("{stream_uri}/{}", shards[index]),
-                            &records[index],
-                            &mut send,
-                        ),
-                    };
-                if let Err(error) = result {
+                let mut run_entries = || -> crate::error::Result<()> {
+                    loop {
+                        let index = next_entry.fetch_add(1, Ordering::Relaxed);
+                        let Some(object) = objects.get(index) else {
+                            return batches.flush(&mut send);
+                        };
+                        if sender.is_closed() {
+                            return Ok(());
+                        }
+                        on_entry.store(index, Ordering::Relaxed);
+                        match &input {
+                            UnitInput::Objects(source) => {
+                                let mut reader = source.open_blocking(object, &runtime)?;
+                                pipeline.run(
+                                    &mut batches,
+                                    index,
+                                    object,
+                                    &mut reader,
+                                    &mut send,
+                                )?;
+                            }
+                            UnitInput::Records {
+                                stream_uri,
+                                shards,
+                                records,
+                            } => pipeline.run_records(
+                                &mut batches,
+                                index,
+                                object,
+                                &format!("{stream_uri}/{}", shards[index]),
+                                &records[index],
+                                &mut send,
+                            )?,
+                        }
+                    }
+                };
+                if let Err(error) = run_entries() {
                     let _ = sender.blocking_send(WorkerMessage::Failed(error));
                 }
-                drop(permit);
             });
-            handles.push((object_uri, handle));
+            handles.push((current, handle));
         }
-        for (object, handle) in handles {
+        for (current, handle) in handles {
             if let Err(join_error) = handle.await {
+                let object = objects[current.load(Ordering::Relaxed)].uri.clone();
                 let reason = match join_error.try_into_panic() {
                     Ok(panic) => panic
                         .downcast_ref::<&str>()

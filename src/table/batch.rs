@@ -243,13 +243,44 @@ impl EventBatchBuilder {
     }
 }
 
+/// Which manifest entries a batch's rows came from, in row order: runs of (entry, rows).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct EntryRuns(Vec<(usize, usize)>);
+
+impl EntryRuns {
+    fn push_row(&mut self, entry: usize) {
+        match self.0.last_mut() {
+            Some((last, rows)) if *last == entry => *rows += 1,
+            _ => self.0.push((entry, 1)),
+        }
+    }
+
+    /// Calls `found` with the entry of each of `rows` (row numbers of the batch, ascending).
+    pub fn entries_of(&self, rows: &[usize], mut found: impl FnMut(usize)) {
+        let mut runs = self.0.iter();
+        let (mut entry, mut end) = (0, 0);
+        for &row in rows {
+            while row >= end {
+                let Some(&(next, count)) = runs.next() else {
+                    return;
+                };
+                (entry, end) = (next, end + count);
+            }
+            found(entry);
+        }
+    }
+}
+
 /// `events` batches of one partition each: a row goes to its partition's builder, so the
 /// writer takes each batch whole instead of splitting it again (a sort and a copy of every
-/// column per batch).
+/// column per batch). A worker keeps them over the entries it reads, so that small objects
+/// still make full batches; each batch says which entries its rows came from.
 pub struct PartitionedEventBatches {
     schema: SchemaRef,
     extra_partition_columns: usize,
     builders: Vec<EventBatchBuilder>,
+    /// Each builder's rows by the entry they came from.
+    entries: Vec<EntryRuns>,
     /// Each partition's builder by its key (see `PartitionTemplate::partition_key`).
     by_key: HashMap<String, usize, ahash::RandomState>,
     /// Key and builder of the last row: consecutive rows often share a partition.
@@ -264,6 +295,7 @@ impl PartitionedEventBatches {
             schema,
             extra_partition_columns,
             builders: Vec::new(),
+            entries: Vec::new(),
             by_key: HashMap::default(),
             last: None,
             rows: 0,
@@ -271,9 +303,10 @@ impl PartitionedEventBatches {
         }
     }
 
-    /// Appends a row to the builder of partition `key`.
+    /// Appends a row of manifest entry `entry` to the builder of partition `key`.
     pub fn append(
         &mut self,
+        entry: usize,
         key: &str,
         event: &Event<'_>,
         partition_values: &[String],
@@ -290,6 +323,7 @@ impl PartitionedEventBatches {
                             self.schema.clone(),
                             self.extra_partition_columns,
                         ));
+                        self.entries.push(EntryRuns::default());
                         self.by_key.insert(key.to_owned(), self.builders.len() - 1);
                         self.builders.len() - 1
                     }
@@ -306,6 +340,7 @@ impl PartitionedEventBatches {
             }
         };
         self.builders[index].append(event, partition_values, source_object, ingested_at_micros);
+        self.entries[index].push_row(entry);
         self.rows += 1;
         self.bytes += event.detail.len() + TYPICAL_ROW_BYTES_BESIDES_DETAIL;
     }
@@ -324,14 +359,16 @@ impl PartitionedEventBatches {
         self.bytes
     }
 
-    /// One batch per partition that holds rows; the builders stay for more rows.
-    pub fn finish(&mut self) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+    /// One batch per partition that holds rows, with the entries of its rows; the builders
+    /// stay for more rows.
+    pub fn finish(&mut self) -> Result<Vec<(RecordBatch, EntryRuns)>, arrow::error::ArrowError> {
         self.rows = 0;
         self.bytes = 0;
         self.builders
             .iter_mut()
-            .filter(|builder| !builder.is_empty())
-            .map(EventBatchBuilder::finish)
+            .zip(&mut self.entries)
+            .filter(|(builder, _)| !builder.is_empty())
+            .map(|(builder, entries)| Ok((builder.finish()?, std::mem::take(entries))))
             .collect()
     }
 }
@@ -418,5 +455,30 @@ impl ErrorBatchBuilder {
 impl Default for ErrorBatchBuilder {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EntryRuns;
+
+    proptest::proptest! {
+        /// Any row picked from a batch is named by the entry it was appended from.
+        #[test]
+        fn entries_of_names_each_rows_entry(
+            row_entries in proptest::collection::vec(0usize..4, 0..60),
+            picks in proptest::collection::vec(proptest::bool::ANY, 60),
+        ) {
+            let mut runs = EntryRuns::default();
+            for &entry in &row_entries {
+                runs.push_row(entry);
+            }
+            let rows: Vec<usize> =
+                (0..row_entries.len()).filter(|&row| picks[row]).collect();
+            let mut found = Vec::new();
+            runs.entries_of(&rows, |entry| found.push(entry));
+            let wanted: Vec<usize> = rows.iter().map(|&row| row_entries[row]).collect();
+            proptest::prop_assert_eq!(found, wanted);
+        }
     }
 }
