@@ -221,7 +221,7 @@ impl ObjectPipeline<'_> {
 struct EntryOutput<'a, 'b> {
     pipeline: &'a ObjectPipeline<'a>,
     index: usize,
-    events: &'b mut PartitionedEventBatches,
+    events: &'b mut WorkerBatches,
     errors: ErrorBatchBuilder,
     counts: ObjectCounts,
     ingest_date: String,
@@ -235,7 +235,7 @@ impl<'a, 'b> EntryOutput<'a, 'b> {
         Self {
             pipeline,
             index,
-            events: &mut batches.0,
+            events: batches,
             errors: ErrorBatchBuilder::new(),
             counts: ObjectCounts::default(),
             ingest_date: crate::time::date_text(pipeline.ingested_at_micros),
@@ -275,7 +275,7 @@ impl<'a, 'b> EntryOutput<'a, 'b> {
                                     &mut self.partition_key,
                                 );
                                 self.counts.events += 1;
-                                self.events.append(
+                                self.events.0.append(
                                     self.index,
                                     &self.partition_key,
                                     &event,
@@ -341,21 +341,14 @@ impl<'a, 'b> EntryOutput<'a, 'b> {
                 frame.bytes,
             ),
         }
-        if self.events.len() >= BATCH_ROWS || self.events.approximate_bytes() >= BATCH_BYTES {
-            self.send_events(send)?;
+        let held = &self.events.0;
+        if held.len() >= BATCH_ROWS || held.approximate_bytes() >= BATCH_BYTES {
+            self.events.flush(send)?;
         }
         if self.errors.len() >= ERROR_BATCH_ROWS {
             send(WorkerMessage::Errors {
                 batch: self.errors.finish()?,
             })?;
-        }
-        Ok(())
-    }
-
-    /// Sends the events held, a batch per partition.
-    fn send_events(&mut self, send: &mut dyn FnMut(WorkerMessage) -> Result<()>) -> Result<()> {
-        for (batch, entries) in self.events.finish()? {
-            send(WorkerMessage::Events { entries, batch })?;
         }
         Ok(())
     }
