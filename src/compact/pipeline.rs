@@ -5,10 +5,12 @@
 //! Guarantee: every framed record becomes exactly one event row or one error row, and the final
 //! `Done` message's counts say so (`records = events + errors`); the sink refuses to commit an
 //! object whose counts do not add up. An object's event rows may reach the sink after its
-//! `Done`, and at the latest in the worker's [`WorkerBatches::flush`], before its sender drops. Memory: one read chunk, the framer's window (at most
-//! `max_record_bytes` past the chunk) and batches (one a partition) of at most `BATCH_ROWS` rows or
-//! `BATCH_BYTES` in all; after a send, each partition's builder keeps room for as many rows and
-//! bytes as it sent (so at most that much again, reserved).
+//! `Done`, at the latest in the worker's [`WorkerBatches::flush`], before its sender drops.
+//!
+//! Memory: one read chunk, the framer's window (at most `max_record_bytes` past the chunk) and a
+//! worker's batches (one a partition) of at most `BATCH_ROWS` rows or `BATCH_BYTES` in all;
+//! after a send, each partition's builder keeps room for as many rows and bytes as it sent (so
+//! at most that much again, reserved).
 
 use std::io::Read;
 
@@ -217,7 +219,7 @@ impl ObjectPipeline<'_> {
     }
 }
 
-/// The batches one manifest entry is filling, and its counts so far.
+/// One manifest entry's pass: the worker's batches it fills, its error rows and its counts.
 struct EntryOutput<'a, 'b> {
     pipeline: &'a ObjectPipeline<'a>,
     index: usize,
