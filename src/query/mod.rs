@@ -7,6 +7,7 @@
 pub mod functions;
 pub mod params;
 pub mod saved;
+mod scan;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -226,12 +227,11 @@ impl LakeSchema {
         table
             .update_datafusion_session(&self.state)
             .map_err(|source| crate::table::delta(&table, source))?;
-        scan_provider(&table, &self.state).map(Some)
+        scan::provider(&table, &self.state).map(Some)
     }
 }
 
-// `table` is what `#[async_trait]` would write (a boxed future), spelled out rather than
-// adding the macro crate for one method.
+#[async_trait::async_trait]
 impl datafusion::catalog::SchemaProvider for LakeSchema {
     fn table_names(&self) -> Vec<String> {
         self.names.clone()
@@ -241,40 +241,12 @@ impl datafusion::catalog::SchemaProvider for LakeSchema {
         self.names.iter().any(|known| known == name)
     }
 
-    fn table<'schema, 'name, 'future>(
-        &'schema self,
-        name: &'name str,
-    ) -> std::pin::Pin<
-        Box<
-            dyn std::future::Future<
-                    Output = datafusion::error::Result<Option<Arc<dyn TableProvider>>>,
-                > + Send
-                + 'future,
-        >,
-    >
-    where
-        'schema: 'future,
-        'name: 'future,
-    {
-        Box::pin(self.table_once(name))
+    async fn table(
+        &self,
+        name: &str,
+    ) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        self.table_once(name).await
     }
-}
-
-/// A table's scan with plain partition columns. delta-rs' default wraps them in dictionaries,
-/// which it builds by casting a per-row string column: a quarter of a full scan's CPU.
-fn scan_provider(
-    table: &deltalake::DeltaTable,
-    state: &dyn datafusion::catalog::Session,
-) -> Result<Arc<dyn TableProvider>> {
-    use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
-    let snapshot = table
-        .snapshot()
-        .map_err(|source| crate::table::delta(table, source))?
-        .snapshot()
-        .clone();
-    let config = DeltaScanConfig::new_from_session(state).with_wrap_partition_values(false);
-    let scan = DeltaScanNext::new(snapshot, config)?;
-    Ok(Arc::new(scan))
 }
 
 /// Folder names in the lake that hold a Delta log.
