@@ -26,7 +26,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use deltalake::kernel::Add;
 use deltalake::DeltaTable;
 use futures::StreamExt;
@@ -121,29 +121,50 @@ impl IdText {
 }
 
 fn parse_uuid(text: &str) -> Option<u128> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 36 {
+    // Where the 32 digits are; the four dashes sit between the groups. A table lookup and one
+    // validity check at the end, not a branch a byte: this runs once per event.
+    const DIGITS: [usize; 32] = {
+        let mut at = [0; 32];
+        let (mut digit, mut index) = (0, 0);
+        while index < 36 {
+            if !matches!(index, 8 | 13 | 18 | 23) {
+                at[digit] = index;
+                digit += 1;
+            }
+            index += 1;
+        }
+        at
+    };
+    let bytes: &[u8; 36] = text.as_bytes().try_into().ok()?;
+    if [bytes[8], bytes[13], bytes[18], bytes[23]] != [b'-'; 4] {
         return None;
     }
-    let mut value: u128 = 0;
-    for (index, &byte) in bytes.iter().enumerate() {
-        if matches!(index, 8 | 13 | 18 | 23) {
-            if byte != b'-' {
-                return None;
-            }
-            continue;
-        }
-        // Lower and upper case spell the same UUID but not the same id: only lowercase packs,
-        // so the text comes back byte for byte.
-        let digit = match byte {
-            b'0'..=b'9' => byte - b'0',
-            b'a'..=b'f' => byte - b'a' + 10,
-            _ => return None,
-        };
-        value = (value << 4) | u128::from(digit);
+    let (mut value, mut invalid) = (0u128, 0u8);
+    for index in DIGITS {
+        let digit = HEX_DIGIT[usize::from(bytes[index])];
+        invalid |= digit;
+        value = (value << 4) | u128::from(digit & 0xf);
     }
-    Some(value)
+    (invalid & NOT_HEX == 0).then_some(value)
 }
+
+const NOT_HEX: u8 = 0x80;
+
+/// Each byte's value as a lowercase hex digit, or [`NOT_HEX`]. Lower and upper case spell the
+/// same UUID but not the same id: only lowercase packs, so the text comes back byte for byte.
+const HEX_DIGIT: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = match byte as u8 {
+            digit @ b'0'..=b'9' => digit - b'0',
+            letter @ b'a'..=b'f' => letter - b'a' + 10,
+            _ => NOT_HEX,
+        };
+        byte += 1;
+    }
+    table
+};
 
 /// The text `parse_uuid` read.
 fn uuid_text(mut value: u128) -> [u8; 36] {
@@ -257,16 +278,16 @@ impl UnitIds {
         self.by_partition.values().map(IdSet::len).sum()
     }
 
-    /// Keeps the first row of each id in its partition; returns the kept rows and the row
-    /// numbers of those dropped, ascending.
-    pub(super) fn keep_new(&mut self, batch: RecordBatch) -> Result<(RecordBatch, Vec<usize>)> {
-        let ids = id_column(&batch, "an events batch")?;
+    /// Keeps the first row of each id in its partition; returns the row numbers of the rest
+    /// (repeats), ascending. The batch is not filtered here: the writer's sort leaves them out
+    /// as it reorders the rows, which saves a copy of every batch.
+    pub(super) fn keep_new(&mut self, batch: &RecordBatch) -> Result<Vec<usize>> {
+        let ids = id_column(batch, "an events batch")?;
         let partition_arrays: Vec<_> = self
             .partition_columns
             .iter()
             .filter_map(|name| batch.column_by_name(name).cloned())
             .collect();
-        let mut keep = Vec::with_capacity(batch.num_rows());
         let mut key = String::new();
         let mut dropped = Vec::new();
         // Rows come in runs of one partition (an object's events are in time order): the key
@@ -293,14 +314,9 @@ impl UnitIds {
                 if !fresh {
                     dropped.push(row);
                 }
-                keep.push(fresh);
             }
         }
-        if dropped.is_empty() {
-            return Ok((batch, dropped));
-        }
-        let kept = arrow::compute::filter_record_batch(&batch, &BooleanArray::from(keep))?;
-        Ok((kept, dropped))
+        Ok(dropped)
     }
 }
 
@@ -747,10 +763,13 @@ mod tests {
                     .filter(|row| seen.insert(**row))
                     .map(|(_, _, id)| format!("id-{id}"))
                     .collect();
-                let (kept, dropped) = unit.keep_new(batch).unwrap();
-                let kept = id_column(&kept, "kept").unwrap();
-                let kept: Vec<String> = kept.iter().flatten().map(str::to_owned).collect();
-                prop_assert_eq!(dropped.len(), rows.len() - wanted.len());
+                let dropped = unit.keep_new(&batch).unwrap();
+                prop_assert!(dropped.windows(2).all(|pair| pair[0] < pair[1]));
+                let ids = id_column(&batch, "batch").unwrap();
+                let kept: Vec<String> = (0..batch.num_rows())
+                    .filter(|row| !dropped.contains(row))
+                    .map(|row| ids.value(row).to_owned())
+                    .collect();
                 prop_assert_eq!(kept, wanted);
             }
         }

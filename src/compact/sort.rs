@@ -21,7 +21,9 @@ const SORT_COLUMNS: [&str; 2] = ["client_id", "time"];
 
 /// One partition's rows held back.
 struct Held {
-    batches: Vec<RecordBatch>,
+    /// Each batch with the numbers of its rows to leave out (repeats), ascending.
+    batches: Vec<(RecordBatch, Vec<usize>)>,
+    /// Rows to write.
     rows: usize,
     bytes: usize,
 }
@@ -44,12 +46,14 @@ impl<K: Hash + Eq + Clone> SortedRuns<K> {
         }
     }
 
-    /// Holds `batch` (all of partition `key`); returns the runs now due: its partition's once
-    /// it reaches `run_rows`, else the largest partition's while more than `max_held_bytes` is held.
+    /// Holds `batch` (all of partition `key`) less its rows numbered in `dropped` (ascending);
+    /// returns the runs now due: its partition's once it reaches `run_rows`, else the largest
+    /// partition's while more than `max_held_bytes` is held.
     pub(super) fn push(
         &mut self,
         key: K,
         batch: RecordBatch,
+        dropped: Vec<usize>,
     ) -> Result<Vec<RecordBatch>, ArrowError> {
         let bytes = batch.get_array_memory_size();
         let held = self.partitions.entry(key.clone()).or_insert(Held {
@@ -57,9 +61,9 @@ impl<K: Hash + Eq + Clone> SortedRuns<K> {
             rows: 0,
             bytes: 0,
         });
-        held.rows += batch.num_rows();
+        held.rows += batch.num_rows() - dropped.len();
         held.bytes += bytes;
-        held.batches.push(batch);
+        held.batches.push((batch, dropped));
         self.held_bytes += bytes;
         let mut due = Vec::new();
         if held.rows >= self.run_rows {
@@ -94,15 +98,15 @@ impl<K: Hash + Eq + Clone> SortedRuns<K> {
     }
 }
 
-/// The rows of `batches` (one schema) as one batch sorted by [`SORT_COLUMNS`] (ties in no set
-/// order); columns the schema lacks are left out of the order.
-fn sorted(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
+/// The rows of `batches` (one schema), less each one's dropped rows, as one batch sorted by
+/// [`SORT_COLUMNS`] (ties in no set order); columns the schema lacks are left out of the order.
+fn sorted(batches: &[(RecordBatch, Vec<usize>)]) -> Result<RecordBatch, ArrowError> {
     let columns = SORT_COLUMNS
         .iter()
         .filter_map(|name| {
             let parts: Option<Vec<&dyn arrow::array::Array>> = batches
                 .iter()
-                .map(|batch| batch.column_by_name(name).map(|c| c.as_ref()))
+                .map(|(batch, _)| batch.column_by_name(name).map(|c| c.as_ref()))
                 .collect();
             parts.map(|parts| concat(&parts))
         })
@@ -116,21 +120,25 @@ fn sorted(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
             })
         })
         .collect::<Result<Vec<_>, ArrowError>>()?;
-    let locations: Vec<(usize, usize)> = batches
-        .iter()
-        .enumerate()
-        .flat_map(|(index, batch)| (0..batch.num_rows()).map(move |row| (index, row)))
-        .collect();
+    // Where each row of the concatenated columns is, `None` for a dropped one.
+    let mut locations: Vec<Option<(usize, usize)>> = Vec::new();
+    for (index, (batch, dropped)) in batches.iter().enumerate() {
+        let first = locations.len();
+        locations.extend((0..batch.num_rows()).map(|row| Some((index, row))));
+        for &row in dropped {
+            locations[first + row] = None;
+        }
+    }
     let order: Vec<(usize, usize)> = if columns.is_empty() {
-        locations
+        locations.into_iter().flatten().collect()
     } else {
         lexsort_to_indices(&columns, None)?
             .values()
             .iter()
-            .map(|&row| locations[row as usize])
+            .filter_map(|&row| locations[row as usize])
             .collect()
     };
-    let batches: Vec<&RecordBatch> = batches.iter().collect();
+    let batches: Vec<&RecordBatch> = batches.iter().map(|(batch, _)| batch).collect();
     interleave_record_batch(&batches, &order)
 }
 
@@ -174,13 +182,16 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever the batches and bounds: each row comes out once, each run holds one
-        /// partition's rows sorted by client (nulls last), then time, and no more than the
-        /// bound stays held.
+        /// Whatever the batches, dropped rows and bounds: each row not dropped comes out once
+        /// and no dropped row does, each run holds one partition's rows sorted by client (nulls
+        /// last), then time, and no more than the bound stays held.
         #[test]
         fn every_row_comes_out_once_in_a_sorted_run_of_its_partition(
             pushes in prop::collection::vec(
-                (0u8..4, prop::collection::vec((prop::option::of(0u8..20), -5i64..5), 0..40)),
+                (
+                    0u8..4,
+                    prop::collection::vec((prop::option::of(0u8..20), -5i64..5, any::<bool>()), 0..40),
+                ),
                 0..30,
             ),
             max_held_bytes in 0usize..20_000,
@@ -197,9 +208,12 @@ mod tests {
                 out.extend(rows);
             };
             for (partition, rows) in &pushes {
-                let batch = batch(*partition, rows);
-                pushed.extend(rows_of(&batch));
-                runs.push(*partition, batch).unwrap().into_iter().for_each(&mut check);
+                let cells: Vec<(Option<u8>, i64)> = rows.iter().map(|(c, t, _)| (*c, *t)).collect();
+                let batch = batch(*partition, &cells);
+                let dropped: Vec<usize> = (0..rows.len()).filter(|&row| rows[row].2).collect();
+                let all = rows_of(&batch);
+                pushed.extend((0..rows.len()).filter(|&row| !rows[row].2).map(|row| all[row].clone()));
+                runs.push(*partition, batch, dropped).unwrap().into_iter().for_each(&mut check);
                 prop_assert!(runs.held_bytes <= max_held_bytes);
             }
             runs.drain().unwrap().into_iter().for_each(&mut check);

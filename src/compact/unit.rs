@@ -214,8 +214,8 @@ impl Units {
                         continue;
                     }
                     let started = Instant::now();
-                    let (kept, dropped) = match unit_ids.keep_new(batch) {
-                        Ok(kept) => kept,
+                    let dropped = match unit_ids.keep_new(&batch) {
+                        Ok(dropped) => dropped,
                         Err(error) => {
                             failure = Some(error);
                             break;
@@ -223,7 +223,9 @@ impl Units {
                     };
                     metrics.stages.dedup += started.elapsed().as_secs_f64();
                     entries.entries_of(&dropped, |object| counts[object].duplicates += 1);
-                    if kept.num_rows() > 0 && events_writer.write(kept).await.is_err() {
+                    if batch.num_rows() > dropped.len()
+                        && events_writer.write(batch, dropped).await.is_err()
+                    {
                         failure = Some(Error::WriterStopped);
                         break;
                     }

@@ -49,7 +49,7 @@ const HELD_BYTES: usize = 32 << 20;
 /// error; after an error nothing more is written.
 pub(super) struct BackgroundWriter {
     /// Each batch travels with its share of the queue's bytes, handed back once it is held.
-    sender: tokio::sync::mpsc::UnboundedSender<(RecordBatch, OwnedSemaphorePermit)>,
+    sender: tokio::sync::mpsc::UnboundedSender<(RecordBatch, Vec<usize>, OwnedSemaphorePermit)>,
     queue_bytes: Arc<Semaphore>,
     task: tokio::task::JoinHandle<Written>,
 }
@@ -69,11 +69,12 @@ impl BackgroundWriter {
         let task = tokio::task::spawn_blocking(move || {
             let mut runs = SortedRuns::new(HELD_BYTES, run_rows);
             let mut busy = 0.0;
-            let mut write = |writer: &mut RecordBatchWriter, batch: Option<RecordBatch>| {
+            let mut write = |writer: &mut RecordBatchWriter,
+                             batch: Option<(RecordBatch, Vec<usize>)>| {
                 let started = std::time::Instant::now();
                 let due = match batch {
-                    Some(batch) => partition_key(&batch, &partition_columns)
-                        .and_then(|key| Ok(runs.push(key, batch)?)),
+                    Some((batch, dropped)) => partition_key(&batch, &partition_columns)
+                        .and_then(|key| Ok(runs.push(key, batch, dropped)?)),
                     None => runs.drain().map_err(DeltaTableError::from),
                 };
                 let written = due.and_then(|due| {
@@ -84,9 +85,9 @@ impl BackgroundWriter {
                 busy += started.elapsed().as_secs_f64();
                 written.map_err(|source| table::delta_at(&table_url, source))
             };
-            while let Some((batch, queued)) = receiver.blocking_recv() {
+            while let Some((batch, dropped, queued)) = receiver.blocking_recv() {
                 drop(queued);
-                if let Err(error) = write(&mut writer, Some(batch)) {
+                if let Err(error) = write(&mut writer, Some((batch, dropped))) {
                     return (writer, Err(error), busy);
                 }
             }
@@ -101,9 +102,9 @@ impl BackgroundWriter {
         }
     }
 
-    /// Queues `batch`; waits while the queue is full. Fails once the writer has stopped (its
-    /// own error comes from `finish`).
-    pub(super) async fn write(&self, batch: RecordBatch) -> Result<()> {
+    /// Queues `batch` less its rows numbered in `dropped` (ascending); waits while the queue is
+    /// full. Fails once the writer has stopped (its own error comes from `finish`).
+    pub(super) async fn write(&self, batch: RecordBatch, dropped: Vec<usize>) -> Result<()> {
         // A batch larger than the whole queue waits for it to empty.
         let bytes = batch.get_array_memory_size().clamp(1, QUEUED_BYTES) as u32;
         let queued = Arc::clone(&self.queue_bytes)
@@ -111,7 +112,7 @@ impl BackgroundWriter {
             .await
             .map_err(|_| Error::WriterStopped)?;
         self.sender
-            .send((batch, queued))
+            .send((batch, dropped, queued))
             .map_err(|_| Error::WriterStopped)
     }
 

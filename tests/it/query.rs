@@ -268,6 +268,12 @@ async fn formats_params_pruning_and_errors(backend: Backend) {
     );
     let explained = query(&lake, &[filtered_sql, "--explain"]);
     assert!(explained.contains("2026-11-02"), "{explained}");
+    // A whole table's count comes from the log's row counts: no file is scanned.
+    let counted = query(&lake, &["SELECT count(*) FROM events", "--explain"]);
+    assert!(
+        counted.contains("PlaceholderRowExec") && !counted.contains("DataSourceExec"),
+        "{counted}"
+    );
 
     // Time travel: version 0 of events is the empty table created before the first commit.
     let before = query(&lake, &["SELECT count(*) AS n FROM events", "--as-of", "0"]);
