@@ -265,18 +265,20 @@ pub async fn sql(lake: impl Into<Loc>, query: &str) -> Vec<Vec<String>> {
         .unwrap();
     let mut rows = Vec::new();
     while let Some(batch) = stream.next().await {
-        let batch = batch.unwrap();
-        for row in 0..batch.num_rows() {
-            rows.push(
-                batch
-                    .columns()
-                    .iter()
-                    .map(|column| arrow::util::display::array_value_to_string(column, row).unwrap())
-                    .collect(),
-            );
-        }
+        rows.extend(text_rows(&batch.unwrap()));
     }
     rows
+}
+
+/// A batch's rows, each value as Arrow displays it.
+pub fn text_rows(batch: &arrow::array::RecordBatch) -> impl Iterator<Item = Vec<String>> + '_ {
+    (0..batch.num_rows()).map(|row| {
+        batch
+            .columns()
+            .iter()
+            .map(|column| arrow::util::display::array_value_to_string(column, row).unwrap())
+            .collect()
+    })
 }
 
 pub async fn count(lake: impl Into<Loc>, query: &str) -> u64 {

@@ -523,19 +523,7 @@ async fn lake_rows(lake: &std::path::Path, sql: &str) -> Vec<Vec<String>> {
         .collect()
         .await
         .unwrap_or_else(|error| panic!("{sql}: {error}"));
-    let mut rows = Vec::new();
-    for batch in batches {
-        for row in 0..batch.num_rows() {
-            rows.push(
-                batch
-                    .columns()
-                    .iter()
-                    .map(|column| arrow::util::display::array_value_to_string(column, row).unwrap())
-                    .collect(),
-            );
-        }
-    }
-    rows
+    batches.iter().flat_map(text_rows).collect()
 }
 
 /// The property of the scan's file pruning: a filter never loses a row to the log's statistics.
