@@ -67,14 +67,24 @@ impl LakeSession {
     }
 
     async fn open_once(lake: &Lake, as_of: Option<&AsOf>) -> Result<Self> {
-        let mut config = SessionConfig::new()
-            .with_information_schema(true)
-            .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+        // DataFusion's settings from `DATAFUSION_*` variables, as datafusion-cli reads them; the
+        // defaults below only where none is set.
+        let mut config = SessionConfig::from_env()?.with_information_schema(true);
+        let unset = |name: &str| std::env::var_os(name).is_none();
+        if unset("DATAFUSION_EXECUTION_TARGET_PARTITIONS") {
+            config = config.with_target_partitions(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            );
+        }
         // Filters run inside the Parquet reader, so a selective one (a client, an id) decodes
         // `detail` only for the rows it keeps; cheapest filters first.
         let parquet = &mut config.options_mut().execution.parquet;
-        parquet.pushdown_filters = true;
-        parquet.reorder_filters = true;
+        if unset("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS") {
+            parquet.pushdown_filters = true;
+        }
+        if unset("DATAFUSION_EXECUTION_PARQUET_REORDER_FILTERS") {
+            parquet.reorder_filters = true;
+        }
         let mut context = SessionContext::new_with_config(config);
         datafusion_functions_json::register_all(&mut context)?;
         functions::register(&context);
@@ -241,10 +251,7 @@ impl datafusion::catalog::SchemaProvider for LakeSchema {
         self.names.iter().any(|known| known == name)
     }
 
-    async fn table(
-        &self,
-        name: &str,
-    ) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+    async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
         self.table_once(name).await
     }
 }

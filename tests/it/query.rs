@@ -391,6 +391,64 @@ async fn one_clients_day_reads_only_the_pages_that_hold_its_rows() {
     assert_eq!(found, ids(&format!("concat(client_id, '') = '{client}'")));
 }
 
+/// DataFusion's settings come from `DATAFUSION_*` variables as in datafusion-cli; where none is
+/// set, eventlake's own defaults (filters inside the Parquet reader) stand.
+#[test]
+fn datafusion_settings_come_from_the_environment() {
+    let dir = temp_dir();
+    let lake = path(&dir, "lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    let settings = |variables: &[(&str, &str)]| {
+        let mut command = Command::new(binary());
+        command.args(["query", "--lake"]).arg(&lake).args([
+            "--format",
+            "csv",
+            "SELECT name, value FROM information_schema.df_settings \
+             WHERE name IN ('datafusion.execution.batch_size', \
+             'datafusion.execution.parquet.pushdown_filters') ORDER BY name",
+        ]);
+        for (name, value) in variables {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let (ok, defaults) = settings(&[]);
+    assert!(ok, "{defaults}");
+    assert!(
+        defaults.contains("datafusion.execution.batch_size,8192"),
+        "{defaults}"
+    );
+    assert!(
+        defaults.contains("datafusion.execution.parquet.pushdown_filters,true"),
+        "{defaults}"
+    );
+    let (ok, set) = settings(&[
+        ("DATAFUSION_EXECUTION_BATCH_SIZE", "1234"),
+        ("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS", "false"),
+    ]);
+    assert!(ok, "{set}");
+    assert!(
+        set.contains("datafusion.execution.batch_size,1234"),
+        "{set}"
+    );
+    assert!(
+        set.contains("datafusion.execution.parquet.pushdown_filters,false"),
+        "{set}"
+    );
+    // A value DataFusion cannot read is the user's error, said with the setting's name.
+    let (ok, refused) = settings(&[("DATAFUSION_EXECUTION_BATCH_SIZE", "many")]);
+    assert!(!ok, "{refused}");
+    assert!(
+        refused.contains("datafusion.execution.batch_size") && refused.contains("'many'"),
+        "{refused}"
+    );
+}
+
 #[test]
 fn a_closed_pipe_is_a_quiet_success() {
     let dir = temp_dir();
@@ -552,8 +610,16 @@ async fn file_pruning_never_loses_a_row() {
             let time = chrono::DateTime::from_timestamp(second, 0).unwrap();
             let time = match rng.gen_range(0..3) {
                 0 => time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-                1 => format!("{}.{:03}Z", time.format("%Y-%m-%dT%H:%M:%S"), rng.gen_range(0..1000)),
-                _ => format!("{}.{:06}Z", time.format("%Y-%m-%dT%H:%M:%S"), rng.gen_range(0..1_000_000)),
+                1 => format!(
+                    "{}.{:03}Z",
+                    time.format("%Y-%m-%dT%H:%M:%S"),
+                    rng.gen_range(0..1000)
+                ),
+                _ => format!(
+                    "{}.{:06}Z",
+                    time.format("%Y-%m-%dT%H:%M:%S"),
+                    rng.gen_range(0..1_000_000)
+                ),
             };
             body.push_str(&format!(
                 concat!(
