@@ -417,29 +417,20 @@ fn datafusion_settings_come_from_the_environment() {
                 + &String::from_utf8_lossy(&output.stderr),
         )
     };
-    let (ok, defaults) = settings(&[]);
-    assert!(ok, "{defaults}");
-    assert!(
-        defaults.contains("datafusion.execution.batch_size,8192"),
-        "{defaults}"
-    );
-    assert!(
-        defaults.contains("datafusion.execution.parquet.pushdown_filters,true"),
-        "{defaults}"
-    );
-    let (ok, set) = settings(&[
-        ("DATAFUSION_EXECUTION_BATCH_SIZE", "1234"),
-        ("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS", "false"),
-    ]);
-    assert!(ok, "{set}");
-    assert!(
-        set.contains("datafusion.execution.batch_size,1234"),
-        "{set}"
-    );
-    assert!(
-        set.contains("datafusion.execution.parquet.pushdown_filters,false"),
-        "{set}"
-    );
+    let cases: [(&[(&str, &str)], &str); 2] = [
+        (&[], "batch_size,8192\ndatafusion.execution.parquet.pushdown_filters,true"),
+        (
+            &[
+                ("DATAFUSION_EXECUTION_BATCH_SIZE", "1234"),
+                ("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS", "false"),
+            ],
+            "batch_size,1234\ndatafusion.execution.parquet.pushdown_filters,false",
+        ),
+    ];
+    for (variables, expected) in cases {
+        let (ok, output) = settings(variables);
+        assert!(ok && output.contains(expected), "{variables:?}: {output}");
+    }
     // A value DataFusion cannot read is the user's error, said with the setting's name.
     let (ok, refused) = settings(&[("DATAFUSION_EXECUTION_BATCH_SIZE", "many")]);
     assert!(!ok, "{refused}");
