@@ -16,22 +16,22 @@ use arrow::datatypes::{DataType, FieldRef, SchemaRef, TimeUnit};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::stats::Precision;
 use datafusion::common::{Column, Statistics, ToDFSchema};
-use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
+use datafusion::datasource::TableType;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_optimizer::pruning::{PruningPredicateBuilder, PruningStatistics};
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::scalar::ScalarValue;
-use deltalake::DeltaTable;
 use deltalake::kernel::EagerSnapshot;
 use deltalake::logstore::LogStore;
+use deltalake::DeltaTable;
 
 use crate::error::Result;
 
@@ -44,26 +44,28 @@ pub(crate) fn provider(table: &DeltaTable, state: &dyn Session) -> Result<Arc<dy
         .clone();
     let delta_scan = delta_provider(&snapshot, state)?;
     let log_store = table.log_store();
-    Ok(match LakeTable::try_new(snapshot, delta_scan.schema(), log_store.as_ref()) {
-        Some(ours) => {
-            // The files' paths are relative to the table, so the scan reads through a store
-            // rooted there, under delta-rs' name for it.
-            let runtime = state.runtime_env();
-            if runtime.object_store(&ours.store_url).is_err() {
-                runtime.register_object_store(ours.store_url.as_ref(), log_store.object_store(None));
+    Ok(
+        match LakeTable::try_new(snapshot, delta_scan.schema(), log_store.as_ref()) {
+            Some(ours) => {
+                // The files' paths are relative to the table, so the scan reads through a store
+                // rooted there, under delta-rs' name for it.
+                let runtime = state.runtime_env();
+                if runtime.object_store(&ours.store_url).is_err() {
+                    runtime.register_object_store(
+                        ours.store_url.as_ref(),
+                        log_store.object_store(None),
+                    );
+                }
+                Arc::new(ours)
             }
-            Arc::new(ours)
-        }
-        None => delta_scan,
-    })
+            None => delta_scan,
+        },
+    )
 }
 
 /// delta-rs' scan, with plain partition columns: its default wraps them in dictionaries, which
 /// it builds by casting a per-row string column.
-fn delta_provider(
-    snapshot: &EagerSnapshot,
-    state: &dyn Session,
-) -> Result<Arc<dyn TableProvider>> {
+fn delta_provider(snapshot: &EagerSnapshot, state: &dyn Session) -> Result<Arc<dyn TableProvider>> {
     use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
     let config = DeltaScanConfig::new_from_session(state).with_wrap_partition_values(false);
     Ok(Arc::new(DeltaScanNext::new(snapshot.clone(), config)?))
@@ -86,7 +88,11 @@ struct LakeTable {
 
 impl LakeTable {
     /// The table's scan, or `None` where only delta-rs' reads it exactly.
-    fn try_new(snapshot: EagerSnapshot, schema: SchemaRef, log_store: &dyn LogStore) -> Option<Self> {
+    fn try_new(
+        snapshot: EagerSnapshot,
+        schema: SchemaRef,
+        log_store: &dyn LogStore,
+    ) -> Option<Self> {
         let metadata = snapshot.metadata();
         let column_mapping = metadata
             .configuration()
@@ -212,7 +218,10 @@ impl TableProvider for LakeTable {
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
         let projection = match projection {
-            Some(columns) => columns.iter().map(|&column| self.scan_index[column]).collect(),
+            Some(columns) => columns
+                .iter()
+                .map(|&column| self.scan_index[column])
+                .collect(),
             None => self.scan_index.clone(),
         };
         let options = state.config_options();

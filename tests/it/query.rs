@@ -418,7 +418,10 @@ fn datafusion_settings_come_from_the_environment() {
         )
     };
     let cases: [(&[(&str, &str)], &str); 2] = [
-        (&[], "batch_size,8192\ndatafusion.execution.parquet.pushdown_filters,true"),
+        (
+            &[],
+            "batch_size,8192\ndatafusion.execution.parquet.pushdown_filters,true",
+        ),
         (
             &[
                 ("DATAFUSION_EXECUTION_BATCH_SIZE", "1234"),
