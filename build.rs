@@ -10,5 +10,6 @@ fn main() {
         std::env::var("TARGET").is_ok_and(|target| target == "x86_64-unknown-linux-gnu");
     if release && linux_x86_64 {
         println!("cargo::rustc-link-arg-bins=-Wl,--icf=all");
+        println!("cargo::rustc-link-arg-bins=-no-pie");
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, StringBuilder, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+use datafusion::logical_expr::{create_udf, AggregateUDF, ColumnarValue, Volatility};
 use datafusion::prelude::SessionContext;
 
 /// The single argument of a one-argument function as an array. DataFusion checks the count
@@ -74,4 +74,7 @@ pub fn register(context: &SessionContext) {
         }),
     );
     context.register_udf(arrival_time);
+
+    // DataFusion's `count`, with `count(DISTINCT text)` counted faster (see count_distinct.rs).
+    context.register_udaf(AggregateUDF::from(super::count_distinct::Count::default()));
 }

@@ -4,6 +4,7 @@
 //! Reads go through the Delta log, so filters on partition columns skip files without listing or
 //! opening them, and per-file statistics skip the rest where they can.
 
+mod count_distinct;
 pub mod functions;
 pub mod params;
 pub mod saved;
