@@ -3,6 +3,12 @@
 //! crate that uses it; the identical copies are folded (measured: 178 MB before, 171 MB after,
 //! with the Glue client added in between). rust-lld is this target's default linker since Rust
 //! 1.90.
+//!
+//! And link the release binary at a fixed address (`-no-pie`): as a position-independent
+//! executable, the loader applied ~300,000 relocations (vtables, static strings) at every start,
+//! 8 ms of a `SELECT 1` that takes 11 (measured with `perf stat`: 7.9 ms → 2.1 ms of task clock).
+//! The cost is the executable's own address randomisation (libraries keep theirs); the tests'
+//! and debug builds keep PIE.
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     let release = std::env::var("PROFILE").is_ok_and(|profile| profile == "release");
