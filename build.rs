@@ -6,7 +6,8 @@
 //!
 //! And link the release binary at a fixed address (`-no-pie`): as a position-independent
 //! executable, the loader applied ~300,000 relocations (vtables, static strings) at every start,
-//! 8 ms of a `SELECT 1` that takes 11 (measured with `perf stat`: 7.9 ms → 2.1 ms of task clock).
+//! most of the 7-10 ms an `eventlake --version` took (3 ms now; `perf stat`: 7.9 ms → 2.1 ms of
+//! task clock).
 //! The cost is the executable's own address randomisation (libraries keep theirs); the tests'
 //! and debug builds keep PIE.
 fn main() {
