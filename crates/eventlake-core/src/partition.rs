@@ -619,20 +619,30 @@ fn parse_time_pattern(pattern: &str) -> Result<Vec<TimeToken>, PartitionError> {
 fn format_time(tokens: &[TimeToken], micros: i64, out: &mut String) {
     let time = CivilTime::from_micros(micros);
     for token in tokens {
-        let _ = match token {
-            TimeToken::Year4 => write!(out, "{:04}", time.year),
-            TimeToken::Year2 => write!(out, "{:02}", time.year.rem_euclid(100)),
-            TimeToken::Month => write!(out, "{:02}", time.month),
-            TimeToken::Day => write!(out, "{:02}", time.day),
-            TimeToken::Hour => write!(out, "{:02}", time.hour),
-            TimeToken::Minute => write!(out, "{:02}", time.minute),
-            TimeToken::Second => write!(out, "{:02}", time.second),
-            TimeToken::DayOfYear => write!(out, "{:03}", time.day_of_year()),
-            TimeToken::Literal(text) => {
-                out.push_str(text);
-                Ok(())
-            }
-        };
+        match token {
+            TimeToken::Year4 => push_padded(out, time.year, 4),
+            TimeToken::Year2 => push_padded(out, time.year.rem_euclid(100), 2),
+            TimeToken::Month => push_padded(out, time.month, 2),
+            TimeToken::Day => push_padded(out, time.day, 2),
+            TimeToken::Hour => push_padded(out, time.hour, 2),
+            TimeToken::Minute => push_padded(out, time.minute, 2),
+            TimeToken::Second => push_padded(out, time.second, 2),
+            TimeToken::DayOfYear => push_padded(out, time.day_of_year(), 3),
+            TimeToken::Literal(text) => out.push_str(text),
+        }
+    }
+}
+
+/// `value` as `{value:0width$}` writes it. Digits by hand for what fits `width` (every field of
+/// a time of years 0 to 9999): `write!` was 1.5% of compaction's CPU, run for every record.
+fn push_padded(out: &mut String, value: i64, width: u32) {
+    if !(0..10_i64.pow(width)).contains(&value) {
+        let _ = write!(out, "{value:0width$}", width = width as usize);
+        return;
+    }
+    for place in (0..width).rev() {
+        let digit = (value / 10_i64.pow(place) % 10) as u8;
+        out.push(char::from(b'0' + digit));
     }
 }
 
@@ -771,6 +781,14 @@ mod tests {
     };
 
     proptest::proptest! {
+        /// The hand-written digits are `format!`'s, in range and out of it.
+        #[test]
+        fn padded_digits_are_formats(value in proptest::prop_oneof![-20_000i64..20_000, proptest::num::i64::ANY], width in 2u32..5) {
+            let mut out = String::from("x");
+            push_padded(&mut out, value, width);
+            proptest::prop_assert_eq!(out, format!("x{value:0w$}", w = width as usize));
+        }
+
         /// Rows are grouped into one batch per partition by this key: two events share it
         /// exactly when their partition values (typed columns and extra ones) are equal.
         #[test]
