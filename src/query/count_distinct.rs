@@ -1,13 +1,16 @@
-//! `count`, with `count(DISTINCT text)` counted per group in one hash table.
+//! `count`, with `count(DISTINCT text)` counted by a groups accumulator.
 //!
 //! DataFusion 55 counts distinct integers with a groups accumulator, but distinct text with one
 //! accumulator per group, which its aggregation feeds by sorting each batch's rows by group and
-//! slicing: the triage queries' `count(DISTINCT client_id) … GROUP BY event_type, dt` spent a
-//! third of its time there. This `count` is DataFusion's own in everything (name, signature,
-//! statistics, windows, every other argument type) except that, for distinct `Utf8`, `LargeUtf8`
-//! and `Utf8View`, it keeps every group's values in one table of (group, value) pairs, as
-//! DataFusion's integer version does. Its partial state is DataFusion's: a list of the values per
-//! group, so plans mix the two freely.
+//! slicing. This `count` is DataFusion's own in everything (name, signature, statistics,
+//! windows, every other argument type) except that, for distinct `Utf8`, `LargeUtf8` and
+//! `Utf8View`, one accumulator holds every group: each distinct value once, numbered, and the
+//! (group, value number) pairs seen. A row with the group and value of the row before it is
+//! skipped (eventlake's files are sorted by `client_id`), and a `Utf8View` value seen before is
+//! found by its 16-byte view instead of its bytes. The triage query's
+//! `count(DISTINCT client_id) … GROUP BY event_type, dt` went from 34–53 ms to about 28 ms of
+//! partial aggregation over a million rows. The partial state is DataFusion's (a list of the
+//! values per group), so plans mix the two freely.
 
 use std::sync::Arc;
 
@@ -151,8 +154,7 @@ impl Values {
     }
 }
 
-/// A (group, value number) pair, packed in 8 bytes so that the table of pairs stays in cache
-/// (the 16-byte pairs of fifteen groups of 5,000 clients each did not).
+/// A (group, value number) pair, packed in 8 bytes to keep the table of pairs small.
 fn pair(group: usize, number: usize) -> Result<u64> {
     match (u32::try_from(group), u32::try_from(number)) {
         (Ok(group), Ok(number)) => Ok(u64::from(group) << 32 | u64::from(number)),
@@ -168,7 +170,7 @@ fn pair_number(pair: u64) -> usize {
     (pair & u64::from(u32::MAX)) as usize
 }
 
-/// A pair's hash: one folded multiplication (a general hasher was an eighth of the query).
+/// A pair's hash: one folded multiplication, enough to spread two small integers.
 fn pair_hash(pair: &u64) -> u64 {
     let product = u128::from(*pair) * 0x9e37_79b9_7f4a_7c15_u128;
     (product as u64) ^ ((product >> 64) as u64)
