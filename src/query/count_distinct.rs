@@ -667,7 +667,7 @@ mod tests {
         let groups = [0, 0, 1, 1, 2, 2, 2];
         let mut counts = TextDistinctCounts::new(DataType::Utf8);
         counts
-            .update_batch(&[text.clone()], &groups, None, 3)
+            .update_batch(std::slice::from_ref(&text), &groups, None, 3)
             .unwrap();
         let first = counts.state(EmitTo::First(1)).unwrap();
         assert_eq!(first[0].as_list::<i32>().value_length(0), 2);
