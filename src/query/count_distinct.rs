@@ -176,22 +176,115 @@ fn pair_hash(pair: &u64) -> u64 {
     (product as u64) ^ ((product >> 64) as u64)
 }
 
-/// The (group, value number) pairs seen.
-#[derive(Default)]
-struct Pairs(HashTable<u64>);
+/// How many 64-bit words of bitmaps (and groups) the pairs may take before they move to a
+/// table: 8 MiB. Small in the tests, so that they move there too.
+const MAX_BITMAP_WORDS: usize = if cfg!(test) { 8 } else { 1 << 20 };
+
+/// The (group, value number) pairs seen: while groups × values is small (a few event types and
+/// days × thousands of clients), a bitmap per group indexed by value number, one bit test a
+/// row where a table of pairs was a cache miss; past `MAX_BITMAP_WORDS`, that table.
+enum Pairs {
+    Bitmaps {
+        per_group: Vec<Vec<u64>>,
+        /// Words in `per_group`'s bitmaps, plus one per group.
+        words: usize,
+    },
+    Table(HashTable<u64>),
+}
+
+impl Default for Pairs {
+    fn default() -> Self {
+        Pairs::Bitmaps {
+            per_group: Vec::new(),
+            words: 0,
+        }
+    }
+}
 
 impl Pairs {
-    /// Whether `pair` is new.
-    fn insert(&mut self, pair: u64) -> bool {
-        match self
-            .0
-            .entry(pair_hash(&pair), |seen| *seen == pair, pair_hash)
-        {
-            hashbrown::hash_table::Entry::Occupied(_) => false,
-            hashbrown::hash_table::Entry::Vacant(vacant) => {
-                vacant.insert(pair);
-                true
+    /// Whether (group, number) is new.
+    fn insert(&mut self, group: usize, number: usize) -> Result<bool> {
+        let Pairs::Bitmaps { per_group, words } = self else {
+            return self.insert_into_table(pair(group, number)?);
+        };
+        let word = number / 64;
+        let new_groups = (group + 1).saturating_sub(per_group.len());
+        let new_words = (word + 1).saturating_sub(per_group.get(group).map_or(0, Vec::len));
+        let grown = new_groups + new_words;
+        if *words + grown > MAX_BITMAP_WORDS {
+            self.move_to_table()?;
+            return self.insert_into_table(pair(group, number)?);
+        }
+        *words += grown;
+        if per_group.len() <= group {
+            per_group.resize_with(group + 1, Vec::new);
+        }
+        let bitmap = &mut per_group[group];
+        if bitmap.len() <= word {
+            bitmap.resize(word + 1, 0);
+        }
+        let bit = 1u64 << (number % 64);
+        let new = bitmap[word] & bit == 0;
+        bitmap[word] |= bit;
+        Ok(new)
+    }
+
+    fn insert_into_table(&mut self, pair: u64) -> Result<bool> {
+        let Pairs::Table(table) = self else {
+            return internal_err!("count(DISTINCT): pairs not in a table");
+        };
+        Ok(
+            match table.entry(pair_hash(&pair), |seen| *seen == pair, pair_hash) {
+                hashbrown::hash_table::Entry::Occupied(_) => false,
+                hashbrown::hash_table::Entry::Vacant(vacant) => {
+                    vacant.insert(pair);
+                    true
+                }
+            },
+        )
+    }
+
+    fn move_to_table(&mut self) -> Result<()> {
+        let mut table = Pairs::Table(HashTable::new());
+        let mut moved = Ok(());
+        self.for_each(|group, number| {
+            if moved.is_ok() {
+                moved =
+                    pair(group, number).and_then(|pair| table.insert_into_table(pair).map(drop));
             }
+        });
+        *self = table;
+        moved
+    }
+
+    /// Calls `f` with each (group, number) pair, in no particular order.
+    fn for_each(&self, mut f: impl FnMut(usize, usize)) {
+        match self {
+            Pairs::Bitmaps { per_group, .. } => {
+                for (group, bitmap) in per_group.iter().enumerate() {
+                    for (word_index, &word) in bitmap.iter().enumerate() {
+                        let mut bits = word;
+                        while bits != 0 {
+                            f(group, word_index * 64 + bits.trailing_zeros() as usize);
+                            bits &= bits - 1;
+                        }
+                    }
+                }
+            }
+            Pairs::Table(table) => {
+                for &seen in table {
+                    f(pair_group(seen), pair_number(seen));
+                }
+            }
+        }
+    }
+
+    fn size(&self) -> usize {
+        match self {
+            Pairs::Bitmaps { per_group, words } => {
+                per_group.capacity() * std::mem::size_of::<Vec<u64>>() + words * 8
+            }
+            Pairs::Table(table) => table.capacity() * (std::mem::size_of::<u64>() + 1),
         }
     }
 }
@@ -273,7 +366,7 @@ impl TextDistinctCounts {
     }
 
     fn insert_number(&mut self, group: usize, number: usize) -> Result<()> {
-        if self.pairs.insert(pair(group, number)?) {
+        if self.pairs.insert(group, number)? {
             self.counts[group] += 1;
         }
         Ok(())
@@ -353,11 +446,15 @@ impl TextDistinctCounts {
         };
         let old_values = std::mem::take(&mut self.values);
         let old_pairs = std::mem::take(&mut self.pairs);
-        for kept in old_pairs.0 {
-            if pair_group(kept) >= emitted {
-                let number = self.values.number(old_values.get(pair_number(kept)));
-                self.pairs.insert(pair(pair_group(kept) - emitted, number)?);
+        let mut kept = Vec::new();
+        old_pairs.for_each(|group, number| {
+            if group >= emitted {
+                kept.push((group - emitted, number));
             }
+        });
+        for (group, number) in kept {
+            let number = self.values.number(old_values.get(number));
+            self.pairs.insert(group, number)?;
         }
         Ok(())
     }
@@ -372,16 +469,12 @@ impl TextDistinctCounts {
         // Each group's values go to the slots its offset starts, in the table's order.
         let mut slots: Vec<&[u8]> = vec![&[]; offsets[emitted]];
         let mut next_slot = offsets[..emitted].to_vec();
-        for &seen in self
-            .pairs
-            .0
-            .iter()
-            .filter(|&&seen| pair_group(seen) < emitted)
-        {
-            let group = pair_group(seen);
-            slots[next_slot[group]] = self.values.get(pair_number(seen));
-            next_slot[group] += 1;
-        }
+        self.pairs.for_each(|group, number| {
+            if group < emitted {
+                slots[next_slot[group]] = self.values.get(number);
+                next_slot[group] += 1;
+            }
+        });
         let values = text_array(&self.data_type, &slots)?;
         let offsets = offsets
             .iter()
@@ -531,7 +624,7 @@ impl GroupsAccumulator for TextDistinctCounts {
         std::mem::size_of::<Self>()
             + self.values.size()
             + self.view_numbers.numbers.capacity() * (std::mem::size_of::<(u128, usize)>() + 1)
-            + self.pairs.0.capacity() * (std::mem::size_of::<u64>() + 1)
+            + self.pairs.size()
             + self.counts.capacity() * std::mem::size_of::<i64>()
     }
 }
