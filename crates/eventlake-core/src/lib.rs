@@ -6,6 +6,7 @@
 //! targets (`fuzz/`) build in a minute; the main crate re-exports each module where the pipeline
 //! uses it.
 
+mod envelope;
 pub mod framing;
 pub mod partition;
 pub mod record;

@@ -11,6 +11,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::envelope::EnvelopeFields;
 use crate::time::{CivilTime, ParseTimeError};
 use crate::transform::{ClientFields, Transform, TransformError};
 
@@ -506,19 +507,23 @@ pub fn parse_record<'a>(
     } else {
         record_text
     };
-    let envelope: Envelope<'a> = serde_json::from_str(record_text).map_err(json_error)?;
+    // The one-pass reader takes nearly every record; what it declines, serde reads (and
+    // words the error for).
+    let envelope = match crate::envelope::read(record_text) {
+        Some(fields) => fields,
+        None => envelope_by_serde(record_text)?,
+    };
 
     if envelope.detail.is_none() && envelope.id.is_none() && envelope.raw_data.is_some() {
         return Ok(Parsed::Firehose(firehose_failure(envelope, raw_record)));
     }
-    let id = text(envelope.id).ok_or_else(|| missing("id"))?;
-    let time = text(envelope.time).ok_or_else(|| missing("time"))?;
-    let detail = envelope.detail.ok_or_else(|| missing("detail"))?;
+    let id = envelope.id.ok_or_else(|| missing("id"))?;
+    let time = envelope.time.ok_or_else(|| missing("time"))?;
+    let detail_text = envelope.detail.ok_or_else(|| missing("detail"))?;
     if id.is_empty() {
         return Err(RecordError::new(ErrorCode::MissingField, "`id` is empty"));
     }
     let time_micros = crate::time::parse_time(&time)?;
-    let detail_text = detail.get();
     if !detail_text.starts_with('{') {
         return Err(RecordError::new(
             ErrorCode::WrongType,
@@ -532,12 +537,7 @@ pub fn parse_record<'a>(
         .transpose()?;
 
     let mut client_fields = ClientFields {
-        resources: envelope
-            .resources
-            .unwrap_or_default()
-            .into_iter()
-            .map(|text| text.0)
-            .collect(),
+        resources: envelope.resources.unwrap_or_default(),
         account_number: fields.account_number,
         detail: Cow::Borrowed(detail_text),
     };
@@ -553,17 +553,38 @@ pub fn parse_record<'a>(
     }
     Ok(Parsed::Event(Event {
         id,
-        detail_type: text(envelope.detail_type),
-        source: text(envelope.source),
-        account: text(envelope.account),
+        detail_type: envelope.detail_type,
+        source: envelope.source,
+        account: envelope.account,
         time_micros,
-        region: text(envelope.region),
+        region: envelope.region,
         resources,
         client_id,
         event_type: fields.event_type,
         schema_version,
         detail,
     }))
+}
+
+/// The envelope as serde reads it: the model of [`crate::envelope::read`], and the path of
+/// the records that reader declines.
+pub(crate) fn envelope_by_serde(record_text: &str) -> Result<EnvelopeFields<'_>, RecordError> {
+    let envelope: Envelope<'_> = serde_json::from_str(record_text).map_err(json_error)?;
+    Ok(EnvelopeFields {
+        id: text(envelope.id),
+        detail_type: text(envelope.detail_type),
+        source: text(envelope.source),
+        account: text(envelope.account),
+        time: text(envelope.time),
+        region: text(envelope.region),
+        resources: envelope
+            .resources
+            .map(|resources| resources.into_iter().map(|text| text.0).collect()),
+        detail: envelope.detail.map(RawValue::get),
+        raw_data: text(envelope.raw_data),
+        error_code: text(envelope.error_code),
+        error_message: text(envelope.error_message),
+    })
 }
 
 fn missing(field: &str) -> RecordError {
@@ -601,9 +622,9 @@ fn parse_schema_version(text: &str) -> Result<i64, RecordError> {
     }
 }
 
-fn firehose_failure(envelope: Envelope<'_>, raw_record: &[u8]) -> FirehoseFailure {
-    let raw_data = text(envelope.raw_data).unwrap_or_default();
-    let error_message = text(envelope.error_message).unwrap_or_default();
+fn firehose_failure(envelope: EnvelopeFields<'_>, raw_record: &[u8]) -> FirehoseFailure {
+    let raw_data = envelope.raw_data.unwrap_or_default();
+    let error_message = envelope.error_message.unwrap_or_default();
     let decoded = base64::engine::general_purpose::STANDARD.decode(raw_data.trim().as_bytes());
     let (raw_record, message) = match decoded {
         Ok(bytes) => (bytes, error_message.into_owned()),
@@ -613,7 +634,8 @@ fn firehose_failure(envelope: Envelope<'_>, raw_record: &[u8]) -> FirehoseFailur
         ),
     };
     FirehoseFailure {
-        error_code: text(envelope.error_code)
+        error_code: envelope
+            .error_code
             .map(Cow::into_owned)
             .unwrap_or_else(|| "Unknown".to_owned()),
         message,
@@ -686,6 +708,40 @@ mod tests {
                 (Err(scanned), Err(_)) => prop_assert_eq!(scanned.code, ErrorCode::WrongType),
                 (scanned, parsed) => prop_assert!(false, "{}: scan {:?}, serde {:?}", detail, scanned, parsed.err()),
             }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+        /// Over envelopes of any shape (known fields of every type, given twice, escaped keys,
+        /// nested values, spacing): what the one-pass reader accepts, serde reads with the same
+        /// fields, and a well-formed sample envelope it always accepts.
+        #[test]
+        fn the_envelope_reader_reads_as_serde_does(
+            members in proptest::collection::vec((
+                proptest::sample::select(vec![
+                    "id", "detail-type", "source", "account", "time", "region", "resources",
+                    "detail", "rawData", "errorCode", "ErrorCode", "lastErrorMessage", "version",
+                    "i\\u0064", "x",
+                ]),
+                prop_oneof![
+                    json_text(),
+                    "[a-z0-9 -]{0,8}".prop_map(|text| format!("\"{text}\"")),
+                    proptest::collection::vec("[a-z0-9]{0,4}", 0..3)
+                        .prop_map(|items| serde_json::to_string(&items).unwrap()),
+                ],
+                proptest::sample::select(vec!["", " ", "\n", "\r\t"]),
+            ), 0..8)
+        ) {
+            let members: Vec<_> =
+                members.iter().map(|(key, value, space)| format!("{space}\"{key}\"{space}:{space}{value}{space}")).collect();
+            let text = format!("{{{}}}", members.join(","));
+            if let Some(fields) = crate::envelope::read(&text) {
+                let by_serde = envelope_by_serde(&text);
+                prop_assert!(by_serde.is_ok(), "{}: serde {:?}", text, by_serde.err());
+                prop_assert_eq!(fields, by_serde.unwrap(), "{}", text);
+            }
+            prop_assert!(crate::envelope::read(UNTRANSFORMED).is_some());
         }
     }
 
