@@ -151,12 +151,20 @@ impl ObjectPipeline<'_> {
                     ));
                 }
             }
-            while let Some(frame) = framer.next_frame() {
-                output.take_frame(&frame, &object.uri, &object.uri, &context, send)?;
-                if output.counts.records == 100 {
-                    failpoint::hit("mid-object");
-                    failpoint::hit("worker-panic");
+            loop {
+                // NDJSON's lines go without the framer's brace scan when they parse.
+                if let Some(line) = framer.take_line() {
+                    if output.take_line(&line, &object.uri, &object.uri, &context, send)? {
+                        output.after_record();
+                        continue;
+                    }
+                    framer.rescan();
                 }
+                let Some(frame) = framer.next_frame() else {
+                    break;
+                };
+                output.take_frame(&frame, &object.uri, &object.uri, &context, send)?;
+                output.after_record();
             }
         }
         if let Some(message) = corrupt_rest {
@@ -200,7 +208,16 @@ impl ObjectPipeline<'_> {
                 object_random: &range_random,
             };
             let before = output.counts.records;
-            while let Some(frame) = framer.next_frame() {
+            loop {
+                if let Some(line) = framer.take_line() {
+                    if output.take_line(&line, &range.uri, &record_uri, &context, send)? {
+                        continue;
+                    }
+                    framer.rescan();
+                }
+                let Some(frame) = framer.next_frame() else {
+                    break;
+                };
                 output.take_frame(&frame, &range.uri, &record_uri, &context, send)?;
             }
             if output.counts.records == before {
@@ -263,45 +280,12 @@ impl<'a, 'b> EntryOutput<'a, 'b> {
         let offset = Some(frame.offset);
         match frame.kind {
             FrameKind::Record => {
-                match parse_record(frame.bytes, &plan.transform, &mut self.scratch) {
-                    Ok(Parsed::Event(mut event)) => {
-                        match plan
-                            .template
-                            .evaluate(&event, context, &mut self.partition_values)
-                        {
-                            Ok(()) => {
-                                plan.template.make_typed_values_safe(&mut event);
-                                plan.template.partition_key(
-                                    &event,
-                                    &self.partition_values,
-                                    &mut self.partition_key,
-                                );
-                                self.counts.events += 1;
-                                self.events.0.append(
-                                    self.index,
-                                    &self.partition_key,
-                                    &event,
-                                    &self.partition_values,
-                                    event_source,
-                                    self.pipeline.ingested_at_micros,
-                                );
-                            }
-                            Err(reason) => self.error_row(
-                                error_source,
-                                offset,
-                                ErrorCode::MissingPartitionKey.as_str(),
-                                &reason.to_string(),
-                                frame.bytes,
-                            ),
-                        }
+                // Out of `self` while the event borrows it.
+                let mut scratch = std::mem::take(&mut self.scratch);
+                match parse_record(frame.bytes, &plan.transform, &mut scratch) {
+                    Ok(parsed) => {
+                        self.take_parsed(parsed, frame, event_source, error_source, context)
                     }
-                    Ok(Parsed::Firehose(failure)) => self.error_row(
-                        error_source,
-                        offset,
-                        ErrorCode::FirehoseError.as_str(),
-                        &format!("Firehose {}: {}", failure.error_code, failure.message),
-                        &failure.raw_record,
-                    ),
                     Err(error) => self.error_row(
                         error_source,
                         offset,
@@ -310,6 +294,7 @@ impl<'a, 'b> EntryOutput<'a, 'b> {
                         frame.bytes,
                     ),
                 }
+                self.scratch = scratch;
             }
             FrameKind::Broken(BrokenKind::NotAnObject) => {
                 let code = if std::str::from_utf8(frame.bytes).is_err() {
@@ -343,6 +328,96 @@ impl<'a, 'b> EntryOutput<'a, 'b> {
                 frame.bytes,
             ),
         }
+        self.send_full_batches(send)
+    }
+
+    /// A line [`Framer::take_line`] handed out: taken (`true`) if it parses, as `take_frame`
+    /// takes a record; else nothing is counted and the caller has the framer scan it again.
+    fn take_line(
+        &mut self,
+        line: &Frame<'_>,
+        event_source: &str,
+        error_source: &str,
+        context: &PartitionContext<'_>,
+        send: &mut dyn FnMut(WorkerMessage) -> Result<()>,
+    ) -> Result<bool> {
+        let plan = self.pipeline.plan;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let taken = match parse_record(line.bytes, &plan.transform, &mut scratch) {
+            Ok(parsed) => {
+                self.counts.records += 1;
+                self.take_parsed(parsed, line, event_source, error_source, context);
+                true
+            }
+            Err(_) => false,
+        };
+        self.scratch = scratch;
+        if !taken {
+            return Ok(false);
+        }
+        self.send_full_batches(send)?;
+        Ok(true)
+    }
+
+    /// A record that parsed: an event row, or an error row for a partition key it lacks or a
+    /// failure Firehose recorded.
+    fn take_parsed(
+        &mut self,
+        parsed: Parsed<'_>,
+        frame: &Frame<'_>,
+        event_source: &str,
+        error_source: &str,
+        context: &PartitionContext<'_>,
+    ) {
+        let plan = self.pipeline.plan;
+        let offset = Some(frame.offset);
+        match parsed {
+            Parsed::Event(mut event) => {
+                match plan
+                    .template
+                    .evaluate(&event, context, &mut self.partition_values)
+                {
+                    Ok(()) => {
+                        plan.template.make_typed_values_safe(&mut event);
+                        plan.template.partition_key(
+                            &event,
+                            &self.partition_values,
+                            &mut self.partition_key,
+                        );
+                        self.counts.events += 1;
+                        self.events.0.append(
+                            self.index,
+                            &self.partition_key,
+                            &event,
+                            &self.partition_values,
+                            event_source,
+                            self.pipeline.ingested_at_micros,
+                        );
+                    }
+                    Err(reason) => self.error_row(
+                        error_source,
+                        offset,
+                        ErrorCode::MissingPartitionKey.as_str(),
+                        &reason.to_string(),
+                        frame.bytes,
+                    ),
+                }
+            }
+            Parsed::Firehose(failure) => self.error_row(
+                error_source,
+                offset,
+                ErrorCode::FirehoseError.as_str(),
+                &format!("Firehose {}: {}", failure.error_code, failure.message),
+                &failure.raw_record,
+            ),
+        }
+    }
+
+    /// Sends the held batches that are full.
+    fn send_full_batches(
+        &mut self,
+        send: &mut dyn FnMut(WorkerMessage) -> Result<()>,
+    ) -> Result<()> {
         let held = &self.events.0;
         if held.len() >= BATCH_ROWS || held.approximate_bytes() >= BATCH_BYTES {
             self.events.flush(send)?;
@@ -353,6 +428,14 @@ impl<'a, 'b> EntryOutput<'a, 'b> {
             })?;
         }
         Ok(())
+    }
+
+    /// The object's failpoints, once its 100th record is counted.
+    fn after_record(&self) {
+        if self.counts.records == 100 {
+            failpoint::hit("mid-object");
+            failpoint::hit("worker-panic");
+        }
     }
 
     /// An error row for a record already counted in `records`.

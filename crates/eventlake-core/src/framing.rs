@@ -64,6 +64,12 @@ pub struct Framer {
     after_frame: bool,
     /// Inside an array wrapping records: a `]` closes it.
     in_array: bool,
+    /// Where the line [`Framer::take_line`] handed out starts, until the next call.
+    line_start: Option<usize>,
+    /// `take_line` declines below this index of the window: bytes with no newline yet, or a
+    /// line already declined (records run together), which the scan frames. Each byte is
+    /// searched for a newline once, not once a record.
+    scan_until: usize,
 }
 
 /// How many bytes of an oversized record are kept for the error table.
@@ -105,6 +111,8 @@ impl Framer {
             head_bytes: OVERSIZED_HEAD_BYTES.min(max_record_bytes.max(16)),
             after_frame: false,
             in_array: false,
+            line_start: None,
+            scan_until: 0,
         }
     }
 
@@ -112,6 +120,7 @@ impl Framer {
     pub fn compact(&mut self) {
         if self.start > 0 {
             self.window.drain(..self.start);
+            self.scan_until = self.scan_until.saturating_sub(self.start);
             self.window_offset += self.start as u64;
             self.start = 0;
         }
@@ -127,28 +136,53 @@ impl Framer {
         self.eof = true;
     }
 
-    /// The next complete frame, or `None` when more input is needed (or, after `finish`, the end).
-    pub fn next_frame(&mut self) -> Option<Frame<'_>> {
-        if self.skipping {
-            // Discard an oversized record's tail up to the next record start.
-            let rest = &self.window[self.start..];
-            match find_record_start(rest) {
-                Some(pos) => {
-                    self.start += pos;
-                    self.skipping = false;
-                }
-                None if self.eof => {
-                    self.start = self.window.len();
-                    self.skipping = false;
-                    return None;
-                }
-                None => {
-                    // Keep the last byte: it may be the `}` or `\n` of a boundary split across reads.
-                    self.start += rest.len().saturating_sub(1);
-                    return None;
-                }
-            }
+    /// The next record when it is a whole line, `{` to `}`, taken without the brace scan:
+    /// NDJSON's records, at the cost of finding the newline. Only a line that parses as one
+    /// object is the frame [`Framer::next_frame`] would give; for any other, the caller calls
+    /// [`Framer::rescan`] and frames it with `next_frame`. `None`: the next frame is not such a
+    /// line (or not known yet), so `next_frame` finds it.
+    pub fn take_line(&mut self) -> Option<Frame<'_>> {
+        if self.skipping || self.in_array || self.start < self.scan_until {
+            return None;
         }
+        self.skip_separators()?;
+        let start = self.start;
+        let rest = &self.window[start..];
+        if rest.first() != Some(&b'{') {
+            return None;
+        }
+        // No newline in the window (records run together, or a long line): the scan decides.
+        let Some(newline) = memchr::memchr(b'\n', rest) else {
+            self.scan_until = self.window.len();
+            return None;
+        };
+        let line = trim_end(&rest[..newline]);
+        if line.len() > self.max_record_bytes || line.last() != Some(&b'}') {
+            self.scan_until = start + newline;
+            return None;
+        }
+        self.line_start = Some(start);
+        self.start = start + line.len();
+        self.after_frame = true;
+        Some(Frame {
+            offset: self.window_offset + start as u64,
+            kind: FrameKind::Record,
+            bytes: &self.window[start..start + line.len()],
+        })
+    }
+
+    /// Puts back the line [`Framer::take_line`] just handed out: `next_frame` frames it.
+    pub fn rescan(&mut self) {
+        if let Some(start) = self.line_start.take() {
+            // The whole line goes to the scan: it may hold several records.
+            self.scan_until = self.start;
+            self.start = start;
+        }
+    }
+
+    /// Moves `start` past the separators before the next frame; `None` when more input must
+    /// come first.
+    fn skip_separators(&mut self) -> Option<()> {
         let window = &self.window;
         let mut pos = self.start;
         // A UTF-8 byte order mark at the start of an object is not data.
@@ -183,6 +217,35 @@ impl Framer {
             pos += 1;
         }
         self.start = pos;
+        Some(())
+    }
+
+    /// The next complete frame, or `None` when more input is needed (or, after `finish`, the end).
+    pub fn next_frame(&mut self) -> Option<Frame<'_>> {
+        if self.skipping {
+            // Discard an oversized record's tail up to the next record start.
+            let rest = &self.window[self.start..];
+            match find_record_start(rest) {
+                Some(pos) => {
+                    self.start += pos;
+                    self.skipping = false;
+                }
+                None if self.eof => {
+                    self.start = self.window.len();
+                    self.skipping = false;
+                    return None;
+                }
+                None => {
+                    // Keep the last byte: it may be the `}` or `\n` of a boundary split across reads.
+                    self.start += rest.len().saturating_sub(1);
+                    return None;
+                }
+            }
+        }
+        self.line_start = None;
+        self.skip_separators()?;
+        let window = &self.window;
+        let pos = self.start;
         if pos >= window.len() {
             return None;
         }

@@ -99,6 +99,60 @@ proptest! {
     }
 }
 
+/// The frames a compaction worker takes: a whole line when [`Framer::take_line`] offers one
+/// and it parses, else the scan's frame.
+fn frames_taking_lines(input: &[u8], chunk: usize) -> Vec<(u64, FrameKind, Vec<u8>)> {
+    let transform = Transform::sample();
+    let mut scratch = String::new();
+    let mut framer = Framer::new(1 << 20);
+    let mut out = Vec::new();
+    let mut drain = |framer: &mut Framer, out: &mut Vec<_>| loop {
+        if let Some(line) = framer.take_line() {
+            if parse_record(line.bytes, &transform, &mut scratch).is_ok() {
+                out.push((line.offset, line.kind, line.bytes.to_vec()));
+                continue;
+            }
+            framer.rescan();
+        }
+        let Some(frame) = framer.next_frame() else {
+            break;
+        };
+        out.push((frame.offset, frame.kind, frame.bytes.to_vec()));
+    };
+    for piece in input.chunks(chunk.max(1)) {
+        framer.compact();
+        framer.buffer_mut().extend_from_slice(piece);
+        drain(&mut framer, &mut out);
+    }
+    framer.compact();
+    framer.finish();
+    drain(&mut framer, &mut out);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3_000))]
+
+    /// Taking lines whole changes no frame: over records that parse (one a line, run
+    /// together, spaced, CRLF) among every piece that makes framing hard, in any chunking.
+    #[test]
+    fn lines_taken_whole_are_the_frames_the_scan_finds(
+        pieces in prop::collection::vec(prop_oneof![
+            2 => framing_piece(),
+            2 => Just(br#"{"id":"a","time":"2026-11-20T10:00:00Z","detail":{"eventType":"x"}}"#.to_vec()),
+            1 => Just(br#"{ "id" : "b\u0041", "time":"2026-11-20T10:00:00Z","detail":{"k":[1,{"}":"{"}]}} "#.to_vec()),
+            1 => Just(br#"{"id":"c","time":"2026-11-20T10:00:00Z","detail":{}}"#.to_vec()),
+            2 => Just(b"\n".to_vec()),
+            1 => Just(b",".to_vec()),
+        ], 0..30),
+        chunk in 1usize..90,
+    ) {
+        let input = pieces.concat();
+        let by_scan = frames(&input, chunk, 1 << 20);
+        prop_assert_eq!(frames_taking_lines(&input, chunk), by_scan, "{:?}", String::from_utf8_lossy(&input));
+    }
+}
+
 /// A JSON value of an odd type for a field that wants a string.
 fn odd_json() -> impl Strategy<Value = String> {
     prop_oneof![
