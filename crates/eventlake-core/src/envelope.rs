@@ -11,6 +11,8 @@
 
 use std::borrow::Cow;
 
+use crate::record::{DetailValues, DETAIL_FIELDS};
+
 /// Nesting beyond this declines (serde refuses 128 levels; this stays well inside).
 const MAX_DEPTH: usize = 100;
 
@@ -26,6 +28,9 @@ pub(crate) struct EnvelopeFields<'a> {
     pub resources: Option<Vec<Cow<'a, str>>>,
     /// The `detail` value's JSON text.
     pub detail: Option<&'a str>,
+    /// The typed members of a `detail` object, read on the way (`None` when a key of its top
+    /// level has an escape or one of them is given twice: the detail scan then decides).
+    pub detail_values: Option<DetailValues<'a>>,
     pub raw_data: Option<Cow<'a, str>>,
     pub error_code: Option<Cow<'a, str>>,
     pub error_message: Option<Cow<'a, str>>,
@@ -151,7 +156,11 @@ impl<'a> Reader<'a> {
             }
             Slot::Detail => {
                 let start = self.at;
-                self.skip_value(1)?;
+                if self.peek() == Some(b'{') {
+                    fields.detail_values = self.detail_object()?;
+                } else {
+                    self.skip_value(1)?;
+                }
                 fields.detail = Some(&self.text[start..self.at]);
                 return Some(());
             }
@@ -171,6 +180,44 @@ impl<'a> Reader<'a> {
         };
         *target = text;
         Some(())
+    }
+
+    /// Past the `detail` object (at depth 2), validated, noting its typed members' values.
+    fn detail_object(&mut self) -> Option<Option<DetailValues<'a>>> {
+        self.expect(b'{')?;
+        let mut values = Some([None; 3]);
+        self.skip_whitespace();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Some(values);
+        }
+        loop {
+            let key_start = self.at;
+            self.skip_string()?;
+            let key = &self.bytes[key_start + 1..self.at - 1];
+            self.skip_whitespace();
+            self.expect(b':')?;
+            self.skip_whitespace();
+            let value_start = self.at;
+            self.skip_value(2)?;
+            if key.contains(&b'\\') {
+                values = None;
+            }
+            let slot = DETAIL_FIELDS.iter().position(|name| name.as_bytes() == key);
+            if let (Some(slot), Some(found)) = (slot, values.as_mut()) {
+                if found[slot].is_some() {
+                    values = None;
+                } else {
+                    found[slot] = Some(&self.text[value_start..self.at]);
+                }
+            }
+            self.skip_whitespace();
+            match self.next()? {
+                b',' => self.skip_whitespace(),
+                b'}' => return Some(values),
+                _ => return None,
+            }
+        }
     }
 
     /// An array of strings without escapes.
@@ -443,6 +490,8 @@ mod tests {
             let text = format!("{{{}", pieces.concat());
             if let Some(fields) = read(&text) {
                 let by_serde = crate::record::envelope_by_serde(&text).ok();
+                crate::record::check_detail_values(&fields);
+                let fields = EnvelopeFields { detail_values: None, ..fields };
                 prop_assert_eq!(Some(fields), by_serde, "{}", text);
             }
         }

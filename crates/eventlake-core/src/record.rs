@@ -293,12 +293,7 @@ impl<'a> DetailFields<'a> {
     /// their brackets, instead of a second full parse. As serde would, it refuses a field of
     /// the wrong type or given twice; `null` is an absent field.
     fn scan(detail: &'a str) -> Result<Self, RecordError> {
-        let mut fields = DetailFields {
-            event_type: None,
-            schema_version: None,
-            account_number: None,
-        };
-        let mut seen = [false; 3];
+        let mut values = [None; 3];
         let members = Members {
             text: detail,
             at: 1,
@@ -318,36 +313,52 @@ impl<'a> DetailFields<'a> {
                 }
                 _ => continue,
             };
-            let name = ["eventType", "schemaVersion", "accountNumber"][slot];
-            if std::mem::replace(&mut seen[slot], true) {
+            if values[slot].replace(value).is_some() {
                 return Err(RecordError::new(
                     ErrorCode::WrongType,
-                    format!("detail: duplicate field `{name}`"),
+                    format!("detail: duplicate field `{}`", DETAIL_FIELDS[slot]),
                 ));
             }
-            if value == "null" {
+        }
+        Self::from_values(values)
+    }
+
+    /// The fields from the JSON text of each of [`DETAIL_FIELDS`]' values, given once at most.
+    fn from_values(values: DetailValues<'a>) -> Result<Self, RecordError> {
+        let mut fields = DetailFields {
+            event_type: None,
+            schema_version: None,
+            account_number: None,
+        };
+        for (slot, value) in values.into_iter().enumerate() {
+            let Some(value) = value.filter(|&value| value != "null") else {
+                continue;
+            };
+            if slot == 1 {
+                fields.schema_version = Some(value);
                 continue;
             }
-            match slot {
-                1 => fields.schema_version = Some(value),
-                _ => {
-                    let text = json_string(value).ok_or_else(|| {
-                        RecordError::new(
-                            ErrorCode::WrongType,
-                            format!("detail: `{name}` is not a string: {value}"),
-                        )
-                    })?;
-                    if slot == 0 {
-                        fields.event_type = Some(text);
-                    } else {
-                        fields.account_number = Some(text);
-                    }
-                }
+            let text = json_string(value).ok_or_else(|| {
+                RecordError::new(
+                    ErrorCode::WrongType,
+                    format!("detail: `{}` is not a string: {value}", DETAIL_FIELDS[slot]),
+                )
+            })?;
+            if slot == 0 {
+                fields.event_type = Some(text);
+            } else {
+                fields.account_number = Some(text);
             }
         }
         Ok(fields)
     }
 }
+
+/// The detail members that become typed columns, in the order of [`DetailValues`].
+pub(crate) const DETAIL_FIELDS: [&str; 3] = ["eventType", "schemaVersion", "accountNumber"];
+
+/// The JSON text of the values of [`DETAIL_FIELDS`] in a detail object, where present.
+pub(crate) type DetailValues<'a> = [Option<&'a str>; 3];
 
 /// A JSON string value's text, borrowed unless it has escapes; `None` if `value` (valid JSON)
 /// is not a string.
@@ -447,6 +458,23 @@ fn value_end(bytes: &[u8], at: usize) -> usize {
     }
 }
 
+/// The detail members the envelope reader noted give the fields the detail scan reads (or
+/// the same kind of error).
+#[cfg(test)]
+pub(crate) fn check_detail_values(fields: &EnvelopeFields<'_>) {
+    let (Some(values), Some(detail)) = (fields.detail_values, fields.detail) else {
+        return;
+    };
+    match (
+        DetailFields::from_values(values),
+        DetailFields::scan(detail),
+    ) {
+        (Ok(noted), Ok(scanned)) => assert_eq!(noted, scanned, "{detail}"),
+        (Err(noted), Err(scanned)) => assert_eq!(noted.code, scanned.code, "{detail}"),
+        (noted, scanned) => panic!("{detail}: noted {noted:?}, scanned {scanned:?}"),
+    }
+}
+
 /// serde's reading of the same fields: the model [`DetailFields::scan`] is tested against.
 #[cfg(test)]
 #[derive(Deserialize)]
@@ -530,7 +558,10 @@ pub fn parse_record<'a>(
             "`detail` is not a JSON object",
         ));
     }
-    let fields = DetailFields::scan(detail_text)?;
+    let fields = match envelope.detail_values {
+        Some(values) => DetailFields::from_values(values)?,
+        None => DetailFields::scan(detail_text)?,
+    };
     let schema_version = fields
         .schema_version
         .map(parse_schema_version)
@@ -581,6 +612,7 @@ pub(crate) fn envelope_by_serde(record_text: &str) -> Result<EnvelopeFields<'_>,
             .resources
             .map(|resources| resources.into_iter().map(|text| text.0).collect()),
         detail: envelope.detail.map(RawValue::get),
+        detail_values: None,
         raw_data: text(envelope.raw_data),
         error_code: text(envelope.error_code),
         error_message: text(envelope.error_message),
@@ -703,6 +735,10 @@ mod tests {
                 schema_version: fields.schema_version.map(RawValue::get),
                 account_number: fields.account_number.map(|text| text.0),
             });
+            // The members the envelope reader notes on its way read as the scan does.
+            if let Some(fields) = crate::envelope::read(&format!("{{\"detail\": {detail}}}")) {
+                check_detail_values(&fields);
+            }
             match (DetailFields::scan(&detail), by_serde) {
                 (Ok(scanned), Ok(parsed)) => prop_assert_eq!(scanned, parsed, "{}", detail),
                 (Err(scanned), Err(_)) => prop_assert_eq!(scanned.code, ErrorCode::WrongType),
@@ -739,6 +775,8 @@ mod tests {
             if let Some(fields) = crate::envelope::read(&text) {
                 let by_serde = envelope_by_serde(&text);
                 prop_assert!(by_serde.is_ok(), "{}: serde {:?}", text, by_serde.err());
+                check_detail_values(&fields);
+                let fields = EnvelopeFields { detail_values: None, ..fields };
                 prop_assert_eq!(fields, by_serde.unwrap(), "{}", text);
             }
             prop_assert!(crate::envelope::read(UNTRANSFORMED).is_some());

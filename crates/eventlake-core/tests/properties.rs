@@ -377,7 +377,7 @@ proptest! {
     #[test]
     fn the_fast_transform_agrees_with_the_whole_record_one(
         detail in client_detail(),
-        resources in prop::collection::vec("[a-z0-9-]{0,6}|.{0,4}", 0..3),
+        resources in prop::collection::vec("[a-z0-9-]{0,6}|.{0,4}|a[\"\\\\\\x00-\\x1f]{1,3}", 0..3),
         account_number in prop::option::of("[a-z0-9-]{0,6}"),
         detail_is_object in prop::bool::weighted(0.9),
     ) {
