@@ -21,7 +21,7 @@ use crate::config::CompactPlan;
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::partition::PartitionContext;
-use crate::record::{parse_record, ErrorCode, Parsed};
+use crate::record::{parse_record, parse_record_prefix, ErrorCode, Parsed};
 use crate::source::framing::{BrokenKind, Frame, FrameKind, Framer};
 use crate::source::kinesis::StreamRecord;
 use crate::source::{arrival_time_from_name, is_store_error, SourceObject};
@@ -152,13 +152,21 @@ impl ObjectPipeline<'_> {
                 }
             }
             loop {
-                // NDJSON's lines go without the framer's brace scan when they parse.
-                if let Some(line) = framer.take_line() {
-                    if output.take_line(&line, &object.uri, &object.uri, &context, send)? {
+                // A record the one-pass reader reads is framed by it, without the brace scan.
+                if let Some((offset, window)) = framer.peek_record() {
+                    let read = output.take_record_at(
+                        offset,
+                        window,
+                        &object.uri,
+                        &object.uri,
+                        &context,
+                        send,
+                    )?;
+                    if let Some(len) = read {
+                        framer.consume(len);
                         output.after_record();
                         continue;
                     }
-                    framer.rescan();
                 }
                 let Some(frame) = framer.next_frame() else {
                     break;
@@ -209,11 +217,19 @@ impl ObjectPipeline<'_> {
             };
             let before = output.counts.records;
             loop {
-                if let Some(line) = framer.take_line() {
-                    if output.take_line(&line, &range.uri, &record_uri, &context, send)? {
+                if let Some((offset, window)) = framer.peek_record() {
+                    let read = output.take_record_at(
+                        offset,
+                        window,
+                        &range.uri,
+                        &record_uri,
+                        &context,
+                        send,
+                    )?;
+                    if let Some(len) = read {
+                        framer.consume(len);
                         continue;
                     }
-                    framer.rescan();
                 }
                 let Some(frame) = framer.next_frame() else {
                     break;
@@ -331,32 +347,39 @@ impl<'a, 'b> EntryOutput<'a, 'b> {
         self.send_full_batches(send)
     }
 
-    /// A line [`Framer::take_line`] handed out: taken (`true`) if it parses, as `take_frame`
-    /// takes a record; else nothing is counted and the caller has the framer scan it again.
-    fn take_line(
+    /// The record `window` starts with (at `offset`), if the one-pass reader reads it: taken
+    /// as `take_frame` takes the frame the scan would find, and its length returned; `None`:
+    /// nothing is counted, and the caller frames it with the scan.
+    fn take_record_at(
         &mut self,
-        line: &Frame<'_>,
+        offset: u64,
+        window: &[u8],
         event_source: &str,
         error_source: &str,
         context: &PartitionContext<'_>,
         send: &mut dyn FnMut(WorkerMessage) -> Result<()>,
-    ) -> Result<bool> {
-        let plan = self.pipeline.plan;
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let taken = match parse_record(line.bytes, &plan.transform, &mut scratch) {
-            Ok(parsed) => {
-                self.counts.records += 1;
-                self.take_parsed(parsed, line, event_source, error_source, context);
-                true
-            }
-            Err(_) => false,
+    ) -> Result<Option<usize>> {
+        let Some((len, parsed)) = parse_record_prefix(window, &self.pipeline.plan.transform) else {
+            return Ok(None);
         };
-        self.scratch = scratch;
-        if !taken {
-            return Ok(false);
+        let frame = Frame {
+            offset,
+            kind: FrameKind::Record,
+            bytes: &window[..len],
+        };
+        self.counts.records += 1;
+        match parsed {
+            Ok(parsed) => self.take_parsed(parsed, &frame, event_source, error_source, context),
+            Err(error) => self.error_row(
+                error_source,
+                Some(offset),
+                error.code.as_str(),
+                &error.message,
+                frame.bytes,
+            ),
         }
         self.send_full_batches(send)?;
-        Ok(true)
+        Ok(Some(len))
     }
 
     /// A record that parsed: an event row, or an error row for a partition key it lacks or a

@@ -74,12 +74,20 @@ impl Slot {
 
 /// Reads `text` as one JSON object (whitespace around it), or declines.
 pub(crate) fn read(text: &str) -> Option<EnvelopeFields<'_>> {
-    let mut reader = Reader {
-        text,
-        bytes: text.as_bytes(),
-        at: 0,
-    };
-    let mut fields = EnvelopeFields::default();
+    let (fields, end) = read_prefix(text.as_bytes())?;
+    text.as_bytes()[end..]
+        .iter()
+        .all(|&byte| matches!(byte, b' ' | b'\n' | b'\r' | b'\t'))
+        .then_some(fields)
+}
+
+/// Reads the JSON object `bytes` start with (the bytes after it are not looked at), or
+/// declines; with its length. UTF-8 is checked over the object only. The object is the frame
+/// the framer's brace scan finds there: it declines a `{` right after a line break, where the
+/// scan cuts a record.
+pub(crate) fn read_prefix(bytes: &[u8]) -> Option<(EnvelopeFields<'_>, usize)> {
+    let mut reader = Reader { bytes, at: 0 };
+    let mut fields = RawFields::default();
     let mut seen = 0u16;
     reader.skip_whitespace();
     reader.expect(b'{')?;
@@ -92,7 +100,7 @@ pub(crate) fn read(text: &str) -> Option<EnvelopeFields<'_>> {
             reader.skip_whitespace();
             reader.expect(b':')?;
             reader.skip_whitespace();
-            match Slot::of(key.as_bytes()) {
+            match Slot::of(key) {
                 None => reader.skip_value(1)?,
                 Some(slot) => {
                     let bit = 1u16 << slot as u16;
@@ -111,12 +119,72 @@ pub(crate) fn read(text: &str) -> Option<EnvelopeFields<'_>> {
             }
         }
     }
-    reader.skip_whitespace();
-    (reader.at == reader.bytes.len()).then_some(fields)
+    let end = reader.at;
+    let text = std::str::from_utf8(&bytes[..end]).ok()?;
+    Some((fields.into_text(text)?, end))
+}
+
+/// [`EnvelopeFields`] as byte slices of the object, before its UTF-8 is checked.
+#[derive(Default)]
+struct RawFields<'a> {
+    id: Option<&'a [u8]>,
+    detail_type: Option<&'a [u8]>,
+    source: Option<&'a [u8]>,
+    account: Option<&'a [u8]>,
+    time: Option<&'a [u8]>,
+    region: Option<&'a [u8]>,
+    resources: Option<Vec<&'a [u8]>>,
+    detail: Option<&'a [u8]>,
+    detail_values: Option<[Option<&'a [u8]>; 3]>,
+    raw_data: Option<&'a [u8]>,
+    error_code: Option<&'a [u8]>,
+    error_message: Option<&'a [u8]>,
+}
+
+impl<'a> RawFields<'a> {
+    /// The same slices of `text`, the object's bytes checked as UTF-8. Each slice starts and
+    /// ends at an ASCII byte (a quote or a bracket), so at a character boundary.
+    fn into_text(self, text: &'a str) -> Option<EnvelopeFields<'a>> {
+        let base = text.as_ptr() as usize;
+        let of = |slice: &'a [u8]| {
+            let start = slice.as_ptr() as usize - base;
+            text.get(start..start + slice.len())
+        };
+        // `None`: not a slice of `text` (cannot happen); `Some(None)`: the field is absent.
+        let text_of = |slice: Option<&'a [u8]>| match slice {
+            None => Some(None),
+            Some(slice) => of(slice).map(Some),
+        };
+        let cow_of = |slice: Option<&'a [u8]>| Some(text_of(slice)?.map(Cow::Borrowed));
+        Some(EnvelopeFields {
+            id: cow_of(self.id)?,
+            detail_type: cow_of(self.detail_type)?,
+            source: cow_of(self.source)?,
+            account: cow_of(self.account)?,
+            time: cow_of(self.time)?,
+            region: cow_of(self.region)?,
+            resources: match self.resources {
+                Some(items) => Some(
+                    items
+                        .into_iter()
+                        .map(|item| of(item).map(Cow::Borrowed))
+                        .collect::<Option<_>>()?,
+                ),
+                None => None,
+            },
+            detail: text_of(self.detail)?,
+            detail_values: match self.detail_values {
+                Some([a, b, c]) => Some([text_of(a)?, text_of(b)?, text_of(c)?]),
+                None => None,
+            },
+            raw_data: cow_of(self.raw_data)?,
+            error_code: cow_of(self.error_code)?,
+            error_message: cow_of(self.error_message)?,
+        })
+    }
 }
 
 struct Reader<'a> {
-    text: &'a str,
     bytes: &'a [u8],
     at: usize,
 }
@@ -144,7 +212,7 @@ impl<'a> Reader<'a> {
 
     /// One known field's value into its slot: a string or null, `resources` an array of
     /// strings or null, `detail` any value (null is absent).
-    fn field(&mut self, slot: Slot, fields: &mut EnvelopeFields<'a>) -> Option<()> {
+    fn field(&mut self, slot: Slot, fields: &mut RawFields<'a>) -> Option<()> {
         if self.bytes[self.at..].starts_with(b"null") {
             self.at += 4;
             return Some(());
@@ -156,15 +224,15 @@ impl<'a> Reader<'a> {
             }
             Slot::Detail => {
                 let start = self.at;
-                if self.peek() == Some(b'{') {
+                if self.peek() == Some(b'{') && !self.after_line_break() {
                     fields.detail_values = self.detail_object()?;
                 } else {
                     self.skip_value(1)?;
                 }
-                fields.detail = Some(&self.text[start..self.at]);
+                fields.detail = Some(&self.bytes[start..self.at]);
                 return Some(());
             }
-            _ => Some(Cow::Borrowed(self.plain_string()?)),
+            _ => Some(self.plain_string()?),
         };
         let target = match slot {
             Slot::Id => &mut fields.id,
@@ -183,7 +251,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Past the `detail` object (at depth 2), validated, noting its typed members' values.
-    fn detail_object(&mut self) -> Option<Option<DetailValues<'a>>> {
+    fn detail_object(&mut self) -> Option<Option<[Option<&'a [u8]>; 3]>> {
         self.expect(b'{')?;
         let mut values = Some([None; 3]);
         self.skip_whitespace();
@@ -208,7 +276,7 @@ impl<'a> Reader<'a> {
                 if found[slot].is_some() {
                     values = None;
                 } else {
-                    found[slot] = Some(&self.text[value_start..self.at]);
+                    found[slot] = Some(&self.bytes[value_start..self.at]);
                 }
             }
             self.skip_whitespace();
@@ -221,7 +289,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An array of strings without escapes.
-    fn strings(&mut self) -> Option<Vec<Cow<'a, str>>> {
+    fn strings(&mut self) -> Option<Vec<&'a [u8]>> {
         self.expect(b'[')?;
         let mut strings = Vec::new();
         self.skip_whitespace();
@@ -230,7 +298,7 @@ impl<'a> Reader<'a> {
             return Some(strings);
         }
         loop {
-            strings.push(Cow::Borrowed(self.plain_string()?));
+            strings.push(self.plain_string()?);
             self.skip_whitespace();
             match self.next()? {
                 b',' => self.skip_whitespace(),
@@ -240,8 +308,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A string with no escapes, its text without the quotes.
-    fn plain_string(&mut self) -> Option<&'a str> {
+    /// A string with no escapes, its bytes without the quotes.
+    fn plain_string(&mut self) -> Option<&'a [u8]> {
         self.expect(b'"')?;
         let start = self.at;
         let stop = self.at + string_stop(&self.bytes[self.at..])?;
@@ -249,7 +317,7 @@ impl<'a> Reader<'a> {
             return None;
         }
         self.at = stop + 1;
-        Some(&self.text[start..stop])
+        Some(&self.bytes[start..stop])
     }
 
     /// Past one string (the opening quote at `at`), escapes checked.
@@ -285,12 +353,19 @@ impl<'a> Reader<'a> {
     fn skip_value(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
             b'"' => self.skip_string(),
+            b'{' if self.after_line_break() => None,
             b'{' | b'[' => self.skip_container(depth + 1),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
             _ => self.skip_number(),
         }
+    }
+
+    /// Whether the byte before `at` is a line break: the framer's scan cuts a record at a
+    /// `{` there (inside an object), so the reader declines it everywhere.
+    fn after_line_break(&self) -> bool {
+        self.at > 0 && self.bytes[self.at - 1] == b'\n'
     }
 
     fn skip_container(&mut self, depth: usize) -> Option<()> {

@@ -64,12 +64,6 @@ pub struct Framer {
     after_frame: bool,
     /// Inside an array wrapping records: a `]` closes it.
     in_array: bool,
-    /// Where the line [`Framer::take_line`] handed out starts, until the next call.
-    line_start: Option<usize>,
-    /// `take_line` declines below this index of the window: bytes with no newline yet, or a
-    /// line already declined (records run together), which the scan frames. Each byte is
-    /// searched for a newline once, not once a record.
-    scan_until: usize,
 }
 
 /// How many bytes of an oversized record are kept for the error table.
@@ -111,8 +105,6 @@ impl Framer {
             head_bytes: OVERSIZED_HEAD_BYTES.min(max_record_bytes.max(16)),
             after_frame: false,
             in_array: false,
-            line_start: None,
-            scan_until: 0,
         }
     }
 
@@ -120,7 +112,6 @@ impl Framer {
     pub fn compact(&mut self) {
         if self.start > 0 {
             self.window.drain(..self.start);
-            self.scan_until = self.scan_until.saturating_sub(self.start);
             self.window_offset += self.start as u64;
             self.start = 0;
         }
@@ -136,48 +127,28 @@ impl Framer {
         self.eof = true;
     }
 
-    /// The next record when it is a whole line, `{` to `}`, taken without the brace scan:
-    /// NDJSON's records, at the cost of finding the newline. Only a line that parses as one
-    /// object is the frame [`Framer::next_frame`] would give; for any other, the caller calls
-    /// [`Framer::rescan`] and frames it with `next_frame`. `None`: the next frame is not such a
-    /// line (or not known yet), so `next_frame` finds it.
-    pub fn take_line(&mut self) -> Option<Frame<'_>> {
-        if self.skipping || self.in_array || self.start < self.scan_until {
+    /// The window from the next record's `{` on (at most `max_record_bytes` of it), with its
+    /// offset, for a reader that finds where a valid record ends and so frames it without the
+    /// brace scan ([`crate::record::parse_record_prefix`]); it then [`Framer::consume`]s the
+    /// record. `None`, or a record the reader declines: [`Framer::next_frame`] frames it.
+    pub fn peek_record(&mut self) -> Option<(u64, &[u8])> {
+        if self.skipping || self.in_array {
             return None;
         }
         self.skip_separators()?;
-        let start = self.start;
-        let rest = &self.window[start..];
+        let rest = &self.window[self.start..];
         if rest.first() != Some(&b'{') {
             return None;
         }
-        // No newline in the window (records run together, or a long line): the scan decides.
-        let Some(newline) = memchr::memchr(b'\n', rest) else {
-            self.scan_until = self.window.len();
-            return None;
-        };
-        let line = trim_end(&rest[..newline]);
-        if line.len() > self.max_record_bytes || line.last() != Some(&b'}') {
-            self.scan_until = start + newline;
-            return None;
-        }
-        self.line_start = Some(start);
-        self.start = start + line.len();
-        self.after_frame = true;
-        Some(Frame {
-            offset: self.window_offset + start as u64,
-            kind: FrameKind::Record,
-            bytes: &self.window[start..start + line.len()],
-        })
+        let offset = self.window_offset + self.start as u64;
+        Some((offset, &rest[..rest.len().min(self.max_record_bytes)]))
     }
 
-    /// Puts back the line [`Framer::take_line`] just handed out: `next_frame` frames it.
-    pub fn rescan(&mut self) {
-        if let Some(start) = self.line_start.take() {
-            // The whole line goes to the scan: it may hold several records.
-            self.scan_until = self.start;
-            self.start = start;
-        }
+    /// Takes the `len` bytes [`Framer::peek_record`] showed, a record the reader read whole,
+    /// as the frame the scan would have found.
+    pub fn consume(&mut self, len: usize) {
+        self.start += len;
+        self.after_frame = true;
     }
 
     /// Moves `start` past the separators before the next frame; `None` when more input must
@@ -242,7 +213,6 @@ impl Framer {
                 }
             }
         }
-        self.line_start = None;
         self.skip_separators()?;
         let window = &self.window;
         let pos = self.start;

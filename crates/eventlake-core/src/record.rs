@@ -541,7 +541,29 @@ pub fn parse_record<'a>(
         Some(fields) => fields,
         None => envelope_by_serde(record_text)?,
     };
+    event_of(envelope, raw_record, transform)
+}
 
+/// The record `window` starts with (at its `{`; the bytes after the record are not looked at)
+/// when the one-pass reader reads it, with its length: what [`parse_record`] gives for the
+/// frame the framer's scan would find there, without the scan. `None`: frame it with the scan.
+pub fn parse_record_prefix<'a>(
+    window: &'a [u8],
+    transform: &Transform,
+) -> Option<(usize, Result<Parsed<'a>, RecordError>)> {
+    if transform.has_operations() {
+        return None;
+    }
+    let (envelope, len) = crate::envelope::read_prefix(window)?;
+    Some((len, event_of(envelope, &window[..len], transform)))
+}
+
+/// The event (or Firehose failure) a record's envelope holds, the transform applied.
+fn event_of<'a>(
+    envelope: EnvelopeFields<'a>,
+    raw_record: &'a [u8],
+    transform: &Transform,
+) -> Result<Parsed<'a>, RecordError> {
     if envelope.detail.is_none() && envelope.id.is_none() && envelope.raw_data.is_some() {
         return Ok(Parsed::Firehose(firehose_failure(envelope, raw_record)));
     }

@@ -12,7 +12,7 @@
 
 use eventlake_core::framing::{is_separator_gap, FrameKind, Framer};
 use eventlake_core::partition::{encoded_cost, safe_value, PartitionTemplate, DEFAULT_PREFIX};
-use eventlake_core::record::{parse_record, Parsed};
+use eventlake_core::record::{parse_record, parse_record_prefix, Parsed};
 use eventlake_core::time::{parse_time, CivilTime};
 use eventlake_core::transform::{ClientFields, Operation, Preset, Transform};
 use proptest::prelude::*;
@@ -99,20 +99,23 @@ proptest! {
     }
 }
 
-/// The frames a compaction worker takes: a whole line when [`Framer::take_line`] offers one
-/// and it parses, else the scan's frame.
-fn frames_taking_lines(input: &[u8], chunk: usize) -> Vec<(u64, FrameKind, Vec<u8>)> {
+/// The frames a compaction worker takes: a record the one-pass reader reads where
+/// [`Framer::peek_record`] shows one, else the scan's frame.
+fn frames_reading_records(
+    input: &[u8],
+    chunk: usize,
+    max: usize,
+) -> Vec<(u64, FrameKind, Vec<u8>)> {
     let transform = Transform::sample();
-    let mut scratch = String::new();
-    let mut framer = Framer::new(1 << 20);
+    let mut framer = Framer::new(max);
     let mut out = Vec::new();
-    let mut drain = |framer: &mut Framer, out: &mut Vec<_>| loop {
-        if let Some(line) = framer.take_line() {
-            if parse_record(line.bytes, &transform, &mut scratch).is_ok() {
-                out.push((line.offset, line.kind, line.bytes.to_vec()));
+    let drain = |framer: &mut Framer, out: &mut Vec<_>| loop {
+        if let Some((offset, window)) = framer.peek_record() {
+            if let Some((len, _)) = parse_record_prefix(window, &transform) {
+                out.push((offset, FrameKind::Record, window[..len].to_vec()));
+                framer.consume(len);
                 continue;
             }
-            framer.rescan();
         }
         let Some(frame) = framer.next_frame() else {
             break;
@@ -133,23 +136,26 @@ fn frames_taking_lines(input: &[u8], chunk: usize) -> Vec<(u64, FrameKind, Vec<u
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3_000))]
 
-    /// Taking lines whole changes no frame: over records that parse (one a line, run
-    /// together, spaced, CRLF) among every piece that makes framing hard, in any chunking.
+    /// Records framed by the reader are the frames the scan finds: over records that parse
+    /// (one a line, run together, spaced, CRLF, nested, with `\n{` inside) among every piece
+    /// that makes framing hard, in any chunking and under any record limit.
     #[test]
-    fn lines_taken_whole_are_the_frames_the_scan_finds(
+    fn records_the_reader_frames_are_the_frames_the_scan_finds(
         pieces in prop::collection::vec(prop_oneof![
             2 => framing_piece(),
             2 => Just(br#"{"id":"a","time":"2026-11-20T10:00:00Z","detail":{"eventType":"x"}}"#.to_vec()),
             1 => Just(br#"{ "id" : "b\u0041", "time":"2026-11-20T10:00:00Z","detail":{"k":[1,{"}":"{"}]}} "#.to_vec()),
+            1 => Just(b"{\"id\":\"c\",\"time\":\"2026-11-20T10:00:00Z\",\"detail\":\n{\"a\":\n{}}}".to_vec()),
             1 => Just(br#"{"id":"c","time":"2026-11-20T10:00:00Z","detail":{}}"#.to_vec()),
             2 => Just(b"\n".to_vec()),
             1 => Just(b",".to_vec()),
         ], 0..30),
         chunk in 1usize..90,
+        max in prop_oneof![Just(1usize << 20), 16usize..120],
     ) {
         let input = pieces.concat();
-        let by_scan = frames(&input, chunk, 1 << 20);
-        prop_assert_eq!(frames_taking_lines(&input, chunk), by_scan, "{:?}", String::from_utf8_lossy(&input));
+        let by_scan = frames(&input, chunk, max);
+        prop_assert_eq!(frames_reading_records(&input, chunk, max), by_scan, "{:?}", String::from_utf8_lossy(&input));
     }
 }
 
