@@ -133,7 +133,8 @@ struct RawFields<'a> {
     account: Option<&'a [u8]>,
     time: Option<&'a [u8]>,
     region: Option<&'a [u8]>,
-    resources: Option<Vec<&'a [u8]>>,
+    /// The array's text: strings without escapes, so each is what lies between two quotes.
+    resources: Option<&'a [u8]>,
     detail: Option<&'a [u8]>,
     detail_values: Option<[Option<&'a [u8]>; 3]>,
     raw_data: Option<&'a [u8]>,
@@ -163,12 +164,16 @@ impl<'a> RawFields<'a> {
             account: cow_of(self.account)?,
             time: cow_of(self.time)?,
             region: cow_of(self.region)?,
-            resources: match self.resources {
-                Some(items) => Some(
-                    items
-                        .into_iter()
-                        .map(|item| of(item).map(Cow::Borrowed))
-                        .collect::<Option<_>>()?,
+            // One vector a record, built here: `["a", "b"]` split at its quotes is `[`, `a`,
+            // `, `, `b`, `]`.
+            resources: match text_of(self.resources)? {
+                Some(array) => Some(
+                    array
+                        .split('"')
+                        .skip(1)
+                        .step_by(2)
+                        .map(Cow::Borrowed)
+                        .collect(),
                 ),
                 None => None,
             },
@@ -288,21 +293,21 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// An array of strings without escapes.
-    fn strings(&mut self) -> Option<Vec<&'a [u8]>> {
+    /// An array of strings without escapes: its text, brackets included.
+    fn strings(&mut self) -> Option<&'a [u8]> {
+        let start = self.at;
         self.expect(b'[')?;
-        let mut strings = Vec::new();
         self.skip_whitespace();
         if self.peek() == Some(b']') {
             self.at += 1;
-            return Some(strings);
+            return Some(&self.bytes[start..self.at]);
         }
         loop {
-            strings.push(self.plain_string()?);
+            self.plain_string()?;
             self.skip_whitespace();
             match self.next()? {
                 b',' => self.skip_whitespace(),
-                b']' => return Some(strings),
+                b']' => return Some(&self.bytes[start..self.at]),
                 _ => return None,
             }
         }
