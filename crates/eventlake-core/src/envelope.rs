@@ -166,17 +166,14 @@ impl<'a> RawFields<'a> {
             region: cow_of(self.region)?,
             // One vector a record, built here: `["a", "b"]` split at its quotes is `[`, `a`,
             // `, `, `b`, `]`.
-            resources: match text_of(self.resources)? {
-                Some(array) => Some(
-                    array
-                        .split('"')
-                        .skip(1)
-                        .step_by(2)
-                        .map(Cow::Borrowed)
-                        .collect(),
-                ),
-                None => None,
-            },
+            resources: text_of(self.resources)?.map(|array| {
+                array
+                    .split('"')
+                    .skip(1)
+                    .step_by(2)
+                    .map(Cow::Borrowed)
+                    .collect()
+            }),
             detail: text_of(self.detail)?,
             detail_values: match self.detail_values {
                 Some([a, b, c]) => Some([text_of(a)?, text_of(b)?, text_of(c)?]),
