@@ -10,10 +10,10 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use arrow::array::{ArrayRef, RecordBatch};
-use arrow::compute::{
-    concat, interleave_record_batch, lexsort_to_indices, SortColumn, SortOptions,
-};
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::buffer::NullBuffer;
+use arrow::compute::interleave_record_batch;
+use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
 use arrow::error::ArrowError;
 
 /// The columns runs are sorted by, in order; nulls last.
@@ -99,53 +99,117 @@ impl<K: Hash + Eq + Clone> SortedRuns<K> {
 }
 
 /// The rows of `batches` (one schema), less each one's dropped rows, as one batch sorted by
-/// [`SORT_COLUMNS`] (ties in no set order); columns the schema lacks are left out of the order.
+/// [`SORT_COLUMNS`] (ties in no set order); a column the schema lacks, or of another type than
+/// text and 64-bit integers or timestamps, is left out of the order.
 fn sorted(batches: &[(RecordBatch, Vec<usize>)]) -> Result<RecordBatch, ArrowError> {
-    let columns = SORT_COLUMNS
+    let [client_name, time_name] = SORT_COLUMNS;
+    let clients: Vec<Option<&StringArray>> = batches
         .iter()
-        .filter_map(|name| {
-            let parts: Option<Vec<&dyn arrow::array::Array>> = batches
-                .iter()
-                .map(|(batch, _)| batch.column_by_name(name).map(|c| c.as_ref()))
-                .collect();
-            parts.map(|parts| concat(&parts))
+        .map(|(batch, _)| batch.column_by_name(client_name)?.as_string_opt::<i32>())
+        .collect();
+    let times: Vec<Option<&dyn Array>> = batches
+        .iter()
+        .map(|(batch, _)| {
+            batch
+                .column_by_name(time_name)
+                .map(|column| column.as_ref())
         })
-        .map(|values: Result<ArrayRef, ArrowError>| {
-            Ok(SortColumn {
-                values: values?,
-                options: Some(SortOptions {
-                    descending: false,
-                    nulls_first: false,
-                }),
-            })
-        })
-        .collect::<Result<Vec<_>, ArrowError>>()?;
-    // Where each row of the concatenated columns is, `None` for a dropped one.
-    let mut locations: Vec<Option<(usize, usize)>> = Vec::new();
+        .collect();
+    // One key a row kept: its client's first eight bytes (big-endian, so that they order as
+    // the text does), nulls last, then time; the full text only where the prefixes tie. A
+    // typed sort, where `lexsort_to_indices` compared through a dynamic comparator.
+    let mut keys: Vec<RowKey> = Vec::new();
     for (index, (batch, dropped)) in batches.iter().enumerate() {
-        let first = locations.len();
-        locations.extend((0..batch.num_rows()).map(|row| Some((index, row))));
-        for &row in dropped {
-            locations[first + row] = None;
+        let mut dropped = dropped.iter().peekable();
+        let client = clients[index];
+        let time = times[index].and_then(i64_values);
+        keys.reserve(batch.num_rows() - dropped.len());
+        for row in 0..batch.num_rows() {
+            if dropped.next_if_eq(&&row).is_some() {
+                continue;
+            }
+            let client_prefix = match client {
+                Some(client) if client.is_valid(row) => prefix(client.value(row).as_bytes()),
+                Some(_) => NULL_LAST,
+                None => 0,
+            };
+            let time = match time {
+                Some((values, nulls)) if nulls.is_none_or(|nulls| nulls.is_valid(row)) => {
+                    (false, values[row])
+                }
+                Some(_) => (true, 0),
+                None => (false, 0),
+            };
+            keys.push(RowKey {
+                client_prefix,
+                time,
+                batch: index as u32,
+                row: row as u32,
+            });
         }
     }
-    let order: Vec<(usize, usize)> = if columns.is_empty() {
-        locations.into_iter().flatten().collect()
-    } else {
-        lexsort_to_indices(&columns, None)?
-            .values()
-            .iter()
-            .filter_map(|&row| locations[row as usize])
-            .collect()
-    };
+    keys.sort_unstable_by(|a, b| {
+        a.client_prefix
+            .cmp(&b.client_prefix)
+            .then_with(|| {
+                // Equal prefixes: nulls on both sides, or texts that may differ further on.
+                let text = |key: &RowKey| {
+                    clients[key.batch as usize]
+                        .filter(|client| client.is_valid(key.row as usize))
+                        .map(|client| client.value(key.row as usize))
+                };
+                match (text(a), text(b)) {
+                    (Some(a), Some(b)) => a.cmp(b),
+                    (a, b) => a.is_none().cmp(&b.is_none()),
+                }
+            })
+            .then(a.time.cmp(&b.time))
+    });
+    let order: Vec<(usize, usize)> = keys
+        .iter()
+        .map(|key| (key.batch as usize, key.row as usize))
+        .collect();
     let batches: Vec<&RecordBatch> = batches.iter().map(|(batch, _)| batch).collect();
     interleave_record_batch(&batches, &order)
+}
+
+/// A row's place in the sort: where it is, and what it is ordered by.
+struct RowKey {
+    /// The client's first eight bytes, big-endian (zero-padded); [`NULL_LAST`] for none.
+    client_prefix: u128,
+    /// Whether the time is null (nulls last), and the time.
+    time: (bool, i64),
+    batch: u32,
+    row: u32,
+}
+
+/// The prefix of a null client: above every text's.
+const NULL_LAST: u128 = 1 << 64;
+
+/// `text`'s first eight bytes as a big-endian number, zero-padded.
+fn prefix(text: &[u8]) -> u128 {
+    let mut bytes = [0u8; 8];
+    let len = text.len().min(8);
+    bytes[..len].copy_from_slice(&text[..len]);
+    u64::from_be_bytes(bytes) as u128
+}
+
+/// The values and nulls of a 64-bit integer or timestamp column.
+fn i64_values(column: &dyn Array) -> Option<(&[i64], Option<&NullBuffer>)> {
+    let values: &[i64] = match column.data_type() {
+        DataType::Int64 => column.as_primitive_opt::<Int64Type>()?.values(),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => column
+            .as_primitive_opt::<TimestampMicrosecondType>()?
+            .values(),
+        _ => return None,
+    };
+    Some((values, column.nulls()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Array, Int64Array, StringArray, UInt8Array};
+    use arrow::array::{Array, ArrayRef, Int64Array, StringArray, UInt8Array};
     use arrow::datatypes::{DataType, Field, Schema};
     use proptest::prelude::*;
     use std::sync::Arc;

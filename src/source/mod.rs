@@ -204,21 +204,28 @@ impl Source {
         }
     }
 
-    /// Whether the object is gzip or zstd (its first 4 bytes, one ranged read).
-    pub async fn is_compressed(&self, object: &SourceObject) -> Result<bool> {
+    /// The raw bytes a record takes in the object's head ([`HEAD_SAMPLE_BYTES`], one ranged
+    /// read), decompressed and framed as the workers frame it; `None` when fewer than
+    /// [`HEAD_SAMPLE_RECORDS`] records end within it (records that large, or not JSON).
+    pub async fn head_bytes_per_record(
+        &self,
+        object: &SourceObject,
+        max_record_bytes: usize,
+    ) -> Result<Option<f64>> {
         let location = Path::parse(&object.path).map_err(|error| Error::InvalidLocation {
             location: object.uri.clone(),
             reason: error.to_string(),
         })?;
         let head = self
             .store
-            .get_range(&location, 0..object.size.min(4))
+            .get_range(&location, 0..object.size.min(HEAD_SAMPLE_BYTES))
             .await
             .map_err(|source| Error::ObjectStore {
                 location: object.uri.clone(),
                 source,
             })?;
-        Ok(is_compressed_head(&head))
+        let whole = head.len() as u64 >= object.size;
+        Ok(bytes_per_record_of_head(head, whole, max_record_bytes))
     }
 
     /// Opens an object for blocking reads (call from a blocking thread), decompressed.
@@ -286,6 +293,38 @@ pub fn store_read_error(error: &std::io::Error) -> Option<&object_store::Error> 
         .map(|marked| &marked.0)
 }
 
+/// Raw bytes of an object's head that [`Source::head_bytes_per_record`] reads.
+pub const HEAD_SAMPLE_BYTES: u64 = 256 << 10;
+/// Records a head must hold for its estimate to count.
+const HEAD_SAMPLE_RECORDS: u64 = 16;
+
+/// The raw bytes a record takes in `head`, an object's first bytes (all of it when `whole`):
+/// the raw bytes per decompressed byte times the decompressed bytes per framed record. A head
+/// cut inside a compressed stream ends in a decompression error; what came before it counts.
+pub fn bytes_per_record_of_head(
+    head: bytes::Bytes,
+    whole: bool,
+    max_record_bytes: usize,
+) -> Option<f64> {
+    let raw_bytes = head.len();
+    let mut framer = framing::Framer::new(max_record_bytes);
+    let mut reader = decompressed(std::io::Cursor::new(head)).ok()?;
+    let _cut_short = reader.read_to_end(framer.buffer_mut());
+    let text_bytes = framer.buffer_mut().len();
+    if whole {
+        framer.finish();
+    }
+    let (mut records, mut framed_bytes) = (0u64, 0u64);
+    while let Some(frame) = framer.next_frame() {
+        records += 1;
+        framed_bytes = frame.offset + frame.bytes.len() as u64;
+    }
+    if records < HEAD_SAMPLE_RECORDS || text_bytes == 0 {
+        return None;
+    }
+    Some(raw_bytes as f64 / text_bytes as f64 * framed_bytes as f64 / records as f64)
+}
+
 /// Whether an object's first bytes are gzip's or zstd's magic.
 pub fn is_compressed_head(head: &[u8]) -> bool {
     head.starts_with(&GZIP_MAGIC) || head.starts_with(&ZSTD_MAGIC)
@@ -341,6 +380,65 @@ mod tests {
             .read_to_end(&mut out)
             .unwrap();
         out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Whatever the records' size, spacing and compression, the head's estimate is within
+        /// a fifth of the whole object's raw bytes per record; a head of fewer than 16 records
+        /// tells nothing.
+        #[test]
+        fn a_heads_bytes_per_record_are_the_objects(
+            sizes in proptest::collection::vec(40usize..4000, 1..8),
+            compression in 0u8..3,
+            separator in proptest::sample::select(vec!["\n", "", " ", "\r\n"]),
+            seed in 0u64..1000,
+        ) {
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+            let mut text = String::new();
+            let mut records = 0u64;
+            while text.len() < 3 * HEAD_SAMPLE_BYTES as usize {
+                let size = sizes[records as usize % sizes.len()];
+                let note: String = (0..size).map(|_| rng.gen_range(b'a'..=b'z') as char).collect();
+                text.push_str(&format!(r#"{{"id":"{records}","detail":{{"note":"{note}"}}}}"#));
+                text.push_str(separator);
+                records += 1;
+            }
+            let raw = match compression {
+                0 => text.into_bytes(),
+                1 => {
+                    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    encoder.write_all(text.as_bytes()).unwrap();
+                    encoder.finish().unwrap()
+                }
+                _ => zstd::encode_all(text.as_bytes(), 1).unwrap(),
+            };
+            let actual = raw.len() as f64 / records as f64;
+            let head = bytes::Bytes::copy_from_slice(&raw[..raw.len().min(HEAD_SAMPLE_BYTES as usize)]);
+            let whole = head.len() == raw.len();
+            match bytes_per_record_of_head(head, whole, 1 << 20) {
+                Some(estimate) => proptest::prop_assert!(
+                    (estimate / actual - 1.0).abs() < 0.2,
+                    "estimate {estimate}, actual {actual}"
+                ),
+                // Only a head too small for 16 records may tell nothing.
+                None => proptest::prop_assert!(actual * 16.0 > HEAD_SAMPLE_BYTES as f64 / 2.0, "actual {actual}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_head_of_few_records_tells_nothing() {
+        let text = "{\"id\":1}\n".repeat(15);
+        assert_eq!(bytes_per_record_of_head(text.into(), true, 1 << 20), None);
+        let text = "{\"id\":1}\n".repeat(16);
+        let estimate = bytes_per_record_of_head(text.into(), true, 1 << 20).unwrap();
+        assert!((estimate - 9.0).abs() < 0.1, "{estimate}");
+        assert_eq!(
+            bytes_per_record_of_head(bytes::Bytes::from_static(b"not json at all"), true, 1 << 20),
+            None
+        );
     }
 
     #[test]

@@ -172,8 +172,8 @@ async fn a_run_over_a_compacted_prefix_reads_only_the_new_objects() {
         .filter(|(path, _)| path.starts_with(&raw_prefix))
         .map(|(_, count)| count.as_u64().unwrap())
         .collect();
-    // Each new object once, and the first one's head once more (4 bytes: compressed or not
-    // sizes the first unit).
+    // Each new object once, and the first one's head once more (its records' size sizes the
+    // first unit).
     assert_eq!(
         raw_reads.len() as u64,
         second.objects,
