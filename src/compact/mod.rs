@@ -394,6 +394,9 @@ impl Compaction {
                         (manifest, true)
                     }
                 };
+            state
+                .table_ids
+                .set_last_check(ours && manifest.objects.len() == pending.len());
             let input = UnitInput::Objects(self.manifest_source(&manifest)?);
             let metrics = self
                 .units

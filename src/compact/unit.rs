@@ -22,7 +22,7 @@ use super::id_index::UnitIds;
 use super::manifest::UnitManifest;
 use super::pipeline::{ObjectDone, WorkerMessage};
 use super::workers::{self, UnitInput};
-use super::writers::{data_file_writer, BackgroundWriter};
+use super::writers::{data_file_writer, EventWriters};
 use super::{CompactMetrics, LakeState, Units};
 use crate::error::{Error, Result};
 use crate::failpoint;
@@ -66,7 +66,8 @@ impl Held {
 
 /// What reading a unit's objects produced, before anything is committed.
 struct UnitOutput {
-    events_writer: deltalake::writer::RecordBatchWriter,
+    /// A writer a lane.
+    events_writers: Vec<deltalake::writer::RecordBatchWriter>,
     errors_writer: deltalake::writer::RecordBatchWriter,
     /// The ids of the unit's kept events, by partition.
     unit_ids: UnitIds,
@@ -188,12 +189,7 @@ impl Units {
         use deltalake::writer::DeltaWriter;
         let write_events = held == Held::Nothing;
         let (events, errors) = (&state.events, &state.errors);
-        let events_writer = BackgroundWriter::spawn(
-            data_file_writer(events, &self.plan)?,
-            events.table_url().clone(),
-            self.plan.template.column_names(),
-            self.plan.row_group_rows,
-        );
+        let events_writer = EventWriters::spawn(events, &self.plan)?;
         let mut errors_writer = data_file_writer(errors, &self.plan)?;
         let mut unit_ids = UnitIds::new(self.plan.template.column_names());
         let mut counts = vec![ObjectCounts::default(); manifest.objects.len()];
@@ -274,13 +270,13 @@ impl Units {
                 return Err(events_writer.stopped_with(error).await);
             }
             None => {
-                let (writer, busy) = events_writer.finish().await?;
+                let (writers, busy) = events_writer.finish().await?;
                 metrics.stages.write += busy;
-                writer
+                writers
             }
         };
         let mut output = UnitOutput {
-            events_writer,
+            events_writers: events_writer,
             errors_writer,
             unit_ids,
             counts,
@@ -304,7 +300,10 @@ impl Units {
                 },
             });
         if let Some(error) = incomplete {
-            output.events_writer.reset();
+            output
+                .events_writers
+                .iter_mut()
+                .for_each(|writer| writer.reset());
             output.errors_writer.reset();
             return Err(error);
         }
@@ -325,7 +324,7 @@ impl Units {
         use deltalake::writer::DeltaWriter;
         let (unit, app_id) = (manifest.unit, manifest.app_id.as_str());
         let UnitOutput {
-            mut events_writer,
+            mut events_writers,
             mut errors_writer,
             unit_ids,
             mut counts,
@@ -333,10 +332,15 @@ impl Units {
         let events = &mut state.events;
         let events_counted = if held == Held::Nothing {
             let started = Instant::now();
-            let adds = events_writer
-                .flush()
-                .await
-                .map_err(|source| table::delta(events, source))?;
+            let mut adds = Vec::new();
+            for writer in &mut events_writers {
+                adds.extend(
+                    writer
+                        .flush()
+                        .await
+                        .map_err(|source| table::delta(events, source))?,
+                );
+            }
             metrics.stages.write += started.elapsed().as_secs_f64();
             let started = Instant::now();
             let committed = commit::commit_events(

@@ -35,9 +35,10 @@ pub(super) fn data_file_writer(
 /// of tens of milliseconds), and a day's batches are small (one partition of a chunk each).
 const QUEUED_BYTES: usize = 32 << 20;
 
-/// Arrow bytes of rows the writer holds back to sort (see `sort.rs`), over all partitions:
-/// about 8,000 rows a partition for the ten or so a day's objects fill at once. What it holds
-/// when the input ends is sorted and encoded after the workers are done, so it is a tail.
+/// Arrow bytes of rows the writers hold back to sort (see `sort.rs`), over all partitions and
+/// lanes: about 8,000 rows a partition for the ten or so a day's objects fill at once. What
+/// they hold when the input ends is sorted and encoded after the workers are done, so it is a
+/// tail (encoded by every lane at once).
 const HELD_BYTES: usize = 32 << 20;
 
 /// The events writer fed through a bounded channel and run on a blocking thread: Parquet
@@ -47,7 +48,7 @@ const HELD_BYTES: usize = 32 << 20;
 ///
 /// Guarantee: `finish` hands back the writer with every batch sent written, or the first
 /// error; after an error nothing more is written.
-pub(super) struct BackgroundWriter {
+struct BackgroundWriter {
     /// Each batch travels with its share of the queue's bytes, handed back once it is held.
     sender: tokio::sync::mpsc::UnboundedSender<(RecordBatch, Vec<usize>, OwnedSemaphorePermit)>,
     queue_bytes: Arc<Semaphore>,
@@ -58,16 +59,17 @@ pub(super) struct BackgroundWriter {
 type Written = (RecordBatchWriter, Result<()>, f64);
 
 impl BackgroundWriter {
-    pub(super) fn spawn(
+    fn spawn(
         mut writer: RecordBatchWriter,
         table_url: url::Url,
         partition_columns: Vec<String>,
         run_rows: usize,
+        held_bytes: usize,
     ) -> Self {
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let runtime = tokio::runtime::Handle::current();
         let task = tokio::task::spawn_blocking(move || {
-            let mut runs = SortedRuns::new(HELD_BYTES, run_rows);
+            let mut runs = SortedRuns::new(held_bytes, run_rows);
             let mut busy = 0.0;
             let mut write = |writer: &mut RecordBatchWriter,
                              batch: Option<(RecordBatch, Vec<usize>)>| {
@@ -104,7 +106,7 @@ impl BackgroundWriter {
 
     /// Queues `batch` less its rows numbered in `dropped` (ascending); waits while the queue is
     /// full. Fails once the writer has stopped (its own error comes from `finish`).
-    pub(super) async fn write(&self, batch: RecordBatch, dropped: Vec<usize>) -> Result<()> {
+    async fn write(&self, batch: RecordBatch, dropped: Vec<usize>) -> Result<()> {
         // A batch larger than the whole queue waits for it to empty.
         let bytes = batch.get_array_memory_size().clamp(1, QUEUED_BYTES) as u32;
         let queued = Arc::clone(&self.queue_bytes)
@@ -117,7 +119,7 @@ impl BackgroundWriter {
     }
 
     /// Waits for every queued batch; returns the writer and the seconds it spent writing.
-    pub(super) async fn finish(self) -> Result<(RecordBatchWriter, f64)> {
+    async fn finish(self) -> Result<(RecordBatchWriter, f64)> {
         drop(self.sender);
         let (writer, written, busy) = self.task.await.map_err(|join| Error::WorkerLost {
             object: "the unit's events writer".into(),
@@ -126,13 +128,94 @@ impl BackgroundWriter {
         written?;
         Ok((writer, busy))
     }
+}
 
-    /// The writer's own error if it stopped, else `error`.
-    pub(super) async fn stopped_with(self, error: Error) -> Error {
-        match self.finish().await {
-            Ok(_) => error,
-            Err(own) => own,
+/// The unit's events writers: a background writer a lane, each partition's rows all in one
+/// lane (by a hash of its values), so that sorting and encoding, which one thread did for the
+/// whole unit (half a run's CPU), keep every core busy, and the writers' last runs are encoded
+/// side by side when the input ends.
+///
+/// Guarantee: as [`BackgroundWriter`]'s, for every lane; `finish` hands back every lane's
+/// writer or the first error.
+pub(super) struct EventWriters {
+    lanes: Vec<BackgroundWriter>,
+    partition_columns: Vec<String>,
+    hasher: ahash::RandomState,
+}
+
+impl EventWriters {
+    pub(super) fn spawn(table: &DeltaTable, plan: &CompactPlan) -> Result<Self> {
+        let partition_columns = plan.template.column_names();
+        let lanes = if partition_columns.is_empty() {
+            1
+        } else {
+            plan.workers.max(1)
+        };
+        let lanes = (0..lanes)
+            .map(|_| {
+                Ok(BackgroundWriter::spawn(
+                    data_file_writer(table, plan)?,
+                    table.table_url().clone(),
+                    partition_columns.clone(),
+                    plan.row_group_rows,
+                    HELD_BYTES / lanes,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            lanes,
+            partition_columns,
+            hasher: ahash::RandomState::new(),
+        })
+    }
+
+    /// Queues `batch` (one partition's rows) less its rows numbered in `dropped` on its
+    /// partition's lane.
+    pub(super) async fn write(&self, batch: RecordBatch, dropped: Vec<usize>) -> Result<()> {
+        let lane = match self.lanes.len() {
+            1 => 0,
+            lanes => {
+                let key = partition_key(&batch, &self.partition_columns).unwrap_or_default();
+                self.hasher.hash_one(&key) as usize % lanes
+            }
+        };
+        self.lanes[lane].write(batch, dropped).await
+    }
+
+    /// Waits for every lane; returns their writers and the seconds they spent writing.
+    pub(super) async fn finish(self) -> Result<(Vec<RecordBatchWriter>, f64)> {
+        let mut writers = Vec::with_capacity(self.lanes.len());
+        let mut busy = 0.0;
+        let mut first_error = None;
+        for lane in self.lanes {
+            match lane.finish().await {
+                Ok((writer, seconds)) => {
+                    writers.push(writer);
+                    busy += seconds;
+                }
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
         }
+        match first_error {
+            Some(error) => {
+                writers.iter_mut().for_each(|writer| writer.reset());
+                Err(error)
+            }
+            None => Ok((writers, busy)),
+        }
+    }
+
+    /// A lane's own error if one stopped, else `error`.
+    pub(super) async fn stopped_with(self, error: Error) -> Error {
+        let mut own = None;
+        for lane in self.lanes {
+            if let Err(error) = lane.finish().await {
+                own.get_or_insert(error);
+            }
+        }
+        own.unwrap_or(error)
     }
 }
 
