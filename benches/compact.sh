@@ -14,7 +14,12 @@ if ! "$venv/bin/python" -c "import duckdb" 2>/dev/null || [ ! -x "$venv/bin/duck
 fi
 # Polars is the bench's second bar (plain NDJSON inputs); the tests do not need it.
 "$venv/bin/python" -c "import polars" 2>/dev/null || "$venv/bin/pip" install --quiet polars==2.1.0
-cargo build --release --quiet
+# EVENTLAKE_BIN: measure that build of eventlake instead of building the release binary.
+if [ -n "${EVENTLAKE_BIN:-}" ]; then
+    set -- --binary "$EVENTLAKE_BIN" "$@"
+else
+    cargo build --release --quiet
+fi
 source benches/per_shape.sh
 per_shape benches/compact_bench.py /var/tmp/eventlake-bench "$@"
 bench ndjson --layout ndjson "$@"

@@ -12,7 +12,12 @@ if ! "$venv/bin/python" -c "import duckdb, deltalake" 2>/dev/null; then
     python3 -m venv "$venv" && "$venv/bin/pip" install --quiet -r .ci/requirements.txt
 fi
 [ -x "$venv/bin/duckdb" ] || "$venv/bin/pip" install --quiet duckdb-cli==1.5.5
-cargo build --release --quiet
+# EVENTLAKE_BIN: measure that build of eventlake instead of building the release binary.
+if [ -n "${EVENTLAKE_BIN:-}" ]; then
+    set -- --binary "$EVENTLAKE_BIN" "$@"
+else
+    cargo build --release --quiet
+fi
 source benches/per_shape.sh
 per_shape benches/query_bench.py /var/tmp/eventlake-query-bench "$@"
 bench firehose-gzip --layout firehose --gzip "$@"

@@ -93,8 +93,9 @@ pub struct CompactMetrics {
     pub stages: StageSeconds,
 }
 
-/// Seconds per stage of a run. Worker stages are the CPU time of the worker threads, summed;
-/// sink stages are the wall time of the one sink task (it is CPU-bound, so close to its CPU).
+/// Seconds per stage of a run. Worker and writer-lane stages are the CPU time of their
+/// threads, summed; the sink's (dedup, commit, closing files) are the wall time of the one sink
+/// task (it is CPU-bound, so close to its CPU).
 #[derive(Debug, Default, Clone, Serialize, PartialEq)]
 pub struct StageSeconds {
     /// Reading and decompressing objects (workers).
@@ -103,7 +104,7 @@ pub struct StageSeconds {
     pub parse: f64,
     /// Dropping ids already written (sink).
     pub dedup: f64,
-    /// Splitting by partition, Parquet encoding, zstd and uploading files (sink).
+    /// Sorting runs, Parquet encoding and zstd (the writer lanes' CPU), and closing files.
     pub write: f64,
     /// Delta commits and ledger rows (sink).
     pub commit: f64,

@@ -14,6 +14,7 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
 use deltalake::{DeltaTable, DeltaTableError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::pipeline::thread_cpu_seconds;
 use super::sort::SortedRuns;
 use crate::config::CompactPlan;
 use crate::error::{Error, Result};
@@ -55,7 +56,7 @@ struct BackgroundWriter {
     task: tokio::task::JoinHandle<Written>,
 }
 
-/// What the writer thread hands back: the writer, its first error, its busy seconds.
+/// What the writer thread hands back: the writer, its first error, its CPU seconds writing.
 type Written = (RecordBatchWriter, Result<()>, f64);
 
 impl BackgroundWriter {
@@ -73,7 +74,7 @@ impl BackgroundWriter {
             let mut busy = 0.0;
             let mut write = |writer: &mut RecordBatchWriter,
                              batch: Option<(RecordBatch, Vec<usize>)>| {
-                let started = std::time::Instant::now();
+                let started = thread_cpu_seconds();
                 let due = match batch {
                     Some((batch, dropped)) => partition_key(&batch, &partition_columns)
                         .and_then(|key| Ok(runs.push(key, batch, dropped)?)),
@@ -84,7 +85,7 @@ impl BackgroundWriter {
                         runtime.block_on(write_partition(writer, run, &partition_columns))
                     })
                 });
-                busy += started.elapsed().as_secs_f64();
+                busy += thread_cpu_seconds() - started;
                 written.map_err(|source| table::delta_at(&table_url, source))
             };
             while let Some((batch, dropped, queued)) = receiver.blocking_recv() {
@@ -118,7 +119,7 @@ impl BackgroundWriter {
             .map_err(|_| Error::WriterStopped)
     }
 
-    /// Waits for every queued batch; returns the writer and the seconds it spent writing.
+    /// Waits for every queued batch; returns the writer and the CPU seconds it spent writing.
     async fn finish(self) -> Result<(RecordBatchWriter, f64)> {
         drop(self.sender);
         let (writer, written, busy) = self.task.await.map_err(|join| Error::WorkerLost {
@@ -182,7 +183,7 @@ impl EventWriters {
         self.lanes[lane].write(batch, dropped).await
     }
 
-    /// Waits for every lane; returns their writers and the seconds they spent writing.
+    /// Waits for every lane; returns their writers and the CPU seconds they spent writing.
     pub(super) async fn finish(self) -> Result<(Vec<RecordBatchWriter>, f64)> {
         let mut writers = Vec::with_capacity(self.lanes.len());
         let mut busy = 0.0;

@@ -123,6 +123,33 @@ async fn every_layout_and_compression_gives_the_same_answer() {
     }
 }
 
+/// The run's first unit is sized by the records of the first object's head: objects of 2 KB
+/// records, at most 650 events a unit, make two units of six objects. Sized by a guess of
+/// small records (200 bytes), the first unit took one object and the run three units; and an id
+/// in two units makes the later one rewrite its files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_unit_is_sized_by_the_records_it_reads() {
+    let dir = temp_dir();
+    let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
+    std::fs::create_dir_all(&raw).unwrap();
+    let note = "n".repeat(2000);
+    for object in 0..12 {
+        let records: String = (0..100)
+            .map(|record| {
+                format!(
+                    r#"{{"id":"{object:04}-{record:04}","time":"2026-11-20T10:00:00Z","resources":["c1"],"detail":{{"eventType":"searching","schemaVersion":1,"note":"{note}"}}}}"#
+                ) + "\n"
+            })
+            .collect();
+        std::fs::write(raw.join(format!("object-{object:02}")), records).unwrap();
+    }
+    let config = path(&dir, "eventlake.toml");
+    std::fs::write(&config, "[limits]\nunit_max_events = 650\n").unwrap();
+    let metrics = compact_cli(&raw, &lake, &["--config", config.to_str().unwrap()]);
+    assert_eq!(metrics["records_written"], 1200, "{metrics}");
+    assert_eq!(metrics["units"], 2, "{metrics}");
+}
+
 async fn duplicates_across_runs_are_dropped_against_the_table(backend: Backend) {
     let dir = temp_dir();
     let (raw, lake) = place(backend, &dir);
