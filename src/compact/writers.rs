@@ -1,6 +1,8 @@
 //! The unit's data file writers: delta-rs' `RecordBatchWriter`, which splits batches by
 //! partition and rolls files at the target size, with the Parquet properties of
 //! [`table::data_file_properties`] (bloom filters on `events.id`, which the id index probes).
+//! `events` is written by [`EventWriters`]: a lane a worker, each a thread that sorts runs and
+//! encodes them, a partition's rows all in one lane.
 //!
 //! Guarantee: nothing a writer holds reaches a table until its `Add` actions are committed with
 //! the unit's txn; `reset` drops what a failed unit wrote so far (its files stay unreferenced,
@@ -31,7 +33,7 @@ pub(super) fn data_file_writer(
         .with_target_file_size(plan.target_file_size))
 }
 
-/// Arrow bytes of batches queued for the background writer. The queue is bounded by bytes, not
+/// Arrow bytes of batches queued for each lane's writer. The queue is bounded by bytes, not
 /// batches: it must absorb the sink's output while the writer sorts and encodes a run (a burst
 /// of tens of milliseconds), and a day's batches are small (one partition of a chunk each).
 const QUEUED_BYTES: usize = 32 << 20;
