@@ -1,9 +1,8 @@
 //! The worker pool: `workers` blocking threads, each taking the unit's manifest entries (an
 //! object, or a stream shard's range of records) in turn and running them through the pipeline,
-//! sending batches to the sink through a bounded channel. A worker fetches its next object
-//! while it parses one (at most one object ahead, read whole up to 32 MiB; larger ones stream).
-//! A worker's event builders outlive an entry, so many small objects make full batches, not one
-//! small batch a partition each; what they hold is sent when the worker runs out of entries.
+//! sending batches to the sink through a bounded channel. A worker's event builders outlive an
+//! entry, so many small objects make full batches, not one small batch a partition each; what
+//! they hold is sent when the worker runs out of entries.
 //!
 //! Guarantee: the pool awaits every worker it started; a worker that panics or is cancelled is
 //! reported as `Failed(WorkerLost)` for the entry it was on, so the sink never commits a unit
@@ -18,7 +17,7 @@ use super::pipeline::{ObjectPipeline, WorkerMessage};
 use crate::config::CompactPlan;
 use crate::error::Error;
 use crate::source::kinesis::StreamRecord;
-use crate::source::{Prefetched, Source, SourceObject};
+use crate::source::{Source, SourceObject};
 use crate::table::batch::events_schema;
 
 /// Where a unit's entries are read from.
@@ -77,13 +76,8 @@ pub(super) fn spawn(
                         .map_err(|_| Error::WriterStopped)
                 };
                 let mut run_entries = || -> crate::error::Result<()> {
-                    // The entry this worker takes next, and the fetch of its object if started.
-                    let mut next: Option<(usize, Option<Prefetched>)> = None;
                     loop {
-                        let (index, prefetched) = match next.take() {
-                            Some(taken) => taken,
-                            None => (next_entry.fetch_add(1, Ordering::Relaxed), None),
-                        };
+                        let index = next_entry.fetch_add(1, Ordering::Relaxed);
                         let Some(object) = objects.get(index) else {
                             return batches.flush(&mut send);
                         };
@@ -93,14 +87,7 @@ pub(super) fn spawn(
                         on_entry.store(index, Ordering::Relaxed);
                         match &input {
                             UnitInput::Objects(source) => {
-                                let mut reader =
-                                    source.open_blocking(object, prefetched, &runtime)?;
-                                // The next object arrives while this one is parsed.
-                                let following = next_entry.fetch_add(1, Ordering::Relaxed);
-                                let fetch = objects
-                                    .get(following)
-                                    .and_then(|object| source.prefetch(object, &runtime));
-                                next = Some((following, fetch));
+                                let mut reader = source.open_blocking(object, &runtime)?;
                                 pipeline.run(
                                     &mut batches,
                                     index,

@@ -228,32 +228,10 @@ impl Source {
         Ok(bytes_per_record_of_head(head, whole, max_record_bytes))
     }
 
-    /// Starts fetching an object small enough to be read whole ([`WHOLE_READ_MAX_BYTES`]) on
-    /// the runtime, for [`Source::open_blocking`] to take once the caller gets to it: a worker
-    /// fetches its next object while it parses this one, instead of waiting a request for each
-    /// (thousands of small objects left a core idle a sixth of the run). `None` for a larger
-    /// object, which streams.
-    pub fn prefetch(
-        &self,
-        object: &SourceObject,
-        runtime: &tokio::runtime::Handle,
-    ) -> Option<Prefetched> {
-        if object.size > WHOLE_READ_MAX_BYTES {
-            return None;
-        }
-        let location = Path::parse(&object.path).ok()?;
-        let store = Arc::clone(&self.store);
-        Some(Prefetched(runtime.spawn(async move {
-            store.get(&location).await?.bytes().await
-        })))
-    }
-
-    /// Opens an object for blocking reads (call from a blocking thread), decompressed; from
-    /// `prefetched`, the fetch [`Source::prefetch`] started for it, if any.
+    /// Opens an object for blocking reads (call from a blocking thread), decompressed.
     pub fn open_blocking(
         &self,
         object: &SourceObject,
-        prefetched: Option<Prefetched>,
         runtime: &tokio::runtime::Handle,
     ) -> Result<Box<dyn Read + Send>> {
         let location = Path::parse(&object.path).map_err(|error| Error::InvalidLocation {
@@ -266,16 +244,9 @@ impl Source {
         };
         if object.size <= WHOLE_READ_MAX_BYTES {
             // One request and one buffer: no hand-off between threads per chunk.
-            let whole = match prefetched {
-                Some(Prefetched(fetch)) => runtime.block_on(fetch).unwrap_or_else(|join| {
-                    Err(object_store::Error::Generic {
-                        store: "prefetch",
-                        source: Box::new(join),
-                    })
-                }),
-                None => runtime.block_on(async { self.store.get(&location).await?.bytes().await }),
-            }
-            .map_err(store_error)?;
+            let whole = runtime
+                .block_on(async { self.store.get(&location).await?.bytes().await })
+                .map_err(store_error)?;
             return decompressed(std::io::Cursor::new(whole)).map_err(|source| Error::ReadObject {
                 object: object.uri.clone(),
                 source,
@@ -297,10 +268,6 @@ impl Source {
         })
     }
 }
-
-/// An object's bytes on their way, from [`Source::prefetch`]; dropping it lets the fetch finish
-/// unread.
-pub struct Prefetched(tokio::task::JoinHandle<object_store::Result<bytes::Bytes>>);
 
 const READ_BUFFER_BYTES: usize = 1 << 20;
 /// Objects up to this size are read whole; larger ones stream, so a worker holds at most this
