@@ -729,6 +729,47 @@ mod tests {
         assert!(false_hits < 1_000, "{false_hits} of 100,000 absent ids hit");
     }
 
+    /// A batch run's last unit puts no ids into covering filters (nothing checks after it);
+    /// any other unit does, and so does every unit of `--follow` (filters kept between checks).
+    #[test]
+    fn only_a_batch_runs_last_unit_covers_nothing() {
+        use arrow::array::ArrayRef;
+        let batch = RecordBatch::try_from_iter([
+            (
+                "id",
+                Arc::new(StringArray::from(vec!["a", "b"])) as ArrayRef,
+            ),
+            (
+                "dt",
+                Arc::new(StringArray::from(vec!["2026-12-01"; 2])) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let mut unit = UnitIds::new(vec!["dt".into()]);
+        unit.keep_new(&batch).unwrap();
+        let add = Add {
+            path: "dt=2026-12-01/part-0.parquet".into(),
+            partition_values: HashMap::from([("dt".to_owned(), Some("2026-12-01".to_owned()))]),
+            ..Default::default()
+        };
+        for (cache_limit, last, covers) in [
+            (0, false, true),
+            (0, true, false),
+            (FILTER_CACHE_BYTES, true, true),
+        ] {
+            let mut index = TableIds::new(cache_limit);
+            index.set_last_check(last);
+            index
+                .cover(&unit, std::slice::from_ref(&add), &["dt".to_owned()])
+                .unwrap();
+            assert_eq!(
+                !index.covered.is_empty(),
+                covers,
+                "cache limit {cache_limit}, last unit {last}"
+            );
+        }
+    }
+
     proptest! {
         /// Every id comes back from the set as the text it went in as, so the table's
         /// filters and ids are probed with the id the table holds.
