@@ -297,6 +297,35 @@ pub fn store_read_error(error: &std::io::Error) -> Option<&object_store::Error> 
 pub const HEAD_SAMPLE_BYTES: u64 = 256 << 10;
 /// Records a head must hold for its estimate to count.
 const HEAD_SAMPLE_RECORDS: u64 = 16;
+/// Decompressed bytes of a head read at most (256 KiB of gzip can hold gigabytes).
+const HEAD_SAMPLE_TEXT_BYTES: u64 = 8 << 20;
+
+/// A reader that counts the bytes its consumer took: the raw bytes behind the text read.
+struct ConsumedBytes<R> {
+    inner: R,
+    consumed: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for ConsumedBytes<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.consumed
+            .fetch_add(read as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(read)
+    }
+}
+
+impl<R: BufRead> BufRead for ConsumedBytes<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.consumed
+            .fetch_add(amount as u64, std::sync::atomic::Ordering::Relaxed);
+        self.inner.consume(amount);
+    }
+}
 
 /// The raw bytes a record takes in `head`, an object's first bytes (all of it when `whole`):
 /// the raw bytes per decompressed byte times the decompressed bytes per framed record. A head
@@ -306,12 +335,20 @@ pub fn bytes_per_record_of_head(
     whole: bool,
     max_record_bytes: usize,
 ) -> Option<f64> {
-    let raw_bytes = head.len();
+    let consumed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = ConsumedBytes {
+        inner: std::io::Cursor::new(head),
+        consumed: Arc::clone(&consumed),
+    };
     let mut framer = framing::Framer::new(max_record_bytes);
-    let mut reader = decompressed(std::io::Cursor::new(head)).ok()?;
-    let _cut_short = reader.read_to_end(framer.buffer_mut());
+    let reader = decompressed(counted).ok()?;
+    // At most so much text: a highly compressible head must not fill memory.
+    let _cut_short = reader
+        .take(HEAD_SAMPLE_TEXT_BYTES)
+        .read_to_end(framer.buffer_mut());
     let text_bytes = framer.buffer_mut().len();
-    if whole {
+    let raw_bytes = consumed.load(std::sync::atomic::Ordering::Relaxed);
+    if whole && (text_bytes as u64) < HEAD_SAMPLE_TEXT_BYTES {
         framer.finish();
     }
     let (mut records, mut framed_bytes) = (0u64, 0u64);
@@ -426,6 +463,28 @@ mod tests {
                 None => proptest::prop_assert!(actual * 16.0 > HEAD_SAMPLE_BYTES as f64 / 2.0, "actual {actual}"),
             }
         }
+    }
+
+    /// A head that decompresses to far more than the text limit is read to the limit only, and
+    /// its estimate is still the raw bytes behind the records read.
+    #[test]
+    fn a_highly_compressible_head_is_read_to_the_text_limit() {
+        let record = "{\"id\":\"a\",\"detail\":{}}\n";
+        let records = (64 << 20) / record.len();
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        for _ in 0..records {
+            encoder.write_all(record.as_bytes()).unwrap();
+        }
+        let raw = encoder.finish().unwrap();
+        let actual = raw.len() as f64 / records as f64;
+        let head = bytes::Bytes::copy_from_slice(&raw[..raw.len().min(HEAD_SAMPLE_BYTES as usize)]);
+        let estimate =
+            bytes_per_record_of_head(head, raw.len() <= HEAD_SAMPLE_BYTES as usize, 1 << 20)
+                .unwrap();
+        assert!(
+            (estimate / actual - 1.0).abs() < 0.5,
+            "estimate {estimate}, actual {actual}"
+        );
     }
 
     #[test]
