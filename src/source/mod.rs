@@ -299,6 +299,8 @@ pub const HEAD_SAMPLE_BYTES: u64 = 256 << 10;
 const HEAD_SAMPLE_RECORDS: u64 = 16;
 /// Decompressed bytes of a head read at most (256 KiB of gzip can hold gigabytes).
 const HEAD_SAMPLE_TEXT_BYTES: u64 = 8 << 20;
+/// Decompressed bytes a head is read in.
+const HEAD_READ_BYTES: usize = 64 << 10;
 
 /// A reader that counts the bytes its consumer took: the raw bytes behind the text read.
 struct ConsumedBytes<R> {
@@ -341,13 +343,23 @@ pub fn bytes_per_record_of_head(
         consumed: Arc::clone(&consumed),
     };
     let mut framer = framing::Framer::new(max_record_bytes);
-    let reader = decompressed(counted).ok()?;
-    // At most so much text: a highly compressible head must not fill memory.
-    let _cut_short = reader
-        .take(HEAD_SAMPLE_TEXT_BYTES)
-        .read_to_end(framer.buffer_mut());
-    let text_bytes = framer.buffer_mut().len();
-    let raw_bytes = consumed.load(std::sync::atomic::Ordering::Relaxed);
+    let mut reader = decompressed(counted).ok()?;
+    // At most so much text: a highly compressible head must not fill memory. The raw bytes
+    // are those taken by the last read that gave text: a decompressor takes in a cut-off
+    // last block (zstd's are up to 128 KiB of text) and gives nothing for it.
+    let (mut text_bytes, mut raw_bytes) = (0usize, 0u64);
+    let text = framer.buffer_mut();
+    while (text_bytes as u64) < HEAD_SAMPLE_TEXT_BYTES {
+        text.resize(text_bytes + HEAD_READ_BYTES, 0);
+        match reader.read(&mut text[text_bytes..]) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => {
+                text_bytes += read;
+                raw_bytes = consumed.load(std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+    text.truncate(text_bytes);
     if whole && (text_bytes as u64) < HEAD_SAMPLE_TEXT_BYTES {
         framer.finish();
     }
