@@ -40,6 +40,10 @@ pub struct Source {
     root: Url,
     store: Arc<dyn ObjectStore>,
     prefix: Path,
+    /// A folder source's files, read by the worker's own thread: `object_store`'s local store
+    /// hands each open and read to another thread, which for thousands of small objects cost
+    /// more than parsing them.
+    local: Option<Arc<object_store::local::LocalFileSystem>>,
 }
 
 impl std::fmt::Debug for Source {
@@ -56,10 +60,13 @@ impl Source {
 
     pub fn from_url(root: Url, storage_options: &HashMap<String, String>) -> Result<Self> {
         let (store, prefix) = crate::storage::object_store_for(&root, storage_options)?;
+        let local = (root.scheme() == "file")
+            .then(|| Arc::new(object_store::local::LocalFileSystem::new()));
         Ok(Self {
             root,
             store,
             prefix,
+            local,
         })
     }
 
@@ -103,7 +110,12 @@ impl Source {
                     source,
                 })?;
                 let path = meta.location.to_string();
-                if path.ends_with('/') || path.split('/').any(|part| part.starts_with('.')) {
+                // Dot-files under the source only: the source may itself sit in a dot-folder.
+                let hidden = meta
+                    .location
+                    .prefix_match(&self.prefix)
+                    .is_some_and(|mut parts| parts.any(|part| part.as_ref().starts_with('.')));
+                if path.ends_with('/') || hidden {
                     continue;
                 }
                 page.push(SourceObject {
@@ -242,6 +254,9 @@ impl Source {
             location: object.uri.clone(),
             source,
         };
+        if let Some(local) = &self.local {
+            return open_local(local, &location, object);
+        }
         if object.size <= WHOLE_READ_MAX_BYTES {
             // One request and one buffer: no hand-off between threads per chunk.
             let whole = runtime
@@ -266,6 +281,70 @@ impl Source {
                 source,
             }
         })
+    }
+}
+
+/// Opens a folder source's file on this thread; its errors are the store's, as a remote
+/// object's are (`is_store_error`).
+fn open_local(
+    local: &object_store::local::LocalFileSystem,
+    location: &Path,
+    object: &SourceObject,
+) -> Result<Box<dyn Read + Send>> {
+    let file = local
+        .path_to_filesystem(location)
+        .and_then(|path| {
+            std::fs::File::open(path).map_err(|error| local_store_error(&object.uri, error))
+        })
+        .map_err(|source| Error::ObjectStore {
+            location: object.uri.clone(),
+            source,
+        })?;
+    let uri = object.uri.clone();
+    let marked = MarkedErrors {
+        inner: file,
+        mark: move |error| std::io::Error::other(StoreReadError(local_store_error(&uri, error))),
+    };
+    // Small objects get a small buffer; reads as large as the buffer bypass it.
+    let capacity = (object.size as usize).clamp(8 << 10, READ_BUFFER_BYTES);
+    decompressed(BufReader::with_capacity(capacity, marked)).map_err(|source| Error::ReadObject {
+        object: object.uri.clone(),
+        source,
+    })
+}
+
+/// A local file's error as the local store would report it.
+fn local_store_error(uri: &str, source: std::io::Error) -> object_store::Error {
+    match source.kind() {
+        std::io::ErrorKind::NotFound => object_store::Error::NotFound {
+            path: uri.to_owned(),
+            source: Box::new(source),
+        },
+        std::io::ErrorKind::PermissionDenied => object_store::Error::PermissionDenied {
+            path: uri.to_owned(),
+            source: Box::new(source),
+        },
+        _ => object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(source),
+        },
+    }
+}
+
+/// A reader whose errors are passed through `mark`.
+struct MarkedErrors<R, F> {
+    inner: R,
+    mark: F,
+}
+
+impl<R: Read, F: Fn(std::io::Error) -> std::io::Error> Read for MarkedErrors<R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match self.inner.read(buf) {
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                result => return result.map_err(&self.mark),
+            }
+        }
     }
 }
 
@@ -510,6 +589,51 @@ mod tests {
             bytes_per_record_of_head(bytes::Bytes::from_static(b"not json at all"), true, 1 << 20),
             None
         );
+    }
+
+    /// A folder's file is read on the caller's thread, decompressed as a store's object is;
+    /// one gone since the listing is the store's "not found", which no retry mends. Dot-files
+    /// under the folder are left out, though the folder itself is in one (`/tmp/.tmpXXXX`).
+    #[test]
+    fn a_folders_files_read_as_the_stores_objects() {
+        let folder = tempfile::tempdir().unwrap();
+        assert!(folder.path().to_str().unwrap().contains("/."));
+        std::fs::create_dir(folder.path().join(".staging")).unwrap();
+        std::fs::write(folder.path().join(".staging/part"), "{}").unwrap();
+        std::fs::write(folder.path().join(".hidden"), "{}").unwrap();
+        let text = "{\"id\":\"a\"}\n".repeat(1000);
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(text.as_bytes()).unwrap();
+        std::fs::write(folder.path().join("plain"), &text).unwrap();
+        std::fs::write(folder.path().join("gzip"), encoder.finish().unwrap()).unwrap();
+        let source = Source::new(folder.path().to_str().unwrap(), &HashMap::new()).unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let objects: Vec<SourceObject> = runtime.block_on(async {
+            let pages: Vec<_> = source.pages(None).unwrap().try_collect().await.unwrap();
+            pages.into_iter().flatten().collect()
+        });
+        assert_eq!(objects.len(), 2);
+        for object in &objects {
+            let mut read = String::new();
+            let mut reader = source.open_blocking(object, runtime.handle()).unwrap();
+            reader.read_to_string(&mut read).unwrap();
+            assert_eq!(read, text, "{}", object.uri);
+        }
+        std::fs::remove_file(folder.path().join("plain")).unwrap();
+        let gone = objects
+            .iter()
+            .find(|object| object.uri.ends_with("/plain"))
+            .unwrap();
+        match source.open_blocking(gone, runtime.handle()) {
+            Err(
+                error @ Error::ObjectStore {
+                    source: object_store::Error::NotFound { .. },
+                    ..
+                },
+            ) => assert!(!error.is_transient(), "{error}"),
+            Err(error) => panic!("another error: {error}"),
+            Ok(_) => panic!("a removed file opened"),
+        }
     }
 
     #[test]
