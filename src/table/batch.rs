@@ -128,16 +128,19 @@ impl EventBatchBuilder {
             rows,
             rows * 32,
             rows * SHORT_TEXT_BYTES,
+            rows * SHORT_TEXT_BYTES,
         )
     }
 
-    /// A builder with room for `rows` rows, `detail_bytes` of detail text and `text_bytes` in
+    /// A builder with room for `rows` rows, `detail_bytes` of detail text, `source_object_bytes`
+    /// of object names (a full URI a row: longer than the short texts) and `text_bytes` in
     /// each other string column.
     fn with_capacity(
         schema: SchemaRef,
         extra_partition_columns: usize,
         rows: usize,
         detail_bytes: usize,
+        source_object_bytes: usize,
         text_bytes: usize,
     ) -> Self {
         let string = || StringBuilder::with_capacity(rows, text_bytes);
@@ -156,7 +159,7 @@ impl EventBatchBuilder {
             event_type: string(),
             schema_version: Int64Builder::with_capacity(rows),
             detail: StringBuilder::with_capacity(rows, detail_bytes),
-            source_object: string(),
+            source_object: StringBuilder::with_capacity(rows, source_object_bytes),
             ingested_at: timestamp(),
             partition_values: (0..extra_partition_columns).map(|_| string()).collect(),
             rows: 0,
@@ -209,6 +212,7 @@ impl EventBatchBuilder {
     }
 
     pub fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let source_object_bytes = self.source_object.values_slice().len();
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.id.finish()),
             Arc::new(self.detail_type.finish()),
@@ -237,6 +241,7 @@ impl EventBatchBuilder {
             self.partition_values.len(),
             rows,
             detail_bytes,
+            source_object_bytes,
             rows * SHORT_TEXT_BYTES,
         );
         RecordBatch::try_new(self.schema.clone(), columns)
