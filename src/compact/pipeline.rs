@@ -116,26 +116,28 @@ impl ObjectPipeline<'_> {
                 .unwrap_or(object.last_modified_micros),
             object_random: &object_random,
         };
-        // Sized for the object: thousands of small objects each zeroing a megabyte cost more
-        // than parsing them. A compressed object is read in several chunks, which is as good.
+        // The window sized for the object: thousands of small objects each taking a megabyte
+        // cost more than parsing them. A compressed object is read in several chunks.
         let chunk_bytes = (object.size as usize).clamp(MIN_READ_CHUNK_BYTES, READ_CHUNK_BYTES);
         let mut framer = Framer::with_window(self.plan.max_record_bytes, chunk_bytes);
-        let mut chunk = vec![0u8; chunk_bytes];
         let mut corrupt_rest = None;
         let mut finished = false;
 
         while !finished {
             framer.compact();
             let read_started = thread_cpu_seconds();
-            let read = reader.read(&mut chunk);
+            // Straight into the framer's window, no chunk between; on an error, what was read
+            // before it is in the window too.
+            let read = (&mut *reader)
+                .take(chunk_bytes as u64)
+                .read_to_end(framer.buffer_mut());
             read_seconds += thread_cpu_seconds() - read_started;
             match read {
                 Ok(0) => {
                     framer.finish();
                     finished = true;
                 }
-                Ok(read) => framer.buffer_mut().extend_from_slice(&chunk[..read]),
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Ok(_) => {}
                 Err(error) if is_store_error(&error) => {
                     return Err(Error::ReadObject {
                         object: object.uri.clone(),
