@@ -66,13 +66,17 @@ pub(super) struct ObjectDone {
     pub parse_seconds: f64,
 }
 
-/// A worker's event rows not yet sent, over the entries it has read.
-pub(super) struct WorkerBatches(PartitionedEventBatches);
+/// A worker's event rows not yet sent, over the entries it has read, and the framer its
+/// objects are read through (one window allocation for all of them, not one an object).
+pub(super) struct WorkerBatches {
+    events: PartitionedEventBatches,
+    framer: Framer,
+}
 
 impl WorkerBatches {
     /// Sends the rows held, a batch per partition.
     pub fn flush(&mut self, send: &mut dyn FnMut(WorkerMessage) -> Result<()>) -> Result<()> {
-        for (batch, entries) in self.0.finish()? {
+        for (batch, entries) in self.events.finish()? {
             send(WorkerMessage::Events { entries, batch })?;
         }
         Ok(())
@@ -90,10 +94,10 @@ impl ObjectPipeline<'_> {
     /// Empty builders for one worker's rows.
     pub fn batches(&self) -> WorkerBatches {
         let extra_columns = self.plan.template.extra_columns().count();
-        WorkerBatches(PartitionedEventBatches::new(
-            self.schema.clone(),
-            extra_columns,
-        ))
+        WorkerBatches {
+            events: PartitionedEventBatches::new(self.schema.clone(), extra_columns),
+            framer: Framer::with_window(self.plan.max_record_bytes, MIN_READ_CHUNK_BYTES),
+        }
     }
 
     /// Reads `reader` (the decompressed bytes of manifest entry `index`) to its end, sending
@@ -108,6 +112,12 @@ impl ObjectPipeline<'_> {
     ) -> Result<()> {
         let started_cpu = thread_cpu_seconds();
         let mut read_seconds = 0.0;
+        // Out of `batches` while the output borrows them; put back once the object is done.
+        let mut framer = std::mem::replace(
+            &mut batches.framer,
+            Framer::with_window(self.plan.max_record_bytes, 0),
+        );
+        framer.reset();
         let mut output = EntryOutput::new(self, batches, index);
         // Firehose's `!{firehose:random-string}` is stable per object, so a rerun lands alike.
         let object_random = crate::partition::object_random(&object.uri);
@@ -116,10 +126,8 @@ impl ObjectPipeline<'_> {
                 .unwrap_or(object.last_modified_micros),
             object_random: &object_random,
         };
-        // The window sized for the object: thousands of small objects each taking a megabyte
-        // cost more than parsing them. A compressed object is read in several chunks.
+        // Read in chunks sized for the object (a compressed object in several).
         let chunk_bytes = (object.size as usize).clamp(MIN_READ_CHUNK_BYTES, READ_CHUNK_BYTES);
-        let mut framer = Framer::with_window(self.plan.max_record_bytes, chunk_bytes);
         let mut corrupt_rest = None;
         let mut finished = false;
 
@@ -183,7 +191,9 @@ impl ObjectPipeline<'_> {
             output.error_row(&object.uri, None, "corrupt_object", &message, &[]);
         }
         let parse_seconds = thread_cpu_seconds() - started_cpu - read_seconds;
-        output.finish(object.size, read_seconds, parse_seconds, send)
+        let finished = output.finish(object.size, read_seconds, parse_seconds, send);
+        batches.framer = framer;
+        finished
     }
 
     /// Runs the records of a stream's shard range (manifest entry `index`) through the same
@@ -410,7 +420,7 @@ impl<'a, 'b> EntryOutput<'a, 'b> {
                             &mut self.partition_key,
                         );
                         self.counts.events += 1;
-                        self.events.0.append(
+                        self.events.events.append(
                             self.index,
                             &self.partition_key,
                             &event,
@@ -443,7 +453,7 @@ impl<'a, 'b> EntryOutput<'a, 'b> {
         &mut self,
         send: &mut dyn FnMut(WorkerMessage) -> Result<()>,
     ) -> Result<()> {
-        let held = &self.events.0;
+        let held = &self.events.events;
         if held.len() >= BATCH_ROWS || held.approximate_bytes() >= BATCH_BYTES {
             self.events.flush(send)?;
         }
