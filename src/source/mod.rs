@@ -189,13 +189,14 @@ impl Source {
             return None;
         }
         let path = Path::parse(key).ok()?.to_string();
-        let inside = match self.prefix.as_ref() {
-            "" => true,
+        let under_source = match self.prefix.as_ref() {
+            "" => Some(path.as_str()),
             prefix => path
                 .strip_prefix(prefix)
-                .is_some_and(|rest| rest.starts_with('/')),
-        };
-        if !inside || path.ends_with('/') || path.split('/').any(|part| part.starts_with('.')) {
+                .and_then(|rest| rest.strip_prefix('/')),
+        }?;
+        // Dot-files under the source only, as the listing leaves them out.
+        if path.ends_with('/') || under_source.split('/').any(|part| part.starts_with('.')) {
             return None;
         }
         Some(SourceObject {
@@ -301,8 +302,10 @@ fn open_local(
             source,
         })?;
     let uri = object.uri.clone();
+    // The bytes the listing saw, as a store's object is fixed: a file still being appended to
+    // ends where it was listed.
     let marked = MarkedErrors {
-        inner: file,
+        inner: file.take(object.size),
         mark: move |error| std::io::Error::other(StoreReadError(local_store_error(&uri, error))),
     };
     // Small objects get a small buffer; reads as large as the buffer bypass it.
@@ -591,8 +594,9 @@ mod tests {
         );
     }
 
-    /// A folder's file is read on the caller's thread, decompressed as a store's object is;
-    /// one gone since the listing is the store's "not found", which no retry mends. Dot-files
+    /// A folder's file is read on the caller's thread, decompressed as a store's object is, to
+    /// the size the listing saw; one gone since the listing is the store's "not found", which
+    /// no retry mends. Dot-files
     /// under the folder are left out, though the folder itself is in one (`/tmp/.tmpXXXX`).
     #[test]
     fn a_folders_files_read_as_the_stores_objects() {
@@ -619,6 +623,20 @@ mod tests {
             reader.read_to_string(&mut read).unwrap();
             assert_eq!(read, text, "{}", object.uri);
         }
+        // A file appended to since the listing is read as it was listed.
+        let mut appended = std::fs::OpenOptions::new()
+            .append(true)
+            .open(folder.path().join("plain"))
+            .unwrap();
+        appended.write_all(b"{\"id\":\"later\"}\n").unwrap();
+        let listed = objects
+            .iter()
+            .find(|object| object.uri.ends_with("/plain"))
+            .unwrap();
+        let mut read = String::new();
+        let mut reader = source.open_blocking(listed, runtime.handle()).unwrap();
+        reader.read_to_string(&mut read).unwrap();
+        assert_eq!(read, text);
         std::fs::remove_file(folder.path().join("plain")).unwrap();
         let gone = objects
             .iter()
@@ -669,6 +687,14 @@ mod tests {
             .is_none());
         assert!(source
             .notified_object("bucket", "landing/.hidden/x", 7, 1)
+            .is_none());
+        // The source may itself sit under a dot-folder.
+        let source = Source::new("s3://bucket/.landing", &HashMap::new()).unwrap();
+        assert!(source
+            .notified_object("bucket", ".landing/2026/x", 7, 1)
+            .is_some());
+        assert!(source
+            .notified_object("bucket", ".landing/.tmp/x", 7, 1)
             .is_none());
     }
 
