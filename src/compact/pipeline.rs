@@ -7,10 +7,10 @@
 //! object whose counts do not add up. An object's event rows may reach the sink after its
 //! `Done`, at the latest in the worker's [`WorkerBatches::flush`], before its sender drops.
 //!
-//! Memory: one read chunk, the framer's window (at most `max_record_bytes` past the chunk) and a
-//! worker's batches (one a partition) of at most `BATCH_ROWS` rows or `BATCH_BYTES` in all;
-//! after a send, each partition's builder keeps room for as many rows and bytes as it sent (so
-//! at most that much again, reserved).
+//! Memory: a worker's framer window (one read chunk and at most `max_record_bytes` past it,
+//! kept over its objects) and its batches (one a partition) of at most `BATCH_ROWS` rows or
+//! `BATCH_BYTES` in all; after a send, each partition's builder keeps room for a quarter more
+//! rows and bytes than it sent (reserved, not written).
 
 use std::io::Read;
 
