@@ -110,12 +110,7 @@ impl Source {
                     source,
                 })?;
                 let path = meta.location.to_string();
-                // Dot-files under the source only: the source may itself sit in a dot-folder.
-                let hidden = meta
-                    .location
-                    .prefix_match(&self.prefix)
-                    .is_some_and(|mut parts| parts.any(|part| part.as_ref().starts_with('.')));
-                if path.ends_with('/') || hidden {
+                if path.ends_with('/') || self.under_source(&path).is_some_and(is_hidden) {
                     continue;
                 }
                 page.push(SourceObject {
@@ -189,14 +184,7 @@ impl Source {
             return None;
         }
         let path = Path::parse(key).ok()?.to_string();
-        let under_source = match self.prefix.as_ref() {
-            "" => Some(path.as_str()),
-            prefix => path
-                .strip_prefix(prefix)
-                .and_then(|rest| rest.strip_prefix('/')),
-        }?;
-        // Dot-files under the source only, as the listing leaves them out.
-        if path.ends_with('/') || under_source.split('/').any(|part| part.starts_with('.')) {
+        if path.ends_with('/') || is_hidden(self.under_source(&path)?) {
             return None;
         }
         Some(SourceObject {
@@ -205,6 +193,14 @@ impl Source {
             size,
             last_modified_micros: event_time_micros,
         })
+    }
+
+    /// A store path's part under the source; `None` outside it.
+    fn under_source<'p>(&self, path: &'p str) -> Option<&'p str> {
+        match self.prefix.as_ref() {
+            "" => Some(path),
+            prefix => path.strip_prefix(prefix)?.strip_prefix('/'),
+        }
     }
 
     fn uri_of(&self, path: &str) -> String {
@@ -283,6 +279,13 @@ impl Source {
             }
         })
     }
+}
+
+/// Whether a path under the source names a dot-file or lies in a dot-folder: left out, as
+/// writers stage there. Only the part under the source counts: the source itself may sit in a
+/// dot-folder.
+fn is_hidden(under_source: &str) -> bool {
+    under_source.split('/').any(|part| part.starts_with('.'))
 }
 
 /// Opens a folder source's file on this thread; its errors are the store's, as a remote
