@@ -263,7 +263,7 @@ mod tests {
                     time_micros: event.time_micros,
                     resources: event.resources.iter().map(|r| r.to_string()).collect(),
                     event_type: None,
-                    detail: &event.detail,
+                    detail: &event.detail.text(),
                 })
                 .map_err(TestCaseError::fail)?;
             prop_assert_eq!(&entry.resources, &vec![client_id]);

@@ -2,6 +2,7 @@
 //! allocation, and come out as `RecordBatch`es whose schema matches the Delta table's.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -12,6 +13,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::partition::PartitionTemplate;
 use crate::record::Event;
+use crate::transform::Detail;
 
 fn utf8(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Utf8, nullable)
@@ -187,7 +189,16 @@ impl EventBatchBuilder {
         self.client_id.append_option(event.client_id.as_deref());
         self.event_type.append_option(event.event_type.as_deref());
         self.schema_version.append_option(event.schema_version);
-        self.detail.append_value(&event.detail);
+        match &event.detail {
+            Detail::Text(text) => self.detail.append_value(text),
+            pieces => {
+                for piece in pieces.pieces() {
+                    // A string builder's `write_str` extends the row being built; it cannot fail.
+                    let _ = self.detail.write_str(piece);
+                }
+                self.detail.append_value("");
+            }
+        }
         self.source_object.append_value(source_object);
         self.ingested_at.append_value(ingested_at_micros);
         for (builder, value) in self.partition_values.iter_mut().zip(partition_values) {
@@ -468,7 +479,11 @@ impl Default for ErrorBatchBuilder {
 
 #[cfg(test)]
 mod tests {
-    use super::EntryRuns;
+    use super::{events_schema, EntryRuns, EventBatchBuilder};
+    use crate::partition::{PartitionTemplate, DEFAULT_PREFIX};
+    use crate::record::{parse_record, Parsed};
+    use crate::transform::Transform;
+    use arrow::array::AsArray;
 
     proptest::proptest! {
         /// Any row picked from a batch is named by the entry it was appended from.
@@ -487,6 +502,55 @@ mod tests {
             runs.entries_of(&rows, |entry| found.push(entry));
             let wanted: Vec<usize> = rows.iter().map(|&row| row_entries[row]).collect();
             proptest::prop_assert_eq!(found, wanted);
+        }
+
+        /// Each row's `detail` is its event's text after the transform, whether the transform
+        /// kept it whole or added the client id in pieces, whatever the rows around it.
+        #[test]
+        fn detail_column_holds_each_events_transformed_text(
+            rows in proptest::collection::vec(
+                (
+                    proptest::option::of("[a-z\\\\\"\u{e9} -]{0,6}"),
+                    proptest::option::of("[a-z-]{0,4}"),
+                    "(\\{ ?\\}|\\{\"a\": ?1 ?\\}|\\{\"eventType\":\"x\"\\})",
+                ),
+                1..12,
+            ),
+        ) {
+            let template = PartitionTemplate::parse(DEFAULT_PREFIX, None).unwrap();
+            let extra_columns = template.extra_columns().count();
+            let mut builder = EventBatchBuilder::new(events_schema(&template), extra_columns);
+            let partition_values = vec![String::from("v"); extra_columns];
+            let mut wanted = Vec::new();
+            for (client_id, account_number, detail) in &rows {
+                let detail = match account_number {
+                    Some(number) => format!(
+                        "{}\"accountNumber\":\"{number}\"}}",
+                        detail.trim_end_matches('}').trim_end().to_owned()
+                            + if detail.contains(':') { "," } else { "" }
+                    ),
+                    None => detail.clone(),
+                };
+                let resources = match client_id {
+                    Some(id) => serde_json::to_string(&[id]).unwrap(),
+                    None => "[]".into(),
+                };
+                let record = format!(
+                    r#"{{"id":"i","time":"2026-12-01T00:00:00Z","resources":{resources},"detail":{detail}}}"#
+                );
+                let mut scratch = String::new();
+                let Ok(Parsed::Event(event)) =
+                    parse_record(record.as_bytes(), &Transform::sample(), &mut scratch)
+                else {
+                    panic!("{record} did not parse to an event");
+                };
+                wanted.push(event.detail.text().into_owned());
+                builder.append(&event, &partition_values, "s3://b/o", 0);
+            }
+            let batch = builder.finish().unwrap();
+            let column = batch.column_by_name("detail").unwrap().as_string::<i32>();
+            let stored: Vec<&str> = column.iter().map(Option::unwrap).collect();
+            proptest::prop_assert_eq!(stored, wanted);
         }
     }
 }

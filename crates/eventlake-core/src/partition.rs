@@ -319,7 +319,7 @@ impl PartitionTemplate {
         values: &mut Vec<String>,
     ) -> Result<(), PartitionError> {
         let detail: Option<Value> = if self.needs_detail {
-            serde_json::from_str(&event.detail).ok()
+            serde_json::from_str(&event.detail.text()).ok()
         } else {
             None
         };

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use crate::envelope::EnvelopeFields;
 use crate::time::{CivilTime, ParseTimeError};
-use crate::transform::{ClientFields, Transform, TransformError};
+use crate::transform::{ClientFields, Detail, Transform, TransformError};
 
 /// Kept for the main crate's callers until they use [`crate::time::parse_time`], its home.
 pub use crate::time::parse_time;
@@ -123,7 +123,7 @@ pub struct Event<'a> {
     pub event_type: Option<Cow<'a, str>>,
     pub schema_version: Option<i64>,
     /// The `detail` object as JSON text, after the transform.
-    pub detail: Cow<'a, str>,
+    pub detail: Detail<'a>,
 }
 
 impl<'a> Event<'a> {
@@ -592,7 +592,7 @@ fn event_of<'a>(
     let mut client_fields = ClientFields {
         resources: envelope.resources.unwrap_or_default(),
         account_number: fields.account_number,
-        detail: Cow::Borrowed(detail_text),
+        detail: Detail::Text(Cow::Borrowed(detail_text)),
     };
     transform.apply(&mut client_fields)?;
     let ClientFields {
@@ -821,7 +821,7 @@ mod tests {
         let event = event(UNTRANSFORMED, &Transform::sample()).unwrap();
         assert_eq!(event.client_id.as_deref(), Some("client-1"));
         assert!(event.resources.is_empty());
-        let detail: serde_json::Value = serde_json::from_str(&event.detail).unwrap();
+        let detail: serde_json::Value = serde_json::from_str(&event.detail.text()).unwrap();
         assert_eq!(detail["accountNumber"], "client-1");
         assert_eq!(detail["data"]["searchTerm"], "games");
         assert_eq!(event.event_type.as_deref(), Some("searching"));
@@ -840,7 +840,7 @@ mod tests {
         );
         let event = event(&transformed, &Transform::sample()).unwrap();
         assert_eq!(event.client_id.as_deref(), Some("client-1"));
-        assert!(matches!(event.detail, Cow::Borrowed(_)));
+        assert!(matches!(event.detail, Detail::Text(Cow::Borrowed(_))));
     }
 
     #[test]

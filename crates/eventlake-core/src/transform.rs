@@ -70,8 +70,64 @@ pub struct ClientFields<'a> {
     /// `detail.accountNumber`, the client id.
     pub account_number: Option<Cow<'a, str>>,
     /// The `detail` object as JSON text.
-    pub detail: Cow<'a, str>,
+    pub detail: Detail<'a>,
 }
+
+/// The `detail` object's JSON text after the transform: the record's own (or one rewritten
+/// whole), or the record's with the client id added before its closing brace, kept in pieces
+/// so that every record's detail is copied once, into its column, not first into a `String`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detail<'a> {
+    Text(Cow<'a, str>),
+    /// `body` (the text up to its closing brace, trailing space trimmed), `separator` (`", "`,
+    /// or nothing in an empty object), then `"accountNumber": "<client_id>"}`; `client_id` has
+    /// nothing JSON escapes.
+    WithAccountNumber {
+        body: &'a str,
+        separator: &'static str,
+        client_id: &'a str,
+    },
+}
+
+impl Detail<'_> {
+    /// The text's pieces, in order (some may be empty).
+    pub fn pieces(&self) -> [&str; 5] {
+        match self {
+            Detail::Text(text) => [text, "", "", "", ""],
+            Detail::WithAccountNumber {
+                body,
+                separator,
+                client_id,
+            } => [body, separator, ACCOUNT_NUMBER_MEMBER, client_id, "\"}"],
+        }
+    }
+
+    /// The text's length in bytes.
+    pub fn len(&self) -> usize {
+        self.pieces().iter().map(|piece| piece.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The whole text (joined only when it is in pieces).
+    pub fn text(&self) -> Cow<'_, str> {
+        match self {
+            Detail::Text(text) => Cow::Borrowed(text),
+            Detail::WithAccountNumber { .. } => Cow::Owned(self.pieces().concat()),
+        }
+    }
+}
+
+impl<'a> From<&'a str> for Detail<'a> {
+    fn from(text: &'a str) -> Self {
+        Detail::Text(Cow::Borrowed(text))
+    }
+}
+
+/// The start of the member the sample's Lambda adds, up to its value's text.
+const ACCOUNT_NUMBER_MEMBER: &str = "\"accountNumber\": \"";
 
 /// Which built-in transform runs first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -171,9 +227,8 @@ impl Transform {
         let moved = fields.resources.swap_remove(0);
         fields.resources.clear();
         if fields.account_number.as_deref() != Some(&*moved) {
-            let detail =
-                set_account_number(&fields.detail, &moved, fields.account_number.is_some())?;
-            fields.detail = Cow::Owned(detail);
+            let detail = std::mem::replace(&mut fields.detail, Detail::Text(Cow::Borrowed("")));
+            fields.detail = with_account_number(detail, &moved, fields.account_number.is_some())?;
         }
         fields.account_number = Some(moved);
         Ok(())
@@ -241,42 +296,58 @@ fn apply_sample_lambda(record: &mut Value) {
     }
 }
 
-/// Puts `"accountNumber": client_id` into a detail object's JSON text.
-fn set_account_number(
-    detail_text: &str,
-    client_id: &str,
+/// `detail` with `"accountNumber": client_id` put in: in pieces when `detail` is the record's own
+/// text and the id has nothing JSON escapes (nearly always), else as a new text.
+fn with_account_number<'a>(
+    detail: Detail<'a>,
+    client_id: &Cow<'a, str>,
     replace: bool,
-) -> Result<String, TransformError> {
+) -> Result<Detail<'a>, TransformError> {
+    let text = match detail {
+        Detail::Text(text) => text,
+        pieces => Cow::Owned(pieces.text().into_owned()),
+    };
     if replace {
         // Rare (both present and different): rewrite through a full parse.
-        let mut value: Value = serde_json::from_str(detail_text).map_err(TransformError::Detail)?;
-        value[ACCOUNT_NUMBER] = Value::String(client_id.to_owned());
-        return Ok(value.to_string());
+        let mut value: Value = serde_json::from_str(&text).map_err(TransformError::Detail)?;
+        value[ACCOUNT_NUMBER] = Value::String(client_id.to_string());
+        return Ok(Detail::Text(Cow::Owned(value.to_string())));
     }
-    let close = detail_text.rfind('}').unwrap_or(detail_text.len());
-    let body = &detail_text[..close];
-    let is_empty = body.trim_start_matches('{').trim().is_empty();
-    let mut out = String::with_capacity(detail_text.len() + client_id.len() + 24);
-    out.push_str(body.trim_end());
-    if !is_empty {
-        out.push_str(", ");
-    }
-    out.push('"');
-    out.push_str(ACCOUNT_NUMBER);
-    out.push_str("\": ");
-    // An id with nothing JSON escapes is written as it is (serde's writer costs a call a byte).
-    if client_id
+    let plain_id = !client_id
         .bytes()
-        .any(|byte| byte == b'"' || byte == b'\\' || byte < 0x20)
-    {
-        out.push_str(&serde_json::to_string(client_id).unwrap_or_else(|_| "\"\"".to_owned()));
-    } else {
-        out.push('"');
+        .any(|byte| byte == b'"' || byte == b'\\' || byte < 0x20);
+    if let (Cow::Borrowed(text), Cow::Borrowed(client_id), true) = (&text, client_id, plain_id) {
+        let (body, separator) = body_and_separator(text);
+        return Ok(Detail::WithAccountNumber {
+            body,
+            separator,
+            client_id,
+        });
+    }
+    let (body, separator) = body_and_separator(&text);
+    let mut out = String::with_capacity(text.len() + client_id.len() + 24);
+    out.push_str(body);
+    out.push_str(separator);
+    out.push_str(ACCOUNT_NUMBER_MEMBER);
+    if plain_id {
         out.push_str(client_id);
         out.push('"');
+    } else {
+        // serde's quoting, less the opening quote the member's start holds.
+        let quoted = serde_json::to_string(client_id).unwrap_or_else(|_| "\"\"".to_owned());
+        out.push_str(&quoted[1..]);
     }
     out.push('}');
-    Ok(out)
+    Ok(Detail::Text(Cow::Owned(out)))
+}
+
+/// A detail object's text up to its closing brace (trailing space trimmed), and what goes
+/// between that and a new member: `", "`, or nothing in an empty object.
+fn body_and_separator(detail_text: &str) -> (&str, &'static str) {
+    let close = detail_text.rfind('}').unwrap_or(detail_text.len());
+    let body = detail_text[..close].trim_end();
+    let is_empty = body.trim_start_matches('{').trim().is_empty();
+    (body, if is_empty { "" } else { ", " })
 }
 
 fn parse_path(path: &str) -> Result<Vec<PathStep>, TransformError> {
@@ -465,7 +536,7 @@ mod tests {
         ClientFields {
             resources: resources.iter().map(|&r| Cow::Borrowed(r)).collect(),
             account_number: account_number.map(Cow::Borrowed),
-            detail: Cow::Borrowed(detail),
+            detail: Detail::Text(Cow::Borrowed(detail)),
         }
     }
 
@@ -476,23 +547,24 @@ mod tests {
         assert!(fields.resources.is_empty());
         assert_eq!(fields.account_number.as_deref(), Some("c-1"));
         assert_eq!(
-            fields.detail,
+            fields.detail.text(),
             r#"{"eventType": "x", "accountNumber": "c-1"}"#
         );
+        assert!(matches!(fields.detail, Detail::WithAccountNumber { .. }));
 
         let mut empty = client_fields(&["c-1"], None, "{ }");
         Transform::sample().apply(&mut empty).unwrap();
-        assert_eq!(empty.detail, r#"{"accountNumber": "c-1"}"#);
+        assert_eq!(empty.detail.text(), r#"{"accountNumber": "c-1"}"#);
 
         let detail = r#"{"accountNumber":"c-1"}"#;
         let mut same = client_fields(&["c-1"], Some("c-1"), detail);
         Transform::sample().apply(&mut same).unwrap();
-        assert!(matches!(same.detail, Cow::Borrowed(_)));
+        assert!(matches!(same.detail, Detail::Text(Cow::Borrowed(_))));
         assert!(same.resources.is_empty());
 
         let mut other = client_fields(&["c-2"], Some("c-1"), r#"{"accountNumber":"c-1","a":1}"#);
         Transform::sample().apply(&mut other).unwrap();
-        assert_eq!(other.detail, r#"{"a":1,"accountNumber":"c-2"}"#);
+        assert_eq!(other.detail.text(), r#"{"a":1,"accountNumber":"c-2"}"#);
 
         let mut untouched = client_fields(&["c-1"], None, "{}");
         Transform::none().apply(&mut untouched).unwrap();

@@ -238,7 +238,7 @@ proptest! {
             match parse_record(&record, &transform, &mut scratch) {
                 Ok(Parsed::Event(mut event)) => {
                     prop_assert!(!event.id.is_empty());
-                    prop_assert!(event.detail.starts_with('{'), "detail {:?}", event.detail);
+                    prop_assert!(event.detail.text().starts_with('{'), "detail {:?}", event.detail);
                     template.make_typed_values_safe(&mut event);
                     if let Some(event_type) = &event.event_type {
                         prop_assert!(encoded_cost(event_type) <= 255);
@@ -415,8 +415,8 @@ proptest! {
                 prop_assert_eq!(&fast.client_id, &whole.client_id);
                 prop_assert_eq!(&fast.resources, &whole.resources);
                 prop_assert!(fast.resources.is_empty());
-                let fast_detail: Value = serde_json::from_str(&fast.detail).unwrap();
-                let whole_detail: Value = serde_json::from_str(&whole.detail).unwrap();
+                let fast_detail: Value = serde_json::from_str(&fast.detail.text()).unwrap();
+                let whole_detail: Value = serde_json::from_str(&whole.detail.text()).unwrap();
                 prop_assert_eq!(fast_detail, whole_detail);
             }
             (Err(fast), Err(whole)) => prop_assert_eq!(fast.code, whole.code),
@@ -444,8 +444,9 @@ proptest! {
         prop_assert!(fields.resources.is_empty());
         prop_assert_eq!(fields.account_number.as_deref(), Some(client_id.as_str()));
 
+        let applied = fields.detail.text();
         let mut members: Vec<(String, &RawValue)> =
-            serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(&fields.detail)
+            serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(&applied)
                 .unwrap()
                 .into_iter()
                 .collect();
