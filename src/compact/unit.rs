@@ -66,8 +66,8 @@ impl Held {
 
 /// What reading a unit's objects produced, before anything is committed.
 struct UnitOutput {
-    /// A writer a lane.
-    events_writers: Vec<deltalake::writer::RecordBatchWriter>,
+    /// The events files the lanes wrote (closed, not yet committed).
+    events_adds: Vec<deltalake::kernel::Add>,
     errors_writer: deltalake::writer::RecordBatchWriter,
     /// The ids of the unit's kept events, by partition.
     unit_ids: UnitIds,
@@ -189,7 +189,7 @@ impl Units {
         use deltalake::writer::DeltaWriter;
         let write_events = held == Held::Nothing;
         let (events, errors) = (&state.events, &state.errors);
-        let events_writer = EventWriters::spawn(events, &self.plan)?;
+        let mut events_writer = EventWriters::spawn(events, &self.plan)?;
         let mut errors_writer = data_file_writer(errors, &self.plan)?;
         let mut unit_ids = UnitIds::new(self.plan.template.column_names());
         let mut counts = vec![ObjectCounts::default(); manifest.objects.len()];
@@ -260,7 +260,7 @@ impl Units {
         }
         drop(receiver);
         pool.await?;
-        let events_writer = match failure {
+        let events_adds = match failure {
             // The writer's own error says more than that it stopped.
             Some(Error::WriterStopped) => {
                 return Err(events_writer.stopped_with(Error::WriterStopped).await)
@@ -270,13 +270,13 @@ impl Units {
                 return Err(events_writer.stopped_with(error).await);
             }
             None => {
-                let (writers, busy) = events_writer.finish().await?;
+                let (adds, busy) = events_writer.finish().await?;
                 metrics.stages.write += busy;
-                writers
+                adds
             }
         };
         let mut output = UnitOutput {
-            events_writers: events_writer,
+            events_adds,
             errors_writer,
             unit_ids,
             counts,
@@ -300,10 +300,7 @@ impl Units {
                 },
             });
         if let Some(error) = incomplete {
-            output
-                .events_writers
-                .iter_mut()
-                .for_each(|writer| writer.reset());
+            // The events files stay unreferenced (for `vacuum`).
             output.errors_writer.reset();
             return Err(error);
         }
@@ -324,7 +321,7 @@ impl Units {
         use deltalake::writer::DeltaWriter;
         let (unit, app_id) = (manifest.unit, manifest.app_id.as_str());
         let UnitOutput {
-            mut events_writers,
+            events_adds,
             mut errors_writer,
             unit_ids,
             mut counts,
@@ -332,22 +329,11 @@ impl Units {
         let events = &mut state.events;
         let events_counted = if held == Held::Nothing {
             let started = Instant::now();
-            let mut adds = Vec::new();
-            for writer in &mut events_writers {
-                adds.extend(
-                    writer
-                        .flush()
-                        .await
-                        .map_err(|source| table::delta(events, source))?,
-                );
-            }
-            metrics.stages.write += started.elapsed().as_secs_f64();
-            let started = Instant::now();
             let committed = commit::commit_events(
                 events,
                 &mut state.table_ids,
                 &unit_ids,
-                adds,
+                events_adds,
                 manifest,
                 counts,
                 &self.plan,

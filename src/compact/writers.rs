@@ -8,10 +8,12 @@
 //! the unit's txn; `reset` drops what a failed unit wrote so far (its files stay unreferenced,
 //! for `vacuum`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use deltalake::kernel::scalars::ScalarExt;
+use deltalake::kernel::Add;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
 use deltalake::{DeltaTable, DeltaTableError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -49,17 +51,20 @@ const HELD_BYTES: usize = 32 << 20;
 /// batches, and the runtime's threads stay free for object-store I/O. Each batch holds one
 /// partition's rows (the workers build them so), and goes to that partition's file whole.
 ///
-/// Guarantee: `finish` hands back the writer with every batch sent written, or the first
-/// error; after an error nothing more is written.
+/// Guarantee: `finish` hands back the `Add` actions of the files every batch sent was written
+/// to, closed, or the first error; after an error nothing more is written.
 struct BackgroundWriter {
-    /// Each batch travels with its share of the queue's bytes, handed back once it is held.
-    sender: tokio::sync::mpsc::UnboundedSender<(RecordBatch, Vec<usize>, OwnedSemaphorePermit)>,
+    /// Each batch travels with its share of the queue's bytes, handed back once it is held;
+    /// `None` ends the input (the lane then writes what it holds and closes its files).
+    sender:
+        tokio::sync::mpsc::UnboundedSender<Option<(RecordBatch, Vec<usize>, OwnedSemaphorePermit)>>,
     queue_bytes: Arc<Semaphore>,
     task: tokio::task::JoinHandle<Written>,
 }
 
-/// What the writer thread hands back: the writer, its first error, its CPU seconds writing.
-type Written = (RecordBatchWriter, Result<()>, f64);
+/// What the writer thread hands back: the files it wrote (`Add` actions, not yet committed) or
+/// its first error, and its CPU seconds writing.
+type Written = (Result<Vec<Add>>, f64);
 
 impl BackgroundWriter {
     fn spawn(
@@ -90,14 +95,34 @@ impl BackgroundWriter {
                 busy += thread_cpu_seconds() - started;
                 written.map_err(|source| table::delta_at(&table_url, source))
             };
-            while let Some((batch, dropped, queued)) = receiver.blocking_recv() {
-                drop(queued);
-                if let Err(error) = write(&mut writer, Some((batch, dropped))) {
-                    return (writer, Err(error), busy);
+            loop {
+                match receiver.blocking_recv() {
+                    Some(Some((batch, dropped, queued))) => {
+                        drop(queued);
+                        if let Err(error) = write(&mut writer, Some((batch, dropped))) {
+                            writer.reset();
+                            return (Err(error), busy);
+                        }
+                    }
+                    Some(None) => break,
+                    // Abandoned (the unit failed elsewhere): what is held is not written.
+                    None => {
+                        writer.reset();
+                        return (Err(Error::WriterStopped), busy);
+                    }
                 }
             }
-            let drained = write(&mut writer, None);
-            (writer, drained, busy)
+            if let Err(error) = write(&mut writer, None) {
+                writer.reset();
+                return (Err(error), busy);
+            }
+            // The files' last row groups and footers, on this lane's thread: the lanes close
+            // their files side by side, not one after another once the input has ended.
+            let started = thread_cpu_seconds();
+            let adds = runtime
+                .block_on(writer.flush())
+                .map_err(|source| table::delta_at(&table_url, source));
+            (adds, busy + thread_cpu_seconds() - started)
         });
         let queue_bytes = Arc::new(Semaphore::new(QUEUED_BYTES));
         Self {
@@ -117,33 +142,45 @@ impl BackgroundWriter {
             .await
             .map_err(|_| Error::WriterStopped)?;
         self.sender
-            .send((batch, dropped, queued))
+            .send(Some((batch, dropped, queued)))
             .map_err(|_| Error::WriterStopped)
     }
 
-    /// Waits for every queued batch; returns the writer and the CPU seconds it spent writing.
-    async fn finish(self) -> Result<(RecordBatchWriter, f64)> {
+    /// Waits for every queued batch and the lane's files to close; returns their `Add` actions
+    /// and the CPU seconds it spent writing.
+    async fn finish(self) -> Result<(Vec<Add>, f64)> {
+        // Fails only when the lane has stopped: its own error comes from the task.
+        let _ = self.sender.send(None);
+        self.stop().await
+    }
+
+    /// Waits for the lane's thread; with no end of input sent, it leaves its files unfinished.
+    async fn stop(self) -> Result<(Vec<Add>, f64)> {
         drop(self.sender);
-        let (writer, written, busy) = self.task.await.map_err(|join| Error::WorkerLost {
+        let (adds, busy) = self.task.await.map_err(|join| Error::WorkerLost {
             object: "the unit's events writer".into(),
             reason: join.to_string(),
         })?;
-        written?;
-        Ok((writer, busy))
+        Ok((adds?, busy))
     }
 }
 
 /// The unit's events writers: a background writer a lane, each partition's rows all in one
-/// lane (by a hash of its values), so that sorting and encoding, which one thread did for the
-/// whole unit (half a run's CPU), keep every core busy, and the writers' last runs are encoded
-/// side by side when the input ends.
+/// lane, so that sorting and encoding, which one thread did for the whole unit (half a run's
+/// CPU), keep every core busy, and the writers' last runs are encoded side by side when the
+/// input ends.
 ///
 /// Guarantee: as [`BackgroundWriter`]'s, for every lane; `finish` hands back every lane's
-/// writer or the first error.
+/// files or the first error.
 pub(super) struct EventWriters {
     lanes: Vec<BackgroundWriter>,
     partition_columns: Vec<String>,
-    hasher: ahash::RandomState,
+    /// Each partition's lane, given when its first rows come: the lane sent the fewest bytes so
+    /// far. Partitions differ in size (a day's most common event type holds a fifth of it), and
+    /// a lane that held more of them was still encoding when the others were done; by a hash,
+    /// which lanes got the large ones changed from run to run.
+    lane_of: HashMap<Vec<Option<String>>, usize>,
+    lane_bytes: Vec<usize>,
 }
 
 impl EventWriters {
@@ -154,7 +191,7 @@ impl EventWriters {
         } else {
             plan.workers.max(1)
         };
-        let lanes = (0..lanes)
+        let lanes: Vec<BackgroundWriter> = (0..lanes)
             .map(|_| {
                 Ok(BackgroundWriter::spawn(
                     data_file_writer(table, plan)?,
@@ -166,34 +203,42 @@ impl EventWriters {
             })
             .collect::<Result<_>>()?;
         Ok(Self {
+            lane_bytes: vec![0; lanes.len()],
             lanes,
             partition_columns,
-            hasher: ahash::RandomState::new(),
+            lane_of: HashMap::new(),
         })
     }
 
     /// Queues `batch` (one partition's rows) less its rows numbered in `dropped` on its
     /// partition's lane.
-    pub(super) async fn write(&self, batch: RecordBatch, dropped: Vec<usize>) -> Result<()> {
+    pub(super) async fn write(&mut self, batch: RecordBatch, dropped: Vec<usize>) -> Result<()> {
         let lane = match self.lanes.len() {
             1 => 0,
-            lanes => {
+            _ => {
                 let key = partition_key(&batch, &self.partition_columns).unwrap_or_default();
-                self.hasher.hash_one(&key) as usize % lanes
+                let lane_bytes = &self.lane_bytes;
+                *self.lane_of.entry(key).or_insert_with(|| {
+                    (0..lane_bytes.len())
+                        .min_by_key(|&lane| lane_bytes[lane])
+                        .unwrap_or(0)
+                })
             }
         };
+        self.lane_bytes[lane] += batch.get_array_memory_size();
         self.lanes[lane].write(batch, dropped).await
     }
 
-    /// Waits for every lane; returns their writers and the CPU seconds they spent writing.
-    pub(super) async fn finish(self) -> Result<(Vec<RecordBatchWriter>, f64)> {
-        let mut writers = Vec::with_capacity(self.lanes.len());
+    /// Waits for every lane; returns the files they wrote (`Add` actions, to commit) and the
+    /// CPU seconds they spent writing.
+    pub(super) async fn finish(self) -> Result<(Vec<Add>, f64)> {
+        let mut adds = Vec::new();
         let mut busy = 0.0;
         let mut first_error = None;
         for lane in self.lanes {
             match lane.finish().await {
-                Ok((writer, seconds)) => {
-                    writers.push(writer);
+                Ok((lane_adds, seconds)) => {
+                    adds.extend(lane_adds);
                     busy += seconds;
                 }
                 Err(error) => {
@@ -201,12 +246,10 @@ impl EventWriters {
                 }
             }
         }
+        // A failed lane's files, and the others', stay unreferenced (for `vacuum`).
         match first_error {
-            Some(error) => {
-                writers.iter_mut().for_each(|writer| writer.reset());
-                Err(error)
-            }
-            None => Ok((writers, busy)),
+            Some(error) => Err(error),
+            None => Ok((adds, busy)),
         }
     }
 
@@ -214,8 +257,11 @@ impl EventWriters {
     pub(super) async fn stopped_with(self, error: Error) -> Error {
         let mut own = None;
         for lane in self.lanes {
-            if let Err(error) = lane.finish().await {
-                own.get_or_insert(error);
+            match lane.stop().await {
+                Err(Error::WriterStopped) | Ok(_) => {}
+                Err(error) => {
+                    own.get_or_insert(error);
+                }
             }
         }
         own.unwrap_or(error)
