@@ -178,8 +178,19 @@ const BLOOM_FILTER_FPP: f64 = 0.0001;
 /// Rows a data page of `events` holds at most (parquet-rs cuts pages at 1 MiB or 20,000 rows).
 const EVENTS_PAGE_ROWS: usize = 1024;
 
+/// Columns of `events` whose values repeat for whole objects or runs (see `data_file_properties`).
+const NEAR_CONSTANT_EVENT_COLUMNS: [&str; 7] = [
+    "detail_type",
+    "source",
+    "account",
+    "region",
+    "schema_version",
+    "source_object",
+    "ingested_at",
+];
+
 /// How a lake's tables' data files are written, by compaction and by `optimize`: zstd level 1
-/// (compaction is CPU-bound) and bounded row groups; in `events`, a bloom filter on `id` sized
+/// (compaction is CPU-bound; none for `events`' near-constant columns) and bounded row groups; in `events`, a bloom filter on `id` sized
 /// for a row group (the id index probes it; `WHERE id = …` skips row groups with it); in the
 /// ledger, exact statistics of `source_object` (not cut at 64 bytes: a listing page finds the
 /// ledger files that may hold its keys by them).
@@ -204,7 +215,7 @@ pub fn data_file_properties(
         // dictionary for `time` either: a reader of one page reads its column chunk's whole
         // dictionary, nearly every time of the row group. (Without one for `client_id` too, one
         // client's day read fewer bytes but took longer, and so did a full scan.)
-        builder
+        let builder = builder
             .set_data_page_row_count_limit(EVENTS_PAGE_ROWS)
             .set_column_dictionary_enabled(id.clone(), false)
             .set_column_bloom_filter_enabled(id.clone(), true)
@@ -212,7 +223,15 @@ pub fn data_file_properties(
             .set_column_bloom_filter_max_ndv(id, row_group_rows as u64)
             .set_column_dictionary_enabled(detail.clone(), false)
             .set_column_dictionary_enabled(time, false)
-            .set_column_statistics_enabled(detail, EnabledStatistics::None)
+            .set_column_statistics_enabled(detail, EnabledStatistics::None);
+        // Columns of one value or a few (an object, a run, an AWS account) are runs of one
+        // dictionary index a page: a few bytes that zstd cannot shrink, called once a page a
+        // column. Left uncompressed, files are the same size and compaction ~3% faster.
+        NEAR_CONSTANT_EVENT_COLUMNS
+            .into_iter()
+            .fold(builder, |builder, column| {
+                builder.set_column_compression(ColumnPath::from(column), Compression::UNCOMPRESSED)
+            })
     } else if path.ends_with(&format!("/{SOURCE_OBJECTS}")) {
         builder.set_statistics_truncate_length(None)
     } else {

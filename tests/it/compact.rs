@@ -352,3 +352,57 @@ fn failures_are_clear_messages_and_a_non_zero_exit() {
         .unwrap();
     assert_eq!(usage.status.code(), Some(2));
 }
+
+/// `events` files compress the columns that hold data with zstd and leave the near-constant
+/// ones (an object's name, the run's time, the AWS account) uncompressed: runs of one
+/// dictionary index, which zstd cannot shrink. A file is no larger for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_files_compress_only_the_columns_zstd_shrinks() {
+    use parquet::basic::Compression;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = temp_dir();
+    let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
+    generate(&raw, &options(4_000, Layout::Sample)).await;
+    compact_cli(&raw, &lake, &[]);
+    fn parquet_files(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() && !path.ends_with("_delta_log") {
+                parquet_files(&path, found);
+            } else if path.extension().is_some_and(|ext| ext == "parquet") {
+                found.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    parquet_files(&lake.join("events"), &mut files);
+    assert!(!files.is_empty());
+    let uncompressed = [
+        "detail_type",
+        "source",
+        "account",
+        "region",
+        "schema_version",
+        "source_object",
+        "ingested_at",
+    ];
+    for file in files {
+        let reader = SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+        for row_group in reader.metadata().row_groups() {
+            for column in row_group.columns() {
+                let name = column.column_path().string();
+                let wanted = if uncompressed.contains(&name.as_str()) {
+                    "UNCOMPRESSED"
+                } else {
+                    "ZSTD"
+                };
+                let codec = match column.compression() {
+                    Compression::UNCOMPRESSED => "UNCOMPRESSED",
+                    Compression::ZSTD(_) => "ZSTD",
+                    other => panic!("{name} in {} is {other:?}", file.display()),
+                };
+                assert_eq!(codec, wanted, "{name} in {}", file.display());
+            }
+        }
+    }
+}
