@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
                 if let Some(event_type) = &event.event_type {
                     assert!(encoded_cost(event_type) <= 255);
                 }
-                let mut values = Vec::new();
+                let mut values = eventlake_core::partition::PartitionValues::new();
                 let context = eventlake_core::partition::PartitionContext {
                     arrival_micros: 0,
                     object_random: "r",

@@ -20,7 +20,7 @@ use arrow::datatypes::SchemaRef;
 use crate::config::CompactPlan;
 use crate::error::{Error, Result};
 use crate::failpoint;
-use crate::partition::PartitionContext;
+use crate::partition::{PartitionContext, PartitionValues};
 use crate::record::{parse_record, parse_record_prefix, ErrorCode, Parsed};
 use crate::source::framing::{BrokenKind, Frame, FrameKind, Framer};
 use crate::source::kinesis::StreamRecord;
@@ -272,7 +272,7 @@ struct EntryOutput<'a, 'b> {
     errors: ErrorBatchBuilder,
     counts: ObjectCounts,
     ingest_date: String,
-    partition_values: Vec<String>,
+    partition_values: PartitionValues,
     partition_key: String,
     scratch: String,
 }
@@ -286,7 +286,7 @@ impl<'a, 'b> EntryOutput<'a, 'b> {
             errors: ErrorBatchBuilder::new(),
             counts: ObjectCounts::default(),
             ingest_date: crate::time::date_text(pipeline.ingested_at_micros),
-            partition_values: Vec::new(),
+            partition_values: PartitionValues::new(),
             partition_key: String::new(),
             scratch: String::new(),
         }

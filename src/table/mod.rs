@@ -179,13 +179,14 @@ const BLOOM_FILTER_FPP: f64 = 0.0001;
 const EVENTS_PAGE_ROWS: usize = 1024;
 
 /// Columns of `events` whose values repeat for whole objects or runs (see `data_file_properties`).
-const NEAR_CONSTANT_EVENT_COLUMNS: [&str; 7] = [
+/// Not `source_object`: its dictionary page holds each object's name, which zstd shrinks several times over
+/// (files of 5,000 objects of 60 KB were 6% larger without it).
+const NEAR_CONSTANT_EVENT_COLUMNS: [&str; 6] = [
     "detail_type",
     "source",
     "account",
     "region",
     "schema_version",
-    "source_object",
     "ingested_at",
 ];
 

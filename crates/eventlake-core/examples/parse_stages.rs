@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use eventlake_core::framing::{FrameKind, Framer};
-use eventlake_core::partition::{PartitionContext, PartitionTemplate, DEFAULT_PREFIX};
+use eventlake_core::partition::{
+    PartitionContext, PartitionTemplate, PartitionValues, DEFAULT_PREFIX,
+};
 use eventlake_core::record::{parse_record, Parsed};
 use eventlake_core::transform::Transform;
 
@@ -28,7 +30,8 @@ fn main() {
             let mut framer = Framer::new(1 << 20);
             framer.buffer_mut().extend_from_slice(&input);
             framer.finish();
-            let (mut scratch, mut values, mut key) = (String::new(), Vec::new(), String::new());
+            let (mut scratch, mut values, mut key) =
+                (String::new(), PartitionValues::new(), String::new());
             records = 0;
             while let Some(frame) = framer.next_frame() {
                 records += 1;
