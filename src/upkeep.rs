@@ -83,8 +83,9 @@ pub async fn optimize(
     let target = NonZeroU64::new(target_size).unwrap_or(NonZeroU64::MIN);
     let table_url = table.table_url().to_string();
     // Rewritten files keep the bloom filters compaction writes (the id index probes them).
+    let defaults = crate::config::CompactPlan::default();
     let properties =
-        table::data_file_properties(&table, crate::config::CompactPlan::default().row_group_rows);
+        table::data_file_properties(&table, defaults.row_group_rows, defaults.row_group_bytes);
     let (_, metrics) = table
         .optimize()
         .with_writer_properties(properties)

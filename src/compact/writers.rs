@@ -31,7 +31,11 @@ pub(super) fn data_file_writer(
 ) -> Result<RecordBatchWriter> {
     Ok(RecordBatchWriter::for_table(table)
         .map_err(|source| table::delta(table, source))?
-        .with_writer_properties(table::data_file_properties(table, plan.row_group_rows))
+        .with_writer_properties(table::data_file_properties(
+            table,
+            plan.row_group_rows,
+            plan.row_group_bytes,
+        ))
         .with_target_file_size(plan.target_file_size))
 }
 
@@ -73,6 +77,7 @@ impl BackgroundWriter {
         partition_columns: Vec<String>,
         run_rows: usize,
         held_bytes: usize,
+        piece_bytes: usize,
     ) -> Self {
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let runtime = tokio::runtime::Handle::current();
@@ -89,7 +94,9 @@ impl BackgroundWriter {
                 };
                 let written = due.and_then(|due| {
                     due.into_iter().try_for_each(|run| {
-                        runtime.block_on(write_partition(writer, run, &partition_columns))
+                        pieces(&run, piece_bytes).try_for_each(|piece| {
+                            runtime.block_on(write_partition(writer, piece, &partition_columns))
+                        })
                     })
                 });
                 busy += thread_cpu_seconds() - started;
@@ -199,6 +206,7 @@ impl EventWriters {
                     partition_columns.clone(),
                     plan.row_group_rows,
                     HELD_BYTES / lanes,
+                    plan.row_group_bytes / 4,
                 ))
             })
             .collect::<Result<_>>()?;
@@ -291,6 +299,19 @@ fn partition_key(
             )?))
         })
         .collect()
+}
+
+/// `run` in pieces of about `piece_bytes` of Arrow data (zero-copy slices). Parquet's writer
+/// cuts a row group at its byte bound only between the rows of one write and the next: the
+/// first write into a row group goes in whole, so a run of 16 MiB written at once made a row
+/// group of all of it.
+fn pieces(run: &RecordBatch, piece_bytes: usize) -> impl Iterator<Item = RecordBatch> + '_ {
+    let rows = run.num_rows();
+    let row_bytes = run.get_array_memory_size().div_ceil(rows.max(1)).max(1);
+    let piece_rows = (piece_bytes / row_bytes).max(1);
+    (0..rows)
+        .step_by(piece_rows)
+        .map(move |start| run.slice(start, piece_rows.min(rows - start)))
 }
 
 /// Writes `batch`, whose rows share their partition values, to that partition's file.

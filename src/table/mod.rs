@@ -191,20 +191,22 @@ const NEAR_CONSTANT_EVENT_COLUMNS: [&str; 6] = [
 ];
 
 /// How a lake's tables' data files are written, by compaction and by `optimize`: zstd level 1
-/// (compaction is CPU-bound; none for `events`' near-constant columns) and bounded row groups; in `events`, a bloom filter on `id` sized
+/// (compaction is CPU-bound; none for `events`' near-constant columns) and row groups bounded by rows and by encoded bytes; in `events`, a bloom filter on `id` sized
 /// for a row group (the id index probes it; `WHERE id = …` skips row groups with it); in the
 /// ledger, exact statistics of `source_object` (not cut at 64 bytes: a listing page finds the
 /// ledger files that may hold its keys by them).
 pub fn data_file_properties(
     table: &DeltaTable,
     row_group_rows: usize,
+    row_group_bytes: usize,
 ) -> parquet::file::properties::WriterProperties {
     use parquet::basic::{Compression, ZstdLevel};
     use parquet::file::properties::EnabledStatistics;
     use parquet::schema::types::ColumnPath;
     let builder = parquet::file::properties::WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
-        .set_max_row_group_row_count(Some(row_group_rows));
+        .set_max_row_group_row_count(Some(row_group_rows))
+        .set_max_row_group_bytes(Some(row_group_bytes.max(1)));
     let path = table.table_url().path().trim_end_matches('/');
     let builder = if path.ends_with(&format!("/{EVENTS}")) {
         let (id, detail) = (ColumnPath::from("id"), ColumnPath::from("detail"));

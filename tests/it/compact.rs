@@ -353,6 +353,69 @@ fn failures_are_clear_messages_and_a_non_zero_exit() {
     assert_eq!(usage.status.code(), Some(2));
 }
 
+/// A row group is cut at `row_group_bytes` of encoded data as well as at `row_group_rows`: a
+/// writer holds its partition's open row group in memory, so large records must not make it
+/// grow with them. Every row is still written once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_groups_are_cut_at_their_byte_bound() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = temp_dir();
+    let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
+    std::fs::create_dir_all(&raw).unwrap();
+    // 1,500 events of one partition, each with 2,000 hex digits zstd cannot shrink to nothing.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let records: String = (0..1_500)
+        .map(|record| {
+            let note: String = (0..2_000)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    char::from(b"0123456789abcdef"[(state % 16) as usize])
+                })
+                .collect();
+            format!(
+                r#"{{"id":"id-{record:05}","time":"2026-11-20T10:00:00Z","resources":["c1"],"detail":{{"eventType":"searching","schemaVersion":1,"note":"{note}"}}}}"#
+            ) + "\n"
+        })
+        .collect();
+    std::fs::write(raw.join("object-00"), records).unwrap();
+    let config = path(&dir, "eventlake.toml");
+    let bound = 256 << 10;
+    std::fs::write(&config, "[output]\nrow_group_bytes = \"256KiB\"\n").unwrap();
+    let metrics = compact_cli(&raw, &lake, &["--config", config.to_str().unwrap()]);
+    assert_eq!(metrics["records_written"], 1500, "{metrics}");
+    let mut files = Vec::new();
+    let mut folders = vec![lake.join("events")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "parquet") {
+                files.push(path);
+            }
+        }
+    }
+    let (mut row_groups, mut rows) = (0, 0);
+    for file in &files {
+        let reader = SerializedFileReader::new(std::fs::File::open(file).unwrap()).unwrap();
+        for row_group in reader.metadata().row_groups() {
+            row_groups += 1;
+            rows += row_group.num_rows();
+            // The writer cuts by its estimate of the encoded size: a little over, never double.
+            assert!(
+                row_group.compressed_size() <= 2 * bound,
+                "a row group of {} bytes in {}",
+                row_group.compressed_size(),
+                file.display()
+            );
+        }
+    }
+    assert_eq!(rows, 1500);
+    assert!(row_groups >= 4, "{row_groups} row groups");
+}
+
 /// `events` files compress the columns that hold data with zstd and leave the near-constant
 /// ones (the run's time, the AWS account) uncompressed: runs of one dictionary index, which
 /// zstd cannot shrink. `source_object` stays compressed: its dictionary holds an object's name
