@@ -98,11 +98,11 @@ pub async fn write_stream(
                 while let Some(batch) = stream.next().await {
                     let batch = batch?;
                     printed.rows += batch.num_rows() as u64;
-                    writer.write(&batch)?;
+                    writer.write(&nested_as_text(batch)?)?;
                     wrote_any = true;
                 }
                 if !wrote_any {
-                    writer.write(&RecordBatch::new_empty(schema.clone()))?;
+                    writer.write(&nested_as_text(RecordBatch::new_empty(schema.clone()))?)?;
                 }
                 writer.into_inner().flush()?;
             }
@@ -171,6 +171,43 @@ pub async fn write_stream(
 }
 
 /// Why writing results stopped: the query failed, or the output did.
+/// `batch` with its lists, structs and maps as text (`[a, b]`, `{k: v}`, as the table format
+/// shows them): CSV holds no nested values, and `SELECT *` of `events` has `resources`.
+fn nested_as_text(batch: RecordBatch) -> std::result::Result<RecordBatch, ArrowError> {
+    use arrow::array::{Array, ArrayRef, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let schema = batch.schema();
+    if !schema
+        .fields()
+        .iter()
+        .any(|field| field.data_type().is_nested())
+    {
+        return Ok(batch);
+    }
+    let options = FormatOptions::default();
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if !field.data_type().is_nested() {
+            fields.push(field.as_ref().clone());
+            columns.push(Arc::clone(column));
+            continue;
+        }
+        let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+        let text: StringArray = (0..column.len())
+            .map(|row| {
+                column
+                    .is_valid(row)
+                    .then(|| formatter.value(row).to_string())
+            })
+            .collect();
+        fields.push(Field::new(field.name(), DataType::Utf8, true));
+        columns.push(Arc::new(text));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+}
+
 enum WriteError {
     Query(datafusion::error::DataFusionError),
     Output(ArrowError),

@@ -214,6 +214,14 @@ async fn formats_params_pruning_and_errors(backend: Backend) {
     assert_eq!(csv, format!("n\n{searching}\n"));
     let tsv = query(&lake, &["SELECT 'a' AS x, 1 AS y", "--format", "tsv"]);
     assert_eq!(tsv, "x\ty\na\t1\n");
+    // CSV has no lists: a list column (`resources`, in every `SELECT *`) is written as its text.
+    let lists = query(
+        &lake,
+        &["SELECT ['a', 'b'] AS list, named_struct('k', 1) AS record, 2 AS n"],
+    );
+    assert_eq!(lists, "list,record,n\n\"[a, b]\",{k: 1},2\n");
+    let everything = query(&lake, &["SELECT * FROM events LIMIT 5", "--format", "csv"]);
+    assert_eq!(everything.lines().count(), 6, "{everything}");
     let ndjson = query(
         &lake,
         &[
