@@ -248,7 +248,7 @@ impl Default for CompactPlan {
             transform: Transform::sample(),
             target_file_size: 128 << 20,
             row_group_rows: 128 * 1024,
-            // 1M events of 2 KB in 15 partitions held 676 MiB at their peak by rows alone, 530
+            // 1M events of 2 KB in 15 partitions held 660 MiB at their peak by rows alone, 552
             // MiB with this; smaller row groups made the full-scan query slower (8 MiB: +30%).
             row_group_bytes: 16 << 20,
             // EventBridge caps an event at 1 MB, but the sample's Lambda stores it with Python's
