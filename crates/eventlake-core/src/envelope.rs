@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 
 use crate::record::{DetailValues, DETAIL_FIELDS};
+use crate::scan::{string_stop, AlsoStop};
 
 /// Nesting beyond this declines (serde refuses 128 levels; this stays well inside).
 const MAX_DEPTH: usize = 100;
@@ -314,7 +315,7 @@ impl<'a> Reader<'a> {
     fn plain_string(&mut self) -> Option<&'a [u8]> {
         self.expect(b'"')?;
         let start = self.at;
-        let stop = self.at + string_stop(&self.bytes[self.at..])?;
+        let stop = self.at + string_stop(&self.bytes[self.at..], AlsoStop::Control)?;
         if self.bytes[stop] != b'"' {
             return None;
         }
@@ -326,7 +327,7 @@ impl<'a> Reader<'a> {
     fn skip_string(&mut self) -> Option<()> {
         self.expect(b'"')?;
         loop {
-            self.at += string_stop(&self.bytes[self.at..])?;
+            self.at += string_stop(&self.bytes[self.at..], AlsoStop::Control)?;
             match self.next()? {
                 b'"' => return Some(()),
                 b'\\' => match self.next()? {
@@ -437,36 +438,6 @@ impl<'a> Reader<'a> {
         }
         (self.at - start >= at_least).then_some(())
     }
-}
-
-/// The first byte of `bytes` that ends a string's plain run: `"`, `\`, or a control character.
-/// Eight bytes a step with word arithmetic (the strings are short: ids, keys, a few words).
-fn string_stop(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // The high bit of each byte equal to `byte`; the lowest one set is exact (a borrow only
-    // runs towards higher bytes).
-    let equal = |word: u64, byte: u8| {
-        let diff = word ^ (ONES * byte as u64);
-        diff.wrapping_sub(ONES) & !diff & HIGHS
-    };
-    let mut chunks = bytes.chunks_exact(8);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        // Bytes below 0x20: as `equal`, against the whole range.
-        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-        let stops = equal(word, b'"') | equal(word, b'\\') | control;
-        if stops != 0 {
-            return Some(at + stops.trailing_zeros() as usize / 8);
-        }
-        at += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)
-        .map(|offset| at + offset)
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@
 //! and the `[` … `]` of an array wrapping records (a `[` whose next non-blank byte is `{`). Bytes
 //! past an oversized record's kept head belong to that record's error.
 
+use crate::scan::{string_stop, AlsoStop};
+
 /// What the framer found at one place in the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameKind {
@@ -380,35 +382,6 @@ fn find_record_start(bytes: &[u8]) -> Option<usize> {
         .map(|pos| pos + 1)
 }
 
-/// The first `"`, `\\` or newline in `bytes`: where a string's scan must look. Eight bytes a
-/// step with word arithmetic: a record's strings are short (ids, keys, a few words), where
-/// `memchr3`'s vector setup cost more than it saved.
-fn string_stop(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // The high bit of each byte of `word` that equals `byte`; the lowest one set is exact
-    // (a borrow only runs towards higher bytes).
-    let equal = |word: u64, byte: u8| {
-        let diff = word ^ (ONES * byte as u64);
-        diff.wrapping_sub(ONES) & !diff & HIGHS
-    };
-    let mut chunks = bytes.chunks_exact(8);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        let stops = equal(word, b'"') | equal(word, b'\\') | equal(word, b'\n');
-        if stops != 0 {
-            return Some(at + stops.trailing_zeros() as usize / 8);
-        }
-        at += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&byte| matches!(byte, b'"' | b'\\' | b'\n'))
-        .map(|offset| at + offset)
-}
-
 enum Scan {
     Complete(usize),
     /// The object cannot be valid: it ends before this length.
@@ -432,7 +405,7 @@ fn scan_object(bytes: &[u8], max_len: usize) -> Scan {
     while index < limit {
         if in_string {
             // Strings are most of a record's bytes: jump to the next byte that matters.
-            let Some(offset) = string_stop(&bytes[index..limit]) else {
+            let Some(offset) = string_stop(&bytes[index..limit], AlsoStop::Newline) else {
                 break;
             };
             index += offset;
@@ -614,24 +587,6 @@ mod tests {
                 proptest::prop_assert!(same_scan(scan_object(window, max_len), scan_object_reference(window, max_len)),
                     "{:?} with max_len {}", String::from_utf8_lossy(window), max_len);
             }
-        }
-    }
-
-    proptest::proptest! {
-        /// Whatever the bytes (any value, any length, any alignment), the word-at-a-time search
-        /// finds the first stop byte `memchr3` finds.
-        #[test]
-        fn string_stop_finds_what_memchr3_finds(
-            bytes in proptest::collection::vec(proptest::prop_oneof![
-                8 => proptest::prelude::any::<u8>(),
-                1 => proptest::strategy::Just(b'"'),
-                1 => proptest::strategy::Just(b'\\'),
-                1 => proptest::strategy::Just(b'\n'),
-            ], 0..70),
-            skip in 0usize..8,
-        ) {
-            let bytes = &bytes[skip.min(bytes.len())..];
-            proptest::prop_assert_eq!(string_stop(bytes), memchr::memchr3(b'"', b'\\', b'\n', bytes));
         }
     }
 

@@ -10,5 +10,6 @@ mod envelope;
 pub mod framing;
 pub mod partition;
 pub mod record;
+mod scan;
 pub mod time;
 pub mod transform;
