@@ -542,7 +542,7 @@ fn cpu_seconds(clock: libc::clockid_t) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::batch::events_schema;
+    use crate::table::batch::events_schema_in_flight;
 
     fn object() -> SourceObject {
         SourceObject {
@@ -557,7 +557,7 @@ mod tests {
         let plan = CompactPlan::default();
         let pipeline = ObjectPipeline {
             plan: &plan,
-            schema: events_schema(&plan.template),
+            schema: events_schema_in_flight(&plan.template),
             ingested_at_micros: 0,
         };
         let mut messages = Vec::new();
@@ -602,7 +602,7 @@ mod tests {
         let plan = CompactPlan::default();
         let pipeline = ObjectPipeline {
             plan: &plan,
-            schema: events_schema(&plan.template),
+            schema: events_schema_in_flight(&plan.template),
             ingested_at_micros: 0,
         };
         let record = |n: usize| {

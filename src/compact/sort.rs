@@ -11,10 +11,15 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, StringArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, DictionaryArray, RecordBatch, RecordBatchOptions, StringArray,
+    StringBuilder,
+};
 use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer};
 use arrow::compute::interleave;
-use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
+use arrow::datatypes::{
+    DataType, Field, Int32Type, Int64Type, Schema, TimeUnit, TimestampMicrosecondType,
+};
 use arrow::error::ArrowError;
 
 /// The columns runs are sorted by, in order; nulls last.
@@ -175,8 +180,7 @@ fn sorted(batches: &[(RecordBatch, Vec<usize>)]) -> Result<RecordBatch, ArrowErr
             "no rows held to sort".into(),
         ));
     };
-    let schema = first.schema();
-    let columns = (0..schema.fields().len())
+    let columns = (0..first.num_columns())
         .map(|index| {
             let arrays: Vec<&dyn Array> = batches
                 .iter()
@@ -185,14 +189,62 @@ fn sorted(batches: &[(RecordBatch, Vec<usize>)]) -> Result<RecordBatch, ArrowErr
             // A column of one text in every row (the partition's own columns, an account, a
             // region) is that text repeated: the gather (8% of compaction's CPU) copied it a
             // row at a time.
-            match one_text(&arrays).and_then(|text| repeated(text, order.len())) {
+            if let Some(column) = one_text(&arrays).and_then(|text| repeated(text, order.len())) {
+                return Ok(column);
+            }
+            match dictionary_texts(&arrays, &order) {
                 Some(column) => Ok(column),
                 None => interleave(&arrays, &order),
             }
         })
         .collect::<Result<Vec<ArrayRef>, ArrowError>>()?;
+    // Dictionary columns come out as their texts: the table's types.
+    let fields: Vec<Field> = first
+        .schema()
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(field, column)| {
+            field
+                .as_ref()
+                .clone()
+                .with_data_type(column.data_type().clone())
+        })
+        .collect();
+    let schema = Arc::new(Schema::new_with_metadata(
+        fields,
+        first.schema().metadata().clone(),
+    ));
     let options = RecordBatchOptions::new().with_row_count(Some(order.len()));
     RecordBatch::try_new_with_options(schema, columns, &options)
+}
+
+/// A text dictionary column (32-bit keys) in `order`, written out as text: batches in flight
+/// hold `source_object` so (see `table::batch::events_schema_in_flight`), and this is the one
+/// copy of each row's text. `None` for other columns.
+fn dictionary_texts(arrays: &[&dyn Array], order: &[(usize, usize)]) -> Option<ArrayRef> {
+    let dictionaries: Vec<&DictionaryArray<Int32Type>> = arrays
+        .iter()
+        .map(|array| array.as_dictionary_opt::<Int32Type>())
+        .collect::<Option<_>>()?;
+    let texts: Vec<&StringArray> = dictionaries
+        .iter()
+        .map(|dictionary| dictionary.values().as_string_opt::<i32>())
+        .collect::<Option<_>>()?;
+    let text_of = |(batch, row): (usize, usize)| {
+        let keys = dictionaries[batch].keys();
+        keys.is_valid(row)
+            .then(|| texts[batch].value(keys.value(row) as usize))
+    };
+    let bytes = order
+        .iter()
+        .map(|&place| text_of(place).map_or(0, str::len))
+        .sum();
+    let mut column = StringBuilder::with_capacity(order.len(), bytes);
+    for &place in order {
+        column.append_option(text_of(place));
+    }
+    Some(Arc::new(column.finish()))
 }
 
 /// The text every row of `arrays` holds, if they are text columns without nulls that hold one
@@ -279,16 +331,23 @@ mod tests {
     use proptest::prelude::*;
     use std::sync::Arc;
 
-    type Row = (u8, Option<String>, i64, String);
+    type Row = (u8, Option<String>, i64, String, Option<String>);
 
     /// A batch of partition `partition`: its `dt` column holds one text a partition (two of
-    /// them give the same text, so that runs of one text come from batches of others too).
+    /// them give the same text, so that runs of one text come from batches of others too);
+    /// its `source_object`, as batches in flight hold it, a dictionary of a few texts (and
+    /// nulls) that batches share.
     fn batch(partition: u8, rows: &[(Option<u8>, i64)]) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![
             Field::new("partition", DataType::UInt8, false),
             Field::new("client_id", DataType::Utf8, true),
             Field::new("time", DataType::Int64, false),
             Field::new("dt", DataType::Utf8, false),
+            Field::new(
+                "source_object",
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                true,
+            ),
         ]));
         let partitions = UInt8Array::from(vec![partition; rows.len()]);
         let day: StringArray = rows
@@ -300,11 +359,19 @@ mod tests {
             .map(|(client, _)| client.map(|c| format!("client-{c:02}")))
             .collect();
         let times = Int64Array::from_iter_values(rows.iter().map(|(_, time)| *time));
+        let objects: DictionaryArray<Int32Type> = rows
+            .iter()
+            .map(|(_, time)| (*time != 0).then(|| format!("object-{}", time.rem_euclid(3))))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(Option::as_deref)
+            .collect();
         let columns: Vec<ArrayRef> = vec![
             Arc::new(partitions),
             Arc::new(clients),
             Arc::new(times),
             Arc::new(day),
+            Arc::new(objects),
         ];
         RecordBatch::try_new(schema, columns).unwrap()
     }
@@ -315,14 +382,19 @@ mod tests {
         let clients = column(1).downcast_ref::<StringArray>().unwrap();
         let times = column(2).downcast_ref::<Int64Array>().unwrap();
         let days = column(3).downcast_ref::<StringArray>().unwrap();
+        // Text after the sort, a dictionary before it.
+        let objects = arrow::compute::cast(batch.column(4), &DataType::Utf8).unwrap();
+        let objects = objects.as_string::<i32>();
         (0..batch.num_rows())
             .map(|row| {
                 let client = clients.is_valid(row).then(|| clients.value(row).to_owned());
+                let object = objects.is_valid(row).then(|| objects.value(row).to_owned());
                 (
                     partitions.value(row),
                     client,
                     times.value(row),
                     days.value(row).to_owned(),
+                    object,
                 )
             })
             .collect()
@@ -380,6 +452,7 @@ mod tests {
                 let mut want = rows.clone();
                 want.sort_by(|a, b| (a.1.is_none(), &a.1, a.2).cmp(&(b.1.is_none(), &b.1, b.2)));
                 assert_eq!(rows, want, "a run is not sorted");
+                assert_eq!(run.schema().field(4).data_type(), &DataType::Utf8);
                 assert!(rows.windows(2).all(|w| w[0].0 == w[1].0), "a run mixes partitions");
                 out.extend(rows);
             };

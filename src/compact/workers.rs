@@ -18,7 +18,7 @@ use crate::config::CompactPlan;
 use crate::error::Error;
 use crate::source::kinesis::StreamRecord;
 use crate::source::{Source, SourceObject};
-use crate::table::batch::events_schema;
+use crate::table::batch::events_schema_in_flight;
 
 /// Where a unit's entries are read from.
 #[derive(Clone)]
@@ -45,7 +45,7 @@ pub(super) fn spawn(
     let objects = Arc::new(objects.to_vec());
     let input = input.clone();
     let plan = Arc::new(plan.clone());
-    let schema = events_schema(&plan.template);
+    let schema = events_schema_in_flight(&plan.template);
     let runtime = tokio::runtime::Handle::current();
     // The next entry a worker takes; each worker keeps the one it is on, to name it if it dies.
     let next_entry = Arc::new(AtomicUsize::new(0));

@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, Int64Builder, ListBuilder, RecordBatch, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayBuilder, ArrayRef, BinaryBuilder, DictionaryArray, Int32Builder, Int64Builder,
+    ListBuilder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
 
 use crate::partition::PartitionTemplate;
 use crate::record::Event;
@@ -57,6 +57,26 @@ pub fn events_schema(template: &PartitionTemplate) -> SchemaRef {
             .extra_columns()
             .map(|column| utf8(&column.name, true)),
     );
+    Arc::new(Schema::new(fields))
+}
+
+/// The schema of `events` batches on their way from the workers to the writers: as
+/// [`events_schema`], but `source_object` dictionary-encoded (each object's name once a batch,
+/// a key a row; a row's name copied twice, ~100 bytes, cost 4% of a run). The writers' sort
+/// writes it out as text ([`crate::compact`]'s `sort.rs`).
+pub fn events_schema_in_flight(template: &PartitionTemplate) -> SchemaRef {
+    let fields = events_schema(template)
+        .fields()
+        .iter()
+        .map(|field| match field.name().as_str() {
+            "source_object" => Arc::new(Field::new(
+                "source_object",
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                field.is_nullable(),
+            )),
+            _ => field.clone(),
+        })
+        .collect::<Vec<_>>();
     Arc::new(Schema::new(fields))
 }
 
@@ -112,11 +132,44 @@ pub struct EventBatchBuilder {
     event_type: StringBuilder,
     schema_version: Int64Builder,
     detail: StringBuilder,
-    source_object: StringBuilder,
+    source_object: ObjectNames,
     ingested_at: TimestampMicrosecondBuilder,
     partition_values: Vec<StringBuilder>,
     rows: usize,
     detail_bytes: usize,
+}
+
+/// `source_object` of a batch in flight: a key a row, a name an entry (manifest entries name
+/// one object or stream range each, and an entry's rows come together).
+struct ObjectNames {
+    keys: Int32Builder,
+    names: StringBuilder,
+    /// The entry whose name is the last one in `names`.
+    last_entry: Option<usize>,
+}
+
+impl ObjectNames {
+    fn with_capacity(rows: usize) -> Self {
+        Self {
+            keys: Int32Builder::with_capacity(rows),
+            names: StringBuilder::new(),
+            last_entry: None,
+        }
+    }
+
+    fn append(&mut self, entry: usize, name: &str) {
+        if self.last_entry != Some(entry) {
+            self.names.append_value(name);
+            self.last_entry = Some(entry);
+        }
+        // A batch holds at most `BATCH_ROWS` rows, so far fewer names than `i32::MAX`.
+        self.keys.append_value(self.names.len() as i32 - 1);
+    }
+
+    fn finish(&mut self) -> Result<DictionaryArray<Int32Type>, arrow::error::ArrowError> {
+        self.last_entry = None;
+        DictionaryArray::try_new(self.keys.finish(), Arc::new(self.names.finish()))
+    }
 }
 
 impl EventBatchBuilder {
@@ -130,19 +183,16 @@ impl EventBatchBuilder {
             rows,
             rows * 32,
             rows * SHORT_TEXT_BYTES,
-            rows * SHORT_TEXT_BYTES,
         )
     }
 
-    /// A builder with room for `rows` rows, `detail_bytes` of detail text, `source_object_bytes`
-    /// of object names (a full URI a row: longer than the short texts) and `text_bytes` in
+    /// A builder with room for `rows` rows, `detail_bytes` of detail text and `text_bytes` in
     /// each other string column.
     fn with_capacity(
         schema: SchemaRef,
         extra_partition_columns: usize,
         rows: usize,
         detail_bytes: usize,
-        source_object_bytes: usize,
         text_bytes: usize,
     ) -> Self {
         let string = || StringBuilder::with_capacity(rows, text_bytes);
@@ -161,7 +211,7 @@ impl EventBatchBuilder {
             event_type: string(),
             schema_version: Int64Builder::with_capacity(rows),
             detail: StringBuilder::with_capacity(rows, detail_bytes),
-            source_object: StringBuilder::with_capacity(rows, source_object_bytes),
+            source_object: ObjectNames::with_capacity(rows),
             ingested_at: timestamp(),
             partition_values: (0..extra_partition_columns).map(|_| string()).collect(),
             rows: 0,
@@ -169,10 +219,12 @@ impl EventBatchBuilder {
         }
     }
 
+    /// Appends `event`, of manifest entry `entry` (which names `source_object`).
     pub fn append(
         &mut self,
         event: &Event<'_>,
         partition_values: &[String],
+        entry: usize,
         source_object: &str,
         ingested_at_micros: i64,
     ) {
@@ -199,7 +251,7 @@ impl EventBatchBuilder {
                 self.detail.append_value("");
             }
         }
-        self.source_object.append_value(source_object);
+        self.source_object.append(entry, source_object);
         self.ingested_at.append_value(ingested_at_micros);
         for (builder, value) in self.partition_values.iter_mut().zip(partition_values) {
             builder.append_value(value);
@@ -223,7 +275,6 @@ impl EventBatchBuilder {
     }
 
     pub fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
-        let source_object_bytes = self.source_object.values_slice().len();
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.id.finish()),
             Arc::new(self.detail_type.finish()),
@@ -236,7 +287,7 @@ impl EventBatchBuilder {
             Arc::new(self.event_type.finish()),
             Arc::new(self.schema_version.finish()),
             Arc::new(self.detail.finish()),
-            Arc::new(self.source_object.finish()),
+            Arc::new(self.source_object.finish()?),
             Arc::new(self.ingested_at.finish()),
         ];
         columns.extend(
@@ -255,7 +306,6 @@ impl EventBatchBuilder {
             self.partition_values.len(),
             rows,
             headroom(self.detail_bytes),
-            headroom(source_object_bytes),
             rows * SHORT_TEXT_BYTES,
         );
         RecordBatch::try_new(self.schema.clone(), columns)
@@ -358,7 +408,13 @@ impl PartitionedEventBatches {
                 index
             }
         };
-        self.builders[index].append(event, partition_values, source_object, ingested_at_micros);
+        self.builders[index].append(
+            event,
+            partition_values,
+            entry,
+            source_object,
+            ingested_at_micros,
+        );
         self.entries[index].push_row(entry);
         self.rows += 1;
         self.bytes += event.detail.len() + TYPICAL_ROW_BYTES_BESIDES_DETAIL;
@@ -479,11 +535,12 @@ impl Default for ErrorBatchBuilder {
 
 #[cfg(test)]
 mod tests {
-    use super::{events_schema, EntryRuns, EventBatchBuilder};
+    use super::{events_schema_in_flight, EntryRuns, EventBatchBuilder};
     use crate::partition::{PartitionTemplate, DEFAULT_PREFIX};
     use crate::record::{parse_record, Parsed};
     use crate::transform::Transform;
     use arrow::array::AsArray;
+    use arrow::datatypes::DataType;
 
     proptest::proptest! {
         /// Any row picked from a batch is named by the entry it was appended from.
@@ -505,7 +562,8 @@ mod tests {
         }
 
         /// Each row's `detail` is its event's text after the transform, whether the transform
-        /// kept it whole or added the client id in pieces, whatever the rows around it.
+        /// kept it whole or added the client id in pieces, and its `source_object` its entry's
+        /// name, whatever the rows around it (entries coming back after others included).
         #[test]
         fn detail_column_holds_each_events_transformed_text(
             rows in proptest::collection::vec(
@@ -513,16 +571,19 @@ mod tests {
                     proptest::option::of("[a-z\\\\\"\u{e9} -]{0,6}"),
                     proptest::option::of("[a-z-]{0,4}"),
                     "(\\{ ?\\}|\\{\"a\": ?1 ?\\}|\\{\"eventType\":\"x\"\\})",
+                    0usize..3,
                 ),
                 1..12,
             ),
         ) {
             let template = PartitionTemplate::parse(DEFAULT_PREFIX, None).unwrap();
             let extra_columns = template.extra_columns().count();
-            let mut builder = EventBatchBuilder::new(events_schema(&template), extra_columns);
+            let mut builder =
+                EventBatchBuilder::new(events_schema_in_flight(&template), extra_columns);
             let partition_values = vec![String::from("v"); extra_columns];
             let mut wanted = Vec::new();
-            for (client_id, account_number, detail) in &rows {
+            let mut wanted_names = Vec::new();
+            for (client_id, account_number, detail, entry) in &rows {
                 let detail = match account_number {
                     Some(number) => format!(
                         "{}\"accountNumber\":\"{number}\"}}",
@@ -545,12 +606,21 @@ mod tests {
                     panic!("{record} did not parse to an event");
                 };
                 wanted.push(event.detail.text().into_owned());
-                builder.append(&event, &partition_values, "s3://b/o", 0);
+                let name = format!("s3://b/o{entry}");
+                builder.append(&event, &partition_values, *entry, &name, 0);
+                wanted_names.push(name);
             }
             let batch = builder.finish().unwrap();
             let column = batch.column_by_name("detail").unwrap().as_string::<i32>();
             let stored: Vec<&str> = column.iter().map(Option::unwrap).collect();
             proptest::prop_assert_eq!(stored, wanted);
+            let names = arrow::compute::cast(
+                batch.column_by_name("source_object").unwrap(),
+                &DataType::Utf8,
+            )
+            .unwrap();
+            let names: Vec<&str> = names.as_string::<i32>().iter().map(Option::unwrap).collect();
+            proptest::prop_assert_eq!(names, wanted_names);
         }
     }
 }
