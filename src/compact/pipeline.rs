@@ -76,7 +76,18 @@ pub(super) struct WorkerBatches {
 impl WorkerBatches {
     /// Sends the rows held, a batch per partition.
     pub fn flush(&mut self, send: &mut dyn FnMut(WorkerMessage) -> Result<()>) -> Result<()> {
-        for (batch, entries) in self.events.finish()? {
+        self.send_largest(0, 0, send)
+    }
+
+    /// Sends the batches of the partitions that hold the most rows until at most `keep_rows`
+    /// rows and `keep_bytes` bytes stay held.
+    fn send_largest(
+        &mut self,
+        keep_rows: usize,
+        keep_bytes: usize,
+        send: &mut dyn FnMut(WorkerMessage) -> Result<()>,
+    ) -> Result<()> {
+        for (batch, entries) in self.events.finish_largest(keep_rows, keep_bytes)? {
             send(WorkerMessage::Events { entries, batch })?;
         }
         Ok(())
@@ -455,7 +466,8 @@ impl<'a, 'b> EntryOutput<'a, 'b> {
     ) -> Result<()> {
         let held = &self.events.events;
         if held.len() >= BATCH_ROWS || held.approximate_bytes() >= BATCH_BYTES {
-            self.events.flush(send)?;
+            self.events
+                .send_largest(BATCH_ROWS / 2, BATCH_BYTES / 2, send)?;
         }
         if self.errors.len() >= ERROR_BATCH_ROWS {
             send(WorkerMessage::Errors {

@@ -434,17 +434,31 @@ impl PartitionedEventBatches {
         self.bytes
     }
 
-    /// One batch per partition that holds rows, with the entries of its rows; the builders
-    /// stay for more rows.
-    pub fn finish(&mut self) -> Result<Vec<(RecordBatch, EntryRuns)>, arrow::error::ArrowError> {
-        self.rows = 0;
-        self.bytes = 0;
-        self.builders
-            .iter_mut()
-            .zip(&mut self.entries)
-            .filter(|(builder, _)| !builder.is_empty())
-            .map(|(builder, entries)| Ok((builder.finish()?, std::mem::take(entries))))
-            .collect()
+    /// Batches of the partitions that hold the most rows, largest first, with the entries of
+    /// their rows, until at most `keep_rows` rows and `keep_bytes` bytes stay held (all of
+    /// them for 0 and 0); the builders stay for more rows. A day's late events fall in many
+    /// small partitions: sent all at once every batch, each was a few rows (a batch, a sort
+    /// and a Parquet write of their own); held on, they are sent once they are large.
+    pub fn finish_largest(
+        &mut self,
+        keep_rows: usize,
+        keep_bytes: usize,
+    ) -> Result<Vec<(RecordBatch, EntryRuns)>, arrow::error::ArrowError> {
+        let mut largest: Vec<usize> = (0..self.builders.len())
+            .filter(|&index| !self.builders[index].is_empty())
+            .collect();
+        largest.sort_unstable_by_key(|&index| std::cmp::Reverse(self.builders[index].len()));
+        let mut batches = Vec::new();
+        for index in largest {
+            if self.rows <= keep_rows && self.bytes <= keep_bytes {
+                break;
+            }
+            let builder = &mut self.builders[index];
+            self.rows = self.rows.saturating_sub(builder.len());
+            self.bytes = self.bytes.saturating_sub(builder.approximate_bytes());
+            batches.push((builder.finish()?, std::mem::take(&mut self.entries[index])));
+        }
+        Ok(batches)
     }
 }
 
@@ -535,7 +549,7 @@ impl Default for ErrorBatchBuilder {
 
 #[cfg(test)]
 mod tests {
-    use super::{events_schema_in_flight, EntryRuns, EventBatchBuilder};
+    use super::{events_schema_in_flight, EntryRuns, EventBatchBuilder, PartitionedEventBatches};
     use crate::partition::{PartitionTemplate, DEFAULT_PREFIX};
     use crate::record::{parse_record, Parsed};
     use crate::transform::Transform;
@@ -559,6 +573,72 @@ mod tests {
             runs.entries_of(&rows, |entry| found.push(entry));
             let wanted: Vec<usize> = rows.iter().map(|&row| row_entries[row]).collect();
             proptest::prop_assert_eq!(found, wanted);
+        }
+
+        /// Whatever the rows, partitions and bounds: each batch `finish_largest` hands out holds
+        /// one partition's rows with their entries, no more than the bounds stay held after it,
+        /// the partitions sent hold at least as many rows as any kept, and every row comes out
+        /// once (the last call, with bounds 0, takes the rest).
+        #[test]
+        fn the_largest_partitions_go_first_and_every_row_once(
+            rows in proptest::collection::vec((0u8..6, 0usize..4), 0..120),
+            cuts in proptest::collection::vec((0usize..120, 0usize..40), 0..6),
+        ) {
+            let template = PartitionTemplate::parse(DEFAULT_PREFIX, None).unwrap();
+            let extra_columns = template.extra_columns().count();
+            let mut batches =
+                PartitionedEventBatches::new(events_schema_in_flight(&template), extra_columns);
+            let mut out: Vec<(String, String, usize)> = Vec::new();
+            let mut wanted: Vec<(String, String, usize)> = Vec::new();
+            let mut scratch = String::new();
+            let take = |batches: &mut PartitionedEventBatches, keep_rows: usize, out: &mut Vec<_>| {
+                let held = batches.len();
+                let sent = batches.finish_largest(keep_rows, usize::MAX).unwrap();
+                let sent_rows: usize = sent.iter().map(|(batch, _)| batch.num_rows()).sum();
+                assert!(batches.len() <= keep_rows);
+                assert_eq!(batches.len(), held - sent_rows);
+                let smallest_sent = sent.iter().map(|(batch, _)| batch.num_rows()).min();
+                let largest_kept = batches.builders.iter().map(EventBatchBuilder::len).max();
+                if let (Some(sent), Some(kept)) = (smallest_sent, largest_kept) {
+                    assert!(sent >= kept, "sent {sent} rows while keeping {kept}");
+                }
+                for (batch, entries) in sent {
+                    let keys = batch.column_by_name("event_type").unwrap().as_string::<i32>();
+                    let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
+                    let rows: Vec<usize> = (0..batch.num_rows()).collect();
+                    let mut found = Vec::new();
+                    entries.entries_of(&rows, |entry| found.push(entry));
+                    assert_eq!(found.len(), batch.num_rows());
+                    assert!(keys.iter().all(|key| key == Some(keys.value(0))));
+                    for row in rows {
+                        out.push((keys.value(row).to_owned(), ids.value(row).to_owned(), found[row]));
+                    }
+                }
+            };
+            for (index, (partition, entry)) in rows.iter().enumerate() {
+                let record = format!(
+                    r#"{{"id":"id-{index}","time":"2026-12-01T00:00:00Z","detail":{{"eventType":"t{partition}"}}}}"#
+                );
+                let Ok(Parsed::Event(event)) =
+                    parse_record(record.as_bytes(), &Transform::sample(), &mut scratch)
+                else {
+                    panic!("{record} did not parse to an event");
+                };
+                let values = vec![String::from("2026-12-01"); extra_columns];
+                let key = format!("t{partition}");
+                batches.append(*entry, &key, &event, &values, "s3://b/o", 0);
+                wanted.push((key, format!("id-{index}"), *entry));
+                for (at, keep_rows) in &cuts {
+                    if *at == index {
+                        take(&mut batches, *keep_rows, &mut out);
+                    }
+                }
+            }
+            take(&mut batches, 0, &mut out);
+            proptest::prop_assert_eq!(batches.len(), 0);
+            out.sort();
+            wanted.sort();
+            proptest::prop_assert_eq!(out, wanted);
         }
 
         /// Each row's `detail` is its event's text after the transform, whether the transform
