@@ -24,7 +24,7 @@ source benches/per_shape.sh
 per_shape benches/compact_bench.py /var/tmp/eventlake-bench "$@"
 bench ndjson --layout ndjson "$@"
 bench firehose-gzip --layout firehose --gzip "$@"
-for shape in compact-ndjson python-spaced large-detail tiny-objects; do
+for shape in compact-ndjson python-spaced large-detail tiny-objects late-events; do
     bench "$shape" --shape "$shape" "$@"
 done
 echo "== eventlake / DuckDB, per input shape"

@@ -1,5 +1,6 @@
 """Input shapes for the benchmarks that eventlake's own generator does not make: other key
-orders, spacing, record sizes, detail depth and objects per partition. Written here, in Python,
+orders, spacing, record sizes, detail depth, objects per partition, late events and empty
+texts. Written here, in Python,
 so that no shape is tuned by the code it measures. Each shape holds the same envelope
 (EventBridge's fields, `detail.eventType`, `detail.schemaVersion`), 1% of its events again in a
 later object (same id), and no bad records (DuckDB's fastest path needs clean input).
@@ -54,6 +55,14 @@ def event(rng, shape, seconds, client):
         "time": clock.strftime("%Y-%m-%dT%H:%M:%SZ", clock.gmtime(seconds)),
         "region": "eu-west-1", "resources": [client], "detail": detail,
     }
+    if shape == "late-events":
+        # A fifth of the events come hours to a month late (clients that were offline), from
+        # an app build that sends empty `region` and `source`: many small partitions a day.
+        if rng.random() < 0.2:
+            seconds -= rng.randrange(3600, 30 * 86_400)
+            envelope["time"] = clock.strftime("%Y-%m-%dT%H:%M:%SZ", clock.gmtime(seconds))
+            envelope["region"] = ""
+            envelope["source"] = ""
     if shape == "python-spaced":
         # After the sample's transform (accountNumber from resources), keys in another order.
         detail["accountNumber"] = client
@@ -70,6 +79,7 @@ SHAPES = {
     "python-spaced": (4000, json.dumps, True, True),
     "large-detail": (1000, lambda e: json.dumps(e, separators=(",", ":")), False, False),
     "tiny-objects": (200, lambda e: json.dumps(e, separators=(",", ":")), False, False),
+    "late-events": (5000, lambda e: json.dumps(e, separators=(",", ":")), False, False),
 }
 
 
