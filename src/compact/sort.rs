@@ -121,9 +121,10 @@ fn sorted(batches: &[(RecordBatch, Vec<usize>)]) -> Result<RecordBatch, ArrowErr
                 .map(|column| column.as_ref())
         })
         .collect();
-    // One key a row kept: its client's first eight bytes (big-endian, so that they order as
-    // the text does), nulls last, then time; the full text only where the prefixes tie. A
-    // typed sort, where `lexsort_to_indices` compared through a dynamic comparator.
+    // One key a row kept: its client's first sixteen bytes (big-endian, so that they order
+    // as the text does), nulls last, then time. Integers only: one client's rows tie on their
+    // prefix, and comparing their texts was most of the sort. A typed sort, where
+    // `lexsort_to_indices` compared through a dynamic comparator.
     let mut keys: Vec<RowKey> = Vec::new();
     for (index, (batch, dropped)) in batches.iter().enumerate() {
         let mut dropped = dropped.iter().peekable();
@@ -137,7 +138,7 @@ fn sorted(batches: &[(RecordBatch, Vec<usize>)]) -> Result<RecordBatch, ArrowErr
             let client_prefix = match client {
                 Some(client) if client.is_valid(row) => prefix(client.value(row).as_bytes()),
                 Some(_) => NULL_LAST,
-                None => 0,
+                None => [0, 0],
             };
             let time = match time {
                 Some((values, nulls)) if nulls.is_none_or(|nulls| nulls.is_valid(row)) => {
@@ -154,23 +155,35 @@ fn sorted(batches: &[(RecordBatch, Vec<usize>)]) -> Result<RecordBatch, ArrowErr
             });
         }
     }
-    keys.sort_unstable_by(|a, b| {
-        a.client_prefix
-            .cmp(&b.client_prefix)
-            .then_with(|| {
-                // Equal prefixes: nulls on both sides, or texts that may differ further on.
-                let text = |key: &RowKey| {
-                    clients[key.batch as usize]
-                        .filter(|client| client.is_valid(key.row as usize))
-                        .map(|client| client.value(key.row as usize))
-                };
-                match (text(a), text(b)) {
-                    (Some(a), Some(b)) => a.cmp(b),
-                    (a, b) => a.is_none().cmp(&b.is_none()),
-                }
-            })
-            .then(a.time.cmp(&b.time))
-    });
+    keys.sort_unstable_by(|a, b| (a.client_prefix, a.time).cmp(&(b.client_prefix, b.time)));
+    let client_text = |key: &RowKey| {
+        clients[key.batch as usize]
+            .filter(|client| client.is_valid(key.row as usize))
+            .map(|client| client.value(key.row as usize))
+    };
+    // Texts that differ only past their sixteenth byte (or in trailing zero bytes) share a
+    // prefix: a run of one prefix whose texts are not all one is sorted again by the whole
+    // text. One compare a row, where the sort compared one client's rows' texts at each step.
+    let mut start = 0;
+    while start < keys.len() {
+        let run_prefix = keys[start].client_prefix;
+        let end = keys[start..]
+            .iter()
+            .position(|key| key.client_prefix != run_prefix)
+            .map_or(keys.len(), |length| start + length);
+        let first = client_text(&keys[start]);
+        if keys[start + 1..end]
+            .iter()
+            .any(|key| client_text(key) != first)
+        {
+            keys[start..end].sort_unstable_by(|a, b| {
+                client_text(a)
+                    .cmp(&client_text(b))
+                    .then(a.time.cmp(&b.time))
+            });
+        }
+        start = end;
+    }
     let order: Vec<(usize, usize)> = keys
         .iter()
         .map(|key| (key.batch as usize, key.row as usize))
@@ -317,23 +330,25 @@ fn allocated_values(column: ArrayRef) -> ArrayRef {
 
 /// A row's place in the sort: where it is, and what it is ordered by.
 struct RowKey {
-    /// The client's first eight bytes, big-endian (zero-padded); [`NULL_LAST`] for none.
-    client_prefix: u128,
+    /// The client's first sixteen bytes, big-endian (zero-padded), in two words;
+    /// [`NULL_LAST`] for none.
+    client_prefix: [u64; 2],
     /// Whether the time is null (nulls last), and the time.
     time: (bool, i64),
     batch: u32,
     row: u32,
 }
 
-/// The prefix of a null client: above every text's.
-const NULL_LAST: u128 = 1 << 64;
+/// The prefix of a null client: above every text's, whose bytes are UTF-8 (never 0xff).
+const NULL_LAST: [u64; 2] = [u64::MAX, u64::MAX];
 
-/// `text`'s first eight bytes as a big-endian number, zero-padded.
-fn prefix(text: &[u8]) -> u128 {
-    let mut bytes = [0u8; 8];
-    let len = text.len().min(8);
+/// `text`'s first sixteen bytes as a big-endian number, zero-padded, in two words.
+fn prefix(text: &[u8]) -> [u64; 2] {
+    let mut bytes = [0u8; 16];
+    let len = text.len().min(16);
     bytes[..len].copy_from_slice(&text[..len]);
-    u64::from_be_bytes(bytes) as u128
+    let number = u128::from_be_bytes(bytes);
+    [(number >> 64) as u64, number as u64]
 }
 
 /// The values and nulls of a 64-bit integer or timestamp column.
@@ -381,7 +396,7 @@ mod tests {
             .collect();
         let clients: StringArray = rows
             .iter()
-            .map(|(client, _)| client.map(|c| format!("client-{c:02}")))
+            .map(|(client, _)| client.map(|c| CLIENTS[c as usize % CLIENTS.len()]))
             .collect();
         let times = Int64Array::from_iter_values(rows.iter().map(|(_, time)| *time));
         let objects: DictionaryArray<Int32Type> = rows
@@ -400,6 +415,31 @@ mod tests {
         ];
         RecordBatch::try_new(schema, columns).unwrap()
     }
+
+    /// Client texts, among them texts that tie on the sort's sixteen-byte prefix in each way
+    /// they can: longer than it and different past it, different only in trailing zero bytes.
+    const CLIENTS: [&str; 20] = [
+        "",
+        "\0",
+        "a",
+        "a\0",
+        "a\0\0",
+        "b",
+        "customer-account",
+        "customer-account\0",
+        "customer-account-1",
+        "customer-account-10",
+        "customer-account-1\0",
+        "customer-account-2",
+        "customer-account-é",
+        "customer-account-e",
+        "customer-accounta",
+        "customer-accoun",
+        "customer-accounu",
+        "é",
+        "éa",
+        "zz",
+    ];
 
     fn rows_of(batch: &RecordBatch) -> Vec<Row> {
         let column = |index: usize| batch.column(index).as_any();
