@@ -155,7 +155,7 @@ fn sorted(batches: &[(RecordBatch, Vec<usize>)]) -> Result<RecordBatch, ArrowErr
             });
         }
     }
-    keys.sort_unstable_by(|a, b| (a.client_prefix, a.time).cmp(&(b.client_prefix, b.time)));
+    keys.sort_unstable_by_key(|key| (key.client_prefix, key.time));
     let client_text = |key: &RowKey| {
         clients[key.batch as usize]
             .filter(|client| client.is_valid(key.row as usize))

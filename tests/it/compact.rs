@@ -385,18 +385,7 @@ async fn row_groups_are_cut_at_their_byte_bound() {
     std::fs::write(&config, "[output]\nrow_group_bytes = \"256KiB\"\n").unwrap();
     let metrics = compact_cli(&raw, &lake, &["--config", config.to_str().unwrap()]);
     assert_eq!(metrics["records_written"], 1500, "{metrics}");
-    let mut files = Vec::new();
-    let mut folders = vec![lake.join("events")];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path.extension().is_some_and(|ext| ext == "parquet") {
-                files.push(path);
-            }
-        }
-    }
+    let files = parquet_files(&lake.join("events"));
     let (mut row_groups, mut rows) = (0, 0);
     for file in &files {
         let reader = SerializedFileReader::new(std::fs::File::open(file).unwrap()).unwrap();
@@ -416,6 +405,23 @@ async fn row_groups_are_cut_at_their_byte_bound() {
     assert!(row_groups >= 4, "{row_groups} row groups");
 }
 
+/// The Parquet files under `dir`, at any depth (not the log's checkpoints).
+fn parquet_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() && !path.ends_with("_delta_log") {
+                folders.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "parquet") {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 /// `events` files compress the columns that hold data with zstd and leave the near-constant
 /// ones (the run's time, the AWS account) uncompressed: runs of one dictionary index, which
 /// zstd cannot shrink. `source_object` stays compressed: its dictionary holds an object's name
@@ -429,18 +435,7 @@ async fn events_files_compress_only_the_columns_zstd_shrinks_and_keep_useful_sta
     let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
     generate(&raw, &options(4_000, Layout::Sample)).await;
     compact_cli(&raw, &lake, &[]);
-    fn parquet_files(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() && !path.ends_with("_delta_log") {
-                parquet_files(&path, found);
-            } else if path.extension().is_some_and(|ext| ext == "parquet") {
-                found.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    parquet_files(&lake.join("events"), &mut files);
+    let files = parquet_files(&lake.join("events"));
     assert!(!files.is_empty());
     let uncompressed = [
         "detail_type",
@@ -481,4 +476,82 @@ async fn events_files_compress_only_the_columns_zstd_shrinks_and_keep_useful_sta
             }
         }
     }
+}
+
+/// Every id is in its row group's bloom filter (the id index and `WHERE id = …` skip a row
+/// group whose filter rules an id out; parquet-rs folds each filter down after its last id),
+/// over events spread across many days: most partitions' few rows are written once the input
+/// has ended, and a few large ones fill several row groups before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_id_is_in_its_row_groups_bloom_filter() {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ProjectionMask;
+    use parquet::file::properties::ReaderProperties;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::serialized_reader::ReadOptionsBuilder;
+    let dir = temp_dir();
+    let (raw, lake) = (path(&dir, "raw"), path(&dir, "lake"));
+    let gen = GenOptions {
+        days: 20,
+        late_rate: 0.2,
+        bad_rate: 0.0,
+        ..options(8_000, Layout::Sample)
+    };
+    generate(&raw, &gen).await;
+    // Row groups of 256 rows: the large partitions hold several, written before the input ends.
+    let config = path(&dir, "eventlake.toml");
+    std::fs::write(&config, "[output]\nrow_group_rows = 256\n").unwrap();
+    let metrics = compact_cli(&raw, &lake, &["--config", config.to_str().unwrap()]);
+    let files = parquet_files(&lake.join("events"));
+    assert!(files.len() > 50, "{} files", files.len());
+    let mut checked = 0;
+    for file in files {
+        let options = ReadOptionsBuilder::new()
+            .with_reader_properties(
+                ReaderProperties::builder()
+                    .set_read_bloom_filter(true)
+                    .build(),
+            )
+            .build();
+        let reader =
+            SerializedFileReader::new_with_options(std::fs::File::open(&file).unwrap(), options)
+                .unwrap();
+        for (index, row_group) in reader.metadata().row_groups().iter().enumerate() {
+            let id_column = row_group
+                .columns()
+                .iter()
+                .position(|column| column.column_path().string() == "id")
+                .unwrap();
+            let group = reader.get_row_group(index).unwrap();
+            let filter = group
+                .get_column_bloom_filter(id_column)
+                .unwrap_or_else(|| panic!("no id filter in {}", file.display()));
+            let builder =
+                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).unwrap())
+                    .unwrap();
+            let mask = ProjectionMask::columns(builder.parquet_schema(), ["id"]);
+            for batch in builder
+                .with_row_groups(vec![index])
+                .with_projection(mask)
+                .build()
+                .unwrap()
+            {
+                let batch = batch.unwrap();
+                let ids = batch
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::StringArray>()
+                    .unwrap();
+                for id in ids.iter().flatten() {
+                    assert!(
+                        filter.check(id.as_bytes()),
+                        "{id} is not in its filter in {}",
+                        file.display()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, metrics["records_written"].as_u64().unwrap());
 }
