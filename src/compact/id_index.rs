@@ -121,29 +121,21 @@ impl IdText {
 }
 
 fn parse_uuid(text: &str) -> Option<u128> {
-    // Where the 32 digits are; the four dashes sit between the groups. A table lookup and one
-    // validity check at the end, not a branch a byte: this runs once per event.
-    const DIGITS: [usize; 32] = {
-        let mut at = [0; 32];
-        let (mut digit, mut index) = (0, 0);
-        while index < 36 {
-            if !matches!(index, 8 | 13 | 18 | 23) {
-                at[digit] = index;
-                digit += 1;
-            }
-            index += 1;
-        }
-        at
-    };
+    // A table lookup a digit and one validity check at the end, not a branch a byte: this runs
+    // once per event. The groups are sliced out of the fixed-size text, not found through a
+    // table of positions: iterating a `const` table by value copied it to the stack each call,
+    // and the loads after that copy stalled (70% of this function's samples).
     let bytes: &[u8; 36] = text.as_bytes().try_into().ok()?;
     if [bytes[8], bytes[13], bytes[18], bytes[23]] != [b'-'; 4] {
         return None;
     }
     let (mut value, mut invalid) = (0u128, 0u8);
-    for index in DIGITS {
-        let digit = HEX_DIGIT[usize::from(bytes[index])];
-        invalid |= digit;
-        value = (value << 4) | u128::from(digit & 0xf);
+    for group in [&bytes[..8], &bytes[9..13], &bytes[14..18], &bytes[19..23], &bytes[24..]] {
+        for &byte in group {
+            let digit = HEX_DIGIT[usize::from(byte)];
+            invalid |= digit;
+            value = (value << 4) | u128::from(digit & 0xf);
+        }
     }
     (invalid & NOT_HEX == 0).then_some(value)
 }
