@@ -200,7 +200,7 @@ pub fn data_file_properties(
     row_group_rows: usize,
     row_group_bytes: usize,
 ) -> parquet::file::properties::WriterProperties {
-    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::basic::{Compression, Encoding, ZstdLevel};
     use parquet::file::properties::EnabledStatistics;
     use parquet::schema::types::ColumnPath;
     let builder = parquet::file::properties::WriterProperties::builder()
@@ -221,6 +221,11 @@ pub fn data_file_properties(
         let builder = builder
             .set_data_page_row_count_limit(EVENTS_PAGE_ROWS)
             .set_column_dictionary_enabled(id.clone(), false)
+            // Plain encoding puts each id's 4-byte length before it: a match every 40 bytes,
+            // which zstd codes as a sequence a row, where the hex text alone is literals it
+            // Huffman-codes in one pass (2-3x faster for zstd, and smaller). This encoding
+            // keeps the lengths apart, bit-packed to a few bytes a page.
+            .set_column_encoding(id.clone(), Encoding::DELTA_LENGTH_BYTE_ARRAY)
             .set_column_bloom_filter_enabled(id.clone(), true)
             .set_column_bloom_filter_fpp(id.clone(), BLOOM_FILTER_FPP)
             .set_column_bloom_filter_max_ndv(id, row_group_rows as u64)
