@@ -130,7 +130,13 @@ fn parse_uuid(text: &str) -> Option<u128> {
         return None;
     }
     let (mut value, mut invalid) = (0u128, 0u8);
-    for group in [&bytes[..8], &bytes[9..13], &bytes[14..18], &bytes[19..23], &bytes[24..]] {
+    for group in [
+        &bytes[..8],
+        &bytes[9..13],
+        &bytes[14..18],
+        &bytes[19..23],
+        &bytes[24..],
+    ] {
         for &byte in group {
             let digit = HEX_DIGIT[usize::from(byte)];
             invalid |= digit;

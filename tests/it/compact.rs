@@ -429,8 +429,7 @@ fn parquet_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// shrinks several times over. Ids are written with their lengths apart from their text
 /// (`DELTA_LENGTH_BYTE_ARRAY`), which zstd compresses faster and smaller than plain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_files_encode_and_compress_each_column_for_its_values_and_keep_useful_statistics(
-) {
+async fn events_files_encode_and_compress_each_column_for_its_values_and_keep_useful_statistics() {
     use parquet::basic::{Compression, Encoding};
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let dir = temp_dir();
