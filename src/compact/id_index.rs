@@ -124,7 +124,7 @@ fn parse_uuid(text: &str) -> Option<u128> {
     // A table lookup a digit and one validity check at the end, not a branch a byte: this runs
     // once per event. The groups are sliced out of the fixed-size text, not found through a
     // table of positions: iterating a `const` table by value copied it to the stack each call,
-    // and the loads after that copy stalled (70% of this function's samples).
+    // and the loads after that copy stalled (79% of `keep_new`'s samples, where this is inlined).
     let bytes: &[u8; 36] = text.as_bytes().try_into().ok()?;
     if [bytes[8], bytes[13], bytes[18], bytes[23]] != [b'-'; 4] {
         return None;
