@@ -2,10 +2,11 @@
 //! out. Frame → parse and transform → partition → append to batch builders. A worker's event
 //! builders outlive the object ([`WorkerBatches`]): small objects still make full batches.
 //!
-//! Guarantee: every framed record becomes exactly one event row or one error row, and the final
-//! `Done` message's counts say so (`records = events + errors`); the sink refuses to commit an
-//! object whose counts do not add up. An object's event rows may reach the sink after its
-//! `Done`, at the latest in the worker's [`WorkerBatches::flush`], before its sender drops.
+//! Guarantee: every framed record becomes exactly one event row or one error row, and the
+//! object's entry in a `Done` message says so (`records = events + errors`); the sink refuses
+//! to commit an object whose counts do not add up, or that no `Done` names. An object's event
+//! rows and its `Done` may reach the sink after it is read, at the latest in the worker's
+//! [`WorkerBatches::flush`], before its sender drops; its error rows come before its `Done`.
 //!
 //! Memory: a worker's framer window (one read chunk and at most `max_record_bytes` past it,
 //! kept over its objects) and its batches (one a partition) of at most `BATCH_ROWS` rows or
@@ -34,6 +35,11 @@ const BATCH_ROWS: usize = 16 * 1024;
 const BATCH_BYTES: usize = 16 << 20;
 /// Error rows per batch: bad records are rare, and each keeps its raw bytes.
 const ERROR_BATCH_ROWS: usize = 4096;
+/// Entries a worker reports done in one message, at most, and the raw bytes past which it
+/// reports them at once: a message an entry woke the sink for each, about two context switches
+/// an object of 60 KB; a large object is still reported as soon as it is read.
+const DONE_ENTRIES: usize = 64;
+const DONE_BYTES: u64 = 8 << 20;
 /// Bytes asked of the reader at a time; the framer window grows by this much.
 const READ_CHUNK_BYTES: usize = 1 << 20;
 /// The chunk of an object smaller than this is this large.
@@ -49,7 +55,8 @@ pub(super) enum WorkerMessage {
     Errors {
         batch: RecordBatch,
     },
-    Done(ObjectDone),
+    /// Entries read to their end, in the order the worker read them.
+    Done(Vec<ObjectDone>),
     Failed(Error),
 }
 
@@ -66,17 +73,44 @@ pub(super) struct ObjectDone {
     pub parse_seconds: f64,
 }
 
-/// A worker's event rows not yet sent, over the entries it has read, and the framer its
-/// objects are read through (one window allocation for all of them, not one an object).
+/// A worker's event rows not yet sent, over the entries it has read, the entries it has read
+/// but not yet reported done, and the framer its objects are read through (one window
+/// allocation for all of them, not one an object).
 pub(super) struct WorkerBatches {
     events: PartitionedEventBatches,
+    done: Vec<ObjectDone>,
+    done_bytes: u64,
     framer: Framer,
 }
 
 impl WorkerBatches {
-    /// Sends the rows held, a batch per partition.
+    /// Sends the rows held, a batch per partition, and reports the entries read.
     pub fn flush(&mut self, send: &mut dyn FnMut(WorkerMessage) -> Result<()>) -> Result<()> {
-        self.send_largest(0, 0, send)
+        self.send_largest(0, 0, send)?;
+        self.send_done(send)
+    }
+
+    /// Holds `done` to report with the next entries; reports them all once there are
+    /// `DONE_ENTRIES` or `DONE_BYTES`.
+    fn report_done(
+        &mut self,
+        done: ObjectDone,
+        send: &mut dyn FnMut(WorkerMessage) -> Result<()>,
+    ) -> Result<()> {
+        self.done_bytes += done.bytes;
+        self.done.push(done);
+        if self.done.len() >= DONE_ENTRIES || self.done_bytes >= DONE_BYTES {
+            self.send_done(send)?;
+        }
+        Ok(())
+    }
+
+    fn send_done(&mut self, send: &mut dyn FnMut(WorkerMessage) -> Result<()>) -> Result<()> {
+        self.done_bytes = 0;
+        if self.done.is_empty() {
+            return Ok(());
+        }
+        send(WorkerMessage::Done(std::mem::take(&mut self.done)))
     }
 
     /// Sends the batches of the partitions that hold the most rows until at most `keep_rows`
@@ -107,6 +141,8 @@ impl ObjectPipeline<'_> {
         let extra_columns = self.plan.template.extra_columns().count();
         WorkerBatches {
             events: PartitionedEventBatches::new(self.schema.clone(), extra_columns),
+            done: Vec::new(),
+            done_bytes: 0,
             framer: Framer::with_window(self.plan.max_record_bytes, MIN_READ_CHUNK_BYTES),
         }
     }
@@ -506,8 +542,9 @@ impl<'a, 'b> EntryOutput<'a, 'b> {
             .append(&row, self.pipeline.ingested_at_micros, &self.ingest_date);
     }
 
-    /// Sends the error rows still held, then `Done` (event rows stay for the worker's next
-    /// entry, or its flush).
+    /// Sends the error rows still held, then reports the entry done (with the worker's next
+    /// entries, see `WorkerBatches::report_done`; event rows stay for its next entry, or its
+    /// flush).
     fn finish(
         mut self,
         bytes: u64,
@@ -520,13 +557,14 @@ impl<'a, 'b> EntryOutput<'a, 'b> {
                 batch: self.errors.finish()?,
             })?;
         }
-        send(WorkerMessage::Done(ObjectDone {
+        let done = ObjectDone {
             object: self.index,
             counts: self.counts,
             bytes,
             read_seconds,
             parse_seconds,
-        }))
+        };
+        self.events.report_done(done, send)
     }
 }
 
@@ -595,7 +633,10 @@ mod tests {
             match message {
                 WorkerMessage::Events { batch, .. } => event_rows += batch.num_rows(),
                 WorkerMessage::Errors { batch } => error_rows += batch.num_rows(),
-                WorkerMessage::Done(object) => done = Some(object.counts),
+                WorkerMessage::Done(objects) => {
+                    assert_eq!(objects.len(), 1);
+                    done = Some(objects[0].counts);
+                }
                 WorkerMessage::Failed(error) => panic!("{error}"),
             }
         }
@@ -642,6 +683,18 @@ mod tests {
         }
         batches.flush(&mut send).unwrap();
         let all_rows: Vec<usize> = (0..9).collect();
+        let reported: Vec<Vec<usize>> = messages
+            .iter()
+            .filter_map(|message| match message {
+                WorkerMessage::Done(done) => Some(done.iter().map(|done| done.object).collect()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            reported,
+            [vec![0, 1, 2]],
+            "one report for the three objects"
+        );
         let sent: Vec<_> = messages
             .into_iter()
             .filter_map(|message| match message {
@@ -655,6 +708,64 @@ mod tests {
         let mut named = Vec::new();
         entries.entries_of(&all_rows, |entry| named.push(entry));
         assert_eq!(named, [0, 0, 0, 1, 1, 2, 2, 2, 2]);
+    }
+
+    /// A worker reports its entries done in groups, each entry once: after `DONE_ENTRIES` small
+    /// ones, or at once for one of `DONE_BYTES`, so progress never waits on many objects.
+    #[test]
+    fn entries_are_reported_done_once_each_and_without_waiting_long() {
+        let plan = CompactPlan::default();
+        let pipeline = ObjectPipeline {
+            plan: &plan,
+            schema: events_schema_in_flight(&plan.template),
+            ingested_at_micros: 0,
+        };
+        let mut messages = Vec::new();
+        let mut send = |message| {
+            messages.push(message);
+            Ok(())
+        };
+        let mut batches = pipeline.batches();
+        let large = SourceObject {
+            size: DONE_BYTES,
+            ..object()
+        };
+        let small = object();
+        // Five small and a large one, two full groups, three left for the flush.
+        let entries = 6 + DONE_ENTRIES * 2 + 3;
+        let mut reported_before_flush = 0;
+        for index in 0..entries {
+            let entry = if index == 5 { &large } else { &small };
+            pipeline
+                .run(&mut batches, index, entry, &mut &b"{}"[..], &mut send)
+                .unwrap();
+        }
+        let groups = |messages: &[WorkerMessage]| -> Vec<Vec<usize>> {
+            messages
+                .iter()
+                .filter_map(|message| match message {
+                    WorkerMessage::Done(done) => {
+                        Some(done.iter().map(|done| done.object).collect())
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        for group in groups(&messages) {
+            reported_before_flush += group.len();
+        }
+        batches.flush(&mut send).unwrap();
+        let groups = groups(&messages);
+        assert_eq!(
+            groups[0],
+            (0..=5).collect::<Vec<_>>(),
+            "the large one at once"
+        );
+        assert_eq!(groups[1].len(), DONE_ENTRIES);
+        assert!(groups.iter().all(|group| group.len() <= DONE_ENTRIES));
+        assert_eq!(reported_before_flush, 6 + DONE_ENTRIES * 2);
+        let all: Vec<usize> = groups.concat();
+        assert_eq!(all, (0..entries).collect::<Vec<_>>(), "each once, in order");
     }
 
     #[test]

@@ -235,22 +235,24 @@ impl Units {
                     metrics.stages.write += started.elapsed().as_secs_f64();
                 }
                 WorkerMessage::Done(done) => {
-                    let ObjectDone {
+                    for ObjectDone {
                         object,
                         counts: object_counts,
                         bytes,
                         read_seconds,
                         parse_seconds,
-                    } = done;
-                    reported_done[object] = true;
-                    let entry = &mut counts[object];
-                    entry.records = object_counts.records;
-                    entry.events = object_counts.events;
-                    entry.errors = object_counts.errors;
-                    metrics.bytes_in += bytes;
-                    metrics.stages.read += read_seconds;
-                    metrics.stages.parse += parse_seconds;
-                    self.progress.object_done(bytes, object_counts.records);
+                    } in done
+                    {
+                        reported_done[object] = true;
+                        let entry = &mut counts[object];
+                        entry.records = object_counts.records;
+                        entry.events = object_counts.events;
+                        entry.errors = object_counts.errors;
+                        metrics.bytes_in += bytes;
+                        metrics.stages.read += read_seconds;
+                        metrics.stages.parse += parse_seconds;
+                        self.progress.object_done(bytes, object_counts.records);
+                    }
                 }
                 WorkerMessage::Failed(error) => {
                     failure = Some(error);
