@@ -148,7 +148,8 @@ impl ObjectPipeline<'_> {
     }
 
     /// Reads `reader` (the decompressed bytes of manifest entry `index`) to its end, sending
-    /// full batches and finally `Done` through `send`; its last rows stay in `batches`.
+    /// full batches through `send`; its last rows and its `Done` may stay in `batches` (see
+    /// `WorkerBatches::report_done`), for the worker's next entries or its flush.
     pub fn run(
         &self,
         batches: &mut WorkerBatches,
@@ -720,9 +721,10 @@ mod tests {
             schema: events_schema_in_flight(&plan.template),
             ingested_at_micros: 0,
         };
-        let mut messages = Vec::new();
+        // Read between sends: the test counts the reports sent before the flush.
+        let messages = std::cell::RefCell::new(Vec::new());
         let mut send = |message| {
-            messages.push(message);
+            messages.borrow_mut().push(message);
             Ok(())
         };
         let mut batches = pipeline.batches();
@@ -751,11 +753,11 @@ mod tests {
                 })
                 .collect()
         };
-        for group in groups(&messages) {
+        for group in groups(&messages.borrow()) {
             reported_before_flush += group.len();
         }
         batches.flush(&mut send).unwrap();
-        let groups = groups(&messages);
+        let groups = groups(&messages.borrow());
         assert_eq!(
             groups[0],
             (0..=5).collect::<Vec<_>>(),
