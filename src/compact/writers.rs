@@ -8,7 +8,8 @@
 //! the unit's txn; `reset` drops what a failed unit wrote so far (its files stay unreferenced,
 //! for `vacuum`).
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -29,15 +30,27 @@ pub(super) fn data_file_writer(
     table: &DeltaTable,
     plan: &CompactPlan,
 ) -> Result<RecordBatchWriter> {
+    sized_data_file_writer(table, plan, plan.row_group_rows)
+}
+
+/// A writer for files of `rows` rows at most (see [`table::data_file_properties_for_rows`]).
+fn sized_data_file_writer(
+    table: &DeltaTable,
+    plan: &CompactPlan,
+    rows: usize,
+) -> Result<RecordBatchWriter> {
+    let properties = table::data_file_properties_for_rows(
+        table::data_file_properties(table, plan.row_group_rows, plan.row_group_bytes),
+        rows,
+    );
     Ok(RecordBatchWriter::for_table(table)
         .map_err(|source| table::delta(table, source))?
-        .with_writer_properties(table::data_file_properties(
-            table,
-            plan.row_group_rows,
-            plan.row_group_bytes,
-        ))
+        .with_writer_properties(properties)
         .with_target_file_size(plan.target_file_size))
 }
+
+/// Makes a lane's writer for files of at most the given rows, once for each size.
+type SizedWriters = Box<dyn FnMut(usize) -> Result<RecordBatchWriter> + Send>;
 
 /// Arrow bytes of batches queued for each lane's writer. The queue is bounded by bytes, not
 /// batches: it must absorb the sink's output while the writer sorts and encodes a run (a burst
@@ -73,6 +86,7 @@ type Written = (Result<Vec<Add>>, f64);
 impl BackgroundWriter {
     fn spawn(
         mut writer: RecordBatchWriter,
+        mut sized_writer: SizedWriters,
         table_url: url::Url,
         partition_columns: Vec<String>,
         run_rows: usize,
@@ -83,24 +97,56 @@ impl BackgroundWriter {
         let runtime = tokio::runtime::Handle::current();
         let task = tokio::task::spawn_blocking(move || {
             let mut runs = SortedRuns::new(held_bytes, run_rows);
+            // Partitions with a file open in `writer`. Any other one's rows come at the end of
+            // the input, all of them in one run, and go to a file of their own at once, from a
+            // writer whose bloom filters are sized for that run (`sized`, one a power of two
+            // of rows): a late day's partition holds a few hundred rows, where `writer`'s
+            // filters are allocated for a full row group.
+            let mut open: HashSet<Vec<Option<String>>> = HashSet::new();
+            let mut sized: HashMap<usize, RecordBatchWriter> = HashMap::new();
+            let mut closed: Vec<Add> = Vec::new();
             let mut busy = 0.0;
+            let delta = |source: DeltaTableError| table::delta_at(&table_url, source);
             let mut write = |writer: &mut RecordBatchWriter,
-                             batch: Option<(RecordBatch, Vec<usize>)>| {
+                             batch: Option<(RecordBatch, Vec<usize>)>|
+             -> Result<()> {
                 let started = thread_cpu_seconds();
-                let due = match batch {
-                    Some((batch, dropped)) => partition_key(&batch, &partition_columns)
-                        .and_then(|key| Ok(runs.push(key, batch, dropped)?)),
-                    None => runs.drain().map_err(DeltaTableError::from),
+                let input_ended = batch.is_none();
+                let write_runs = || -> Result<()> {
+                    let due = match batch {
+                        Some((batch, dropped)) => {
+                            let key = partition_key(&batch, &partition_columns).map_err(delta)?;
+                            runs.push(key, batch, dropped)
+                        }
+                        None => runs.drain(),
+                    }
+                    .map_err(|source| delta(source.into()))?;
+                    for run in due.into_iter().filter(|run| run.num_rows() > 0) {
+                        let key = partition_key(&run, &partition_columns).map_err(delta)?;
+                        if input_ended && !open.contains(&key) {
+                            let rows = run.num_rows().next_power_of_two().min(run_rows);
+                            let writer = match sized.entry(rows) {
+                                Entry::Occupied(entry) => entry.into_mut(),
+                                Entry::Vacant(entry) => entry.insert(sized_writer(rows)?),
+                            };
+                            closed.extend(
+                                write_file(writer, &run, piece_bytes, &partition_columns, &runtime)
+                                    .map_err(delta)?,
+                            );
+                        } else {
+                            open.insert(key);
+                            for piece in pieces(&run, piece_bytes) {
+                                runtime
+                                    .block_on(write_partition(writer, piece, &partition_columns))
+                                    .map_err(delta)?;
+                            }
+                        }
+                    }
+                    Ok(())
                 };
-                let written = due.and_then(|due| {
-                    due.into_iter().try_for_each(|run| {
-                        pieces(&run, piece_bytes).try_for_each(|piece| {
-                            runtime.block_on(write_partition(writer, piece, &partition_columns))
-                        })
-                    })
-                });
+                let written = write_runs();
                 busy += thread_cpu_seconds() - started;
-                written.map_err(|source| table::delta_at(&table_url, source))
+                written
             };
             loop {
                 match receiver.blocking_recv() {
@@ -128,7 +174,11 @@ impl BackgroundWriter {
             let started = thread_cpu_seconds();
             let adds = runtime
                 .block_on(writer.flush())
-                .map_err(|source| table::delta_at(&table_url, source));
+                .map_err(delta)
+                .map(|mut adds| {
+                    adds.append(&mut closed);
+                    adds
+                });
             (adds, busy + thread_cpu_seconds() - started)
         });
         let queue_bytes = Arc::new(Semaphore::new(QUEUED_BYTES));
@@ -200,8 +250,10 @@ impl EventWriters {
         };
         let lanes: Vec<BackgroundWriter> = (0..lanes)
             .map(|_| {
+                let (events, plan_for_sizes) = (table.clone(), plan.clone());
                 Ok(BackgroundWriter::spawn(
                     data_file_writer(table, plan)?,
+                    Box::new(move |rows| sized_data_file_writer(&events, &plan_for_sizes, rows)),
                     table.table_url().clone(),
                     partition_columns.clone(),
                     plan.row_group_rows,
@@ -312,6 +364,24 @@ fn pieces(run: &RecordBatch, piece_bytes: usize) -> impl Iterator<Item = RecordB
     (0..rows)
         .step_by(piece_rows)
         .map(move |start| run.slice(start, piece_rows.min(rows - start)))
+}
+
+/// Writes `run`, whose rows share their partition values, to a file of its own, closed: its
+/// `Add` actions. On an error `writer` drops what it wrote.
+fn write_file(
+    writer: &mut RecordBatchWriter,
+    run: &RecordBatch,
+    piece_bytes: usize,
+    partition_columns: &[String],
+    runtime: &tokio::runtime::Handle,
+) -> std::result::Result<Vec<Add>, DeltaTableError> {
+    let written = pieces(run, piece_bytes)
+        .try_for_each(|piece| runtime.block_on(write_partition(writer, piece, partition_columns)));
+    let closed = written.and_then(|()| runtime.block_on(writer.flush()));
+    if closed.is_err() {
+        writer.reset();
+    }
+    closed
 }
 
 /// Writes `batch`, whose rows share their partition values, to that partition's file.

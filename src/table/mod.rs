@@ -270,6 +270,25 @@ pub fn data_file_properties(
     builder.build()
 }
 
+/// `properties` for a file that holds `rows` rows at most: its `id` bloom filters sized for
+/// them. parquet-rs allocates and zeroes a filter for the configured ids in each row group it
+/// opens and folds it down only at the row group's end: 512 KiB for 131,072 ids, where one of
+/// a late day's partitions (a few hundred rows, and a day of late events has a hundred such)
+/// needs a few KiB.
+pub fn data_file_properties_for_rows(
+    properties: parquet::file::properties::WriterProperties,
+    rows: usize,
+) -> parquet::file::properties::WriterProperties {
+    let id = parquet::schema::types::ColumnPath::from("id");
+    if properties.bloom_filter_properties(&id).is_none() {
+        return properties;
+    }
+    properties
+        .into_builder()
+        .set_column_bloom_filter_max_ndv(id, rows.max(1) as u64)
+        .build()
+}
+
 /// Reads the table's log again, to where other writers have taken it.
 pub async fn refresh(table: &mut DeltaTable) -> Result<()> {
     table
@@ -424,5 +443,42 @@ pub fn delta_at(location: &Url, source: deltalake::DeltaTableError) -> Error {
     Error::Delta {
         table: location.to_string(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use parquet::basic::{Compression, Encoding};
+    use parquet::file::properties::WriterProperties;
+    use parquet::schema::types::ColumnPath;
+
+    /// A file's `id` filter is sized for the rows it will hold, at the same false-positive
+    /// rate, and nothing else about the file changes; a file with no `id` filter gets none.
+    #[test]
+    fn a_files_id_filter_is_sized_for_its_rows_and_nothing_else_changes() {
+        let (id, detail) = (ColumnPath::from("id"), ColumnPath::from("detail"));
+        let events = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_column_bloom_filter_enabled(id.clone(), true)
+            .set_column_bloom_filter_fpp(id.clone(), 0.0001)
+            .set_column_bloom_filter_max_ndv(id.clone(), 131_072)
+            .set_column_encoding(id.clone(), Encoding::DELTA_LENGTH_BYTE_ARRAY)
+            .set_column_dictionary_enabled(id.clone(), false)
+            .set_max_row_group_row_count(Some(131_072))
+            .build();
+        for (rows, ndv) in [(300, 300), (1, 1), (0, 1), (131_072, 131_072)] {
+            let sized = super::data_file_properties_for_rows(events.clone(), rows);
+            let filter = sized.bloom_filter_properties(&id).unwrap();
+            assert_eq!((filter.ndv(), filter.fpp()), (ndv, 0.0001), "{rows} rows");
+            assert_eq!(sized.encoding(&id), Some(Encoding::DELTA_LENGTH_BYTE_ARRAY));
+            assert!(!sized.dictionary_enabled(&id));
+            assert!(sized.dictionary_enabled(&detail));
+            assert_eq!(sized.compression(&detail), Compression::SNAPPY);
+            assert_eq!(sized.max_row_group_row_count(), Some(131_072));
+            assert!(sized.bloom_filter_properties(&detail).is_none());
+        }
+        let errors = WriterProperties::builder().build();
+        let sized = super::data_file_properties_for_rows(errors, 300);
+        assert!(sized.bloom_filter_properties(&id).is_none());
     }
 }
