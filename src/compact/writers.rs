@@ -8,7 +8,6 @@
 //! the unit's txn; `reset` drops what a failed unit wrote so far (its files stay unreferenced,
 //! for `vacuum`).
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -49,7 +48,7 @@ fn sized_data_file_writer(
         .with_target_file_size(plan.target_file_size))
 }
 
-/// Makes a lane's writer for files of at most the given rows, once for each size.
+/// Makes a lane's writer for a small partition's file of at most the given rows.
 type SizedWriters = Box<dyn FnMut(usize) -> Result<RecordBatchWriter> + Send>;
 
 /// Arrow bytes of batches queued for each lane's writer. The queue is bounded by bytes, not
@@ -97,13 +96,16 @@ impl BackgroundWriter {
         let runtime = tokio::runtime::Handle::current();
         let task = tokio::task::spawn_blocking(move || {
             let mut runs = SortedRuns::new(held_bytes, run_rows);
-            // Partitions with a file open in `writer`. Any other one's rows come at the end of
-            // the input, all of them in one run, and go to a file of their own at once, from a
-            // writer whose bloom filters are sized for that run (`sized`, one a power of two
-            // of rows): a late day's partition holds a few hundred rows, where `writer`'s
-            // filters are allocated for a full row group.
+            // Partitions with a file open in `writer`, and small ones with a writer of their
+            // own whose bloom filters are sized for `small_rows` (parquet-rs allocates a
+            // row group's filter for all its ids at once: 512 KiB for 131,072, where a late
+            // day's partition holds a few hundred rows and a day of late events has a hundred
+            // such). A small partition that outgrows it has its file closed and goes on in
+            // `writer`: one file more.
+            let small_rows = (run_rows / 16).max(1);
             let mut open: HashSet<Vec<Option<String>>> = HashSet::new();
-            let mut sized: HashMap<usize, RecordBatchWriter> = HashMap::new();
+            let mut small: HashMap<Vec<Option<String>>, (RecordBatchWriter, usize)> =
+                HashMap::new();
             let mut closed: Vec<Add> = Vec::new();
             let mut busy = 0.0;
             let delta = |source: DeltaTableError| table::delta_at(&table_url, source);
@@ -111,7 +113,6 @@ impl BackgroundWriter {
                              batch: Option<(RecordBatch, Vec<usize>)>|
              -> Result<()> {
                 let started = thread_cpu_seconds();
-                let input_ended = batch.is_none();
                 let write_runs = || -> Result<()> {
                     let due = match batch {
                         Some((batch, dropped)) => {
@@ -123,24 +124,34 @@ impl BackgroundWriter {
                     .map_err(|source| delta(source.into()))?;
                     for run in due.into_iter().filter(|run| run.num_rows() > 0) {
                         let key = partition_key(&run, &partition_columns).map_err(delta)?;
-                        if input_ended && !open.contains(&key) {
-                            let rows = run.num_rows().next_power_of_two().min(run_rows);
-                            let writer = match sized.entry(rows) {
-                                Entry::Occupied(entry) => entry.into_mut(),
-                                Entry::Vacant(entry) => entry.insert(sized_writer(rows)?),
-                            };
-                            closed.extend(
-                                write_file(writer, &run, piece_bytes, &partition_columns, &runtime)
-                                    .map_err(delta)?,
-                            );
-                        } else {
-                            open.insert(key);
-                            for piece in pieces(&run, piece_bytes) {
-                                runtime
-                                    .block_on(write_partition(writer, piece, &partition_columns))
-                                    .map_err(delta)?;
+                        let rows = run.num_rows();
+                        if !open.contains(&key) {
+                            if let Some((own, held)) = small.get_mut(&key) {
+                                if *held + rows <= small_rows {
+                                    *held += rows;
+                                    write_run(own, &run, piece_bytes, &partition_columns, &runtime)
+                                        .map_err(delta)?;
+                                    continue;
+                                }
+                                closed.extend(runtime.block_on(own.flush()).map_err(delta)?);
+                                small.remove(&key);
+                            } else if rows <= small_rows {
+                                let mut own = sized_writer(small_rows)?;
+                                write_run(
+                                    &mut own,
+                                    &run,
+                                    piece_bytes,
+                                    &partition_columns,
+                                    &runtime,
+                                )
+                                .map_err(delta)?;
+                                small.insert(key, (own, rows));
+                                continue;
                             }
+                            open.insert(key);
                         }
+                        write_run(writer, &run, piece_bytes, &partition_columns, &runtime)
+                            .map_err(delta)?;
                     }
                     Ok(())
                 };
@@ -172,8 +183,13 @@ impl BackgroundWriter {
             // The files' last row groups and footers, on this lane's thread: the lanes close
             // their files side by side, not one after another once the input has ended.
             let started = thread_cpu_seconds();
-            let adds = runtime
-                .block_on(writer.flush())
+            let adds = small
+                .into_values()
+                .try_for_each(|(mut small, _)| {
+                    closed.extend(runtime.block_on(small.flush())?);
+                    Ok(())
+                })
+                .and_then(|()| runtime.block_on(writer.flush()))
                 .map_err(delta)
                 .map(|mut adds| {
                     adds.append(&mut closed);
@@ -366,22 +382,16 @@ fn pieces(run: &RecordBatch, piece_bytes: usize) -> impl Iterator<Item = RecordB
         .map(move |start| run.slice(start, piece_rows.min(rows - start)))
 }
 
-/// Writes `run`, whose rows share their partition values, to a file of its own, closed: its
-/// `Add` actions. On an error `writer` drops what it wrote.
-fn write_file(
+/// Writes `run`, whose rows share their partition values, to its partition's file in `writer`.
+fn write_run(
     writer: &mut RecordBatchWriter,
     run: &RecordBatch,
     piece_bytes: usize,
     partition_columns: &[String],
     runtime: &tokio::runtime::Handle,
-) -> std::result::Result<Vec<Add>, DeltaTableError> {
-    let written = pieces(run, piece_bytes)
-        .try_for_each(|piece| runtime.block_on(write_partition(writer, piece, partition_columns)));
-    let closed = written.and_then(|()| runtime.block_on(writer.flush()));
-    if closed.is_err() {
-        writer.reset();
-    }
-    closed
+) -> std::result::Result<(), DeltaTableError> {
+    pieces(run, piece_bytes)
+        .try_for_each(|piece| runtime.block_on(write_partition(writer, piece, partition_columns)))
 }
 
 /// Writes `batch`, whose rows share their partition values, to that partition's file.
