@@ -491,10 +491,11 @@ async fn events_files_encode_and_compress_each_column_for_its_values_and_keep_us
 
 /// Every id is in its row group's bloom filter (the id index and `WHERE id = …` skip a row
 /// group whose filter rules an id out; parquet-rs folds each filter down after its last id),
-/// over events spread across many days: most partitions' few rows are written once the input
-/// has ended, each to a file whose filters are sized for its rows, and a few large ones fill
-/// several row groups before it. No filter, however small, lets through more than 1% of ids it
-/// was not given (the target is 0.01%).
+/// over events spread across many days: most partitions start small (a writer of their own,
+/// its filters sized for a sixteenth of a row group), some of them outgrow that (their file
+/// closes, the rest goes to the lane's writer), and a few large ones fill several row groups.
+/// No filter, however small, lets through more than 1% of ids it was not given (the target is
+/// 0.01%).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_id_is_in_its_row_groups_bloom_filter() {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
